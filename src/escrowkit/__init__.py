@@ -1,0 +1,76 @@
+"""escrowkit: a shared, rule-bound treasury for teams of AI agents.
+
+Solidity escrow and budget-pool contracts hold the money; this package compiles, deploys
+and drives them, and a coordinator decides, under a lock, which agent may spend what.
+
+Names are imported lazily (PEP 562) so that ``import escrowkit`` stays fast; web3 and
+friends load on first use.
+"""
+
+from __future__ import annotations
+
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
+__version__ = "0.1.0"
+
+_EXPORTS: dict[str, str] = {
+    "Chain": "escrowkit.chain",
+    "compile_contracts": "escrowkit.compiler",
+    "Artifact": "escrowkit.compiler",
+    "deploy": "escrowkit.deploy",
+    "Deployments": "escrowkit.deploy",
+    "deploy_stack": "escrowkit.stack",
+    "Stack": "escrowkit.stack",
+    "TokenClient": "escrowkit.token",
+    "EscrowClient": "escrowkit.escrow",
+    "EscrowState": "escrowkit.escrow",
+    "EscrowRecord": "escrowkit.escrow",
+    "EscrowId": "escrowkit.escrow",
+    "BudgetPoolClient": "escrowkit.pool",
+    "AgentLimits": "escrowkit.pool",
+    "BudgetCoordinator": "escrowkit.coordinator",
+    "AgentConfig": "escrowkit.coordinator",
+    "SpendRequest": "escrowkit.coordinator",
+    "SpendResult": "escrowkit.coordinator",
+    "SpendStatus": "escrowkit.coordinator",
+    "BudgetReport": "escrowkit.coordinator",
+    "Alert": "escrowkit.coordinator",
+    "parse_units": "escrowkit.units",
+    "format_units": "escrowkit.units",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'escrowkit' has no attribute {name!r}")
+    value = getattr(import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_EXPORTS))
+
+
+if TYPE_CHECKING:
+    from escrowkit.chain import Chain
+    from escrowkit.compiler import Artifact, compile_contracts
+    from escrowkit.coordinator import (
+        AgentConfig,
+        Alert,
+        BudgetCoordinator,
+        BudgetReport,
+        SpendRequest,
+        SpendResult,
+        SpendStatus,
+    )
+    from escrowkit.deploy import Deployments, deploy
+    from escrowkit.escrow import EscrowClient, EscrowId, EscrowRecord, EscrowState
+    from escrowkit.pool import AgentLimits, BudgetPoolClient
+    from escrowkit.stack import Stack, deploy_stack
+    from escrowkit.token import TokenClient
+    from escrowkit.units import format_units, parse_units

@@ -1,0 +1,780 @@
+"""One ``Chain`` over an embedded eth-tester, a local anvil, or any JSON-RPC node.
+
+Every transaction is signed locally with eth-account, so the three backends take the same
+path: estimate gas (a revert surfaces here, decoded, before anything is sent), take the
+sender's next nonce under its lock, sign, send, wait for the receipt, check its status.
+Reverts are turned into named :class:`~escrowkit.errors.ContractRevert` exceptions the
+same way on every backend (see :func:`revert_from_exception`).
+
+Time: :meth:`Chain.now` is the latest block's timestamp. :meth:`Chain.time_travel` moves it
+forward by whole seconds and mines a block; :meth:`Chain.set_next_block_timestamp` pins the
+exact timestamp of the next transaction, for tests of deadline edges.
+"""
+
+from __future__ import annotations
+
+import ast
+import contextlib
+import logging
+import os
+import platform
+import re
+import shutil
+import socket
+import subprocess
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
+from urllib.parse import urlparse
+
+from escrowkit.errors import (
+    ChainError,
+    ConfigurationError,
+    ContractRevert,
+    InvalidRequest,
+    TransactionTimeout,
+    decode_revert,
+)
+
+if TYPE_CHECKING:
+    from eth_account.signers.local import LocalAccount
+    from eth_typing import ChecksumAddress
+    from web3 import Web3
+    from web3.contract import Contract
+    from web3.types import TxReceipt
+
+__all__ = [
+    "ANVIL_DEV_KEYS",
+    "Chain",
+    "NonceManager",
+    "find_anvil",
+    "revert_data_from_exception",
+    "revert_from_exception",
+    "to_address",
+]
+
+logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+#: Anvil's default dev accounts (from its well-known test mnemonic). Public knowledge:
+#: only ever used on a local chain (chain id 31337 on a loopback address).
+ANVIL_DEV_KEYS = (
+    "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80",
+    "0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d",
+    "0x5de4111afa1a4b94908f83103eb1f1706367c2e68ca870fc3fb9a804cdab365a",
+    "0x7c852118294e51e653712a81e05800f419141751be58f605c371e15141b007a6",
+    "0x47e179ec197488593b187f80a00eb0da91f1b9d0b13f8733639f19c30a34926a",
+    "0x8b3a350cf5c34c9194ca85829a2df0ec3153be0318b5e2d3348e872092edffba",
+    "0x92db14e403b83dfe3df233f83dfa3a0d7096f21ca9b0d6d6b8d88b2b4ec1564e",
+    "0x4bbbf85ce3377467afe5d46f804f221813b2bb87f24d81f60f1fcdbf7cbf4356",
+    "0xdbda1821b80551c9d65939329250298aa3472ba22feea921c0cf5d620ea67b97",
+    "0x2a871d0798f97d79848a013d4936a73bf4cc922c825d33c1cf7073dff6d409c6",
+)
+ANVIL_CHAIN_ID = 31337
+GAS_BUFFER_PERCENT = 25
+GAS_BUFFER_MIN = 20_000
+
+Backend = Literal["embedded", "anvil", "rpc"]
+
+
+def to_address(value: object, *, name: str = "address") -> ChecksumAddress:
+    """Validate an address at the edge: checksummed (or all one case), 20 bytes, not zero."""
+    from eth_utils import is_checksum_address, is_hex_address, to_checksum_address
+
+    if isinstance(value, bytes) and len(value) == 20:
+        value = "0x" + value.hex()
+    if not isinstance(value, str) or not is_hex_address(value):
+        raise InvalidRequest(f"{name} must be a 20-byte hex address, got {value!r}")
+    body = value[2:]
+    if not (body.islower() or body.isupper() or body.isdigit()) and not is_checksum_address(value):
+        raise InvalidRequest(
+            f"{name} {value} has a wrong checksum (did you mean {to_checksum_address(value)}?"
+            " check that it was copied whole)"
+        )
+    address = to_checksum_address(value)
+    if int(address, 16) == 0:
+        raise InvalidRequest(f"{name} must not be the zero address")
+    return address
+
+
+# --------------------------------------------------------------------------------------
+# Reverts from either backend
+# --------------------------------------------------------------------------------------
+
+_BYTES_REPR = re.compile(r"^(?:execution reverted: )?(b'.*'|b\".*\")$", re.DOTALL)
+_HEX = re.compile(r"^0x(?:[0-9a-fA-F]{2})*$")
+
+
+def revert_data_from_exception(exc: BaseException) -> bytes | None:
+    """Dig the raw revert bytes out of whatever a backend raised, or None if it was no revert.
+
+    eth-tester raises ``TransactionFailed`` whose text has lost the selector; the bytes
+    survive on a chained exception, as a ``bytes`` argument or as their ``repr``. web3's
+    ``ContractLogicError`` family (what anvil produces) carries them as ``.data`` hex.
+    """
+    if not _is_revert(exc):
+        return None
+    seen: set[int] = set()
+    stack: list[BaseException] = [exc]
+    while stack:
+        current = stack.pop()
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        found = _data_of(getattr(current, "data", None))
+        if found is not None:
+            return found
+        for arg in current.args:
+            if isinstance(arg, BaseException):
+                stack.append(arg)
+            elif (found := _data_of(arg)) is not None:
+                return found
+            elif isinstance(arg, str) and (match := _BYTES_REPR.match(arg)):
+                with contextlib.suppress(ValueError, SyntaxError):
+                    value = ast.literal_eval(match.group(1))
+                    if isinstance(value, bytes):
+                        return value
+            elif hasattr(arg, "args") and arg.args and isinstance(arg.args[0], bytes):
+                return bytes(arg.args[0])  # py-evm's Revert(b"...")
+        stack.extend(e for e in (current.__cause__, current.__context__) if e is not None)
+    return b""
+
+
+def _data_of(value: object) -> bytes | None:
+    if isinstance(value, (bytes, bytearray)):
+        return bytes(value)
+    if isinstance(value, str) and _HEX.match(value):
+        return bytes.fromhex(value[2:])
+    if isinstance(value, dict):
+        return _data_of(value.get("data"))
+    return None
+
+
+def _is_revert(exc: BaseException) -> bool:
+    name = type(exc).__name__
+    if name in {"TransactionFailed", "ContractLogicError", "ContractCustomError",
+                "ContractPanicError"}:
+        return True
+    from web3.exceptions import ContractLogicError
+
+    if isinstance(exc, ContractLogicError):
+        return True
+    text = str(exc).lower()
+    return "execution reverted" in text or "revert" in text and "vm exception" in text
+
+
+def revert_from_exception(
+    exc: BaseException, *, tx_hash: str | None = None, context: str | None = None
+) -> ContractRevert | None:
+    """The named ContractRevert for a backend's exception, or None when it is not a revert."""
+    data = revert_data_from_exception(exc)
+    if data is None:
+        return None
+    return decode_revert(data, tx_hash=tx_hash, context=context)
+
+
+# --------------------------------------------------------------------------------------
+# Nonces
+# --------------------------------------------------------------------------------------
+
+
+class NonceManager:
+    """Hands out nonces per sender, safe across threads.
+
+    The caller holds :meth:`lock` for a sender from taking a nonce until the node has
+    accepted the transaction, so nonces reach the node in order and without gaps; a failed
+    send calls :meth:`resync`, and the next nonce is read from the node again.
+    """
+
+    def __init__(self, fetch: Callable[[str], int]) -> None:
+        self._fetch = fetch
+        self._guard = threading.Lock()
+        self._locks: dict[str, threading.Lock] = {}
+        self._next: dict[str, int] = {}
+
+    def lock(self, sender: str) -> threading.Lock:
+        with self._guard:
+            return self._locks.setdefault(sender, threading.Lock())
+
+    def take(self, sender: str) -> int:
+        """The next nonce for ``sender``; call with ``lock(sender)`` held."""
+        if sender not in self._next:
+            self._next[sender] = self._fetch(sender)
+        nonce = self._next[sender]
+        self._next[sender] = nonce + 1
+        return nonce
+
+    def resync(self, sender: str | None = None) -> None:
+        """Forget what we know (one sender, or all after a snapshot revert)."""
+        with self._guard:
+            if sender is None:
+                self._next.clear()
+            else:
+                self._next.pop(sender, None)
+
+
+# --------------------------------------------------------------------------------------
+# Chain
+# --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Fees:
+    max_fee: int
+    priority: int
+    read_at: float
+
+
+class Chain:
+    """A connection to one chain plus the keys it can sign with.
+
+    Build one with :meth:`embedded`, :meth:`connect` or :meth:`anvil`.
+    """
+
+    def __init__(
+        self,
+        w3: Web3,
+        signers: Sequence[LocalAccount],
+        *,
+        backend: Backend,
+        receipt_timeout: float = 120.0,
+        poll_latency: float = 0.02,
+    ) -> None:
+        self.w3 = w3
+        self.backend: Backend = backend
+        self.receipt_timeout = receipt_timeout
+        self.poll_latency = poll_latency
+        self._signers: dict[str, LocalAccount] = {}
+        self._accounts: list[ChecksumAddress] = []
+        for signer in signers:
+            self.add_signer(signer)
+        self.chain_id: int = int(w3.eth.chain_id)
+        self.nonces = NonceManager(lambda a: int(w3.eth.get_transaction_count(a, "pending")))
+        self._fees: _Fees | None = None
+        self._fees_lock = threading.Lock()
+        self._process: subprocess.Popen[bytes] | None = None
+
+    def __repr__(self) -> str:
+        return f"Chain({self.backend}, chain_id={self.chain_id}, accounts={len(self._accounts)})"
+
+    # ---- construction ------------------------------------------------------------------
+
+    @classmethod
+    def embedded(cls, *, accounts: int = 10) -> Chain:
+        """An in-process eth-tester chain (py-evm). Accounts hold 1,000,000 ETH each."""
+        from eth_account import Account
+        from eth_tester import EthereumTester, PyEVMBackend
+        from web3 import Web3
+
+        if not 1 <= accounts <= 10:
+            raise InvalidRequest("an embedded chain has 1 to 10 funded accounts")
+        provider = _LockedTesterProvider(EthereumTester(PyEVMBackend()))
+        keys = [Account.from_key(n.to_bytes(32, "big")) for n in range(1, accounts + 1)]
+        return cls(Web3(provider), keys, backend="embedded", poll_latency=0.001)
+
+    @classmethod
+    def connect(
+        cls,
+        rpc_url: str,
+        account: LocalAccount | str | os.PathLike[str] | Sequence[LocalAccount] | None = None,
+        *,
+        password: str | None = None,
+        receipt_timeout: float = 120.0,
+        request_timeout: float = 30.0,
+    ) -> Chain:
+        """Connect to a JSON-RPC node.
+
+        ``account`` signs transactions: an eth-account ``LocalAccount`` (or several), or the
+        path of a keystore file, decrypted with ``password`` or ``$ESCROWKIT_KEYSTORE_PASSWORD``.
+        Without one, a local anvil (chain id 31337 on a loopback address) gets anvil's dev
+        accounts; any other node gets no signer and can only be read.
+        """
+        from web3 import Web3
+
+        w3 = Web3(Web3.HTTPProvider(rpc_url, request_kwargs={"timeout": request_timeout}))
+        try:
+            chain_id = int(w3.eth.chain_id)
+        except Exception as exc:
+            raise ChainError(f"cannot reach a node at {_redact(rpc_url)}: {exc}") from exc
+        signers = _signers_for(account, password)
+        local = _is_loopback(rpc_url)
+        if not signers and chain_id == ANVIL_CHAIN_ID and local:
+            signers = _anvil_dev_signers()
+        backend: Backend = "anvil" if chain_id == ANVIL_CHAIN_ID and local else "rpc"
+        return cls(
+            w3,
+            signers,
+            backend=backend,
+            receipt_timeout=receipt_timeout,
+            poll_latency=0.01 if local else 1.0,
+        )
+
+    @classmethod
+    @contextlib.contextmanager
+    def anvil(
+        cls,
+        *,
+        port: int | None = None,
+        state: str | os.PathLike[str] | None = None,
+        extra_args: Sequence[str] = (),
+        startup_timeout: float = 15.0,
+    ) -> Iterator[Chain]:
+        """Start anvil (from node_modules) on a free loopback port; stop it on exit.
+
+        ``state`` is a file anvil loads at start and writes at exit, so a local chain can
+        outlive the process. The process is always stopped, also when the body raises.
+        """
+        process = start_anvil(port=port, state=state, extra_args=extra_args,
+                              startup_timeout=startup_timeout)
+        try:
+            chain = cls.connect(process.url)
+            chain._process = process.popen
+            yield chain
+        finally:
+            process.stop()
+
+    # ---- accounts ----------------------------------------------------------------------
+
+    @property
+    def accounts(self) -> list[ChecksumAddress]:
+        """Addresses this chain can sign for, in a stable order."""
+        return list(self._accounts)
+
+    def add_signer(self, account: LocalAccount) -> ChecksumAddress:
+        """Let this chain sign for ``account`` (an eth-account ``LocalAccount``)."""
+        address: ChecksumAddress = account.address
+        if address not in self._signers:
+            self._accounts.append(address)
+        self._signers[address] = account
+        return address
+
+    def can_sign(self, address: str) -> bool:
+        return address in self._signers
+
+    def _signer(self, sender: str) -> LocalAccount:
+        try:
+            return self._signers[sender]
+        except KeyError:
+            sender_ = to_address(sender, name="sender")
+            if sender_ in self._signers:
+                return self._signers[sender_]
+            raise ConfigurationError(
+                f"this chain has no key for {sender}; pass an account to Chain.connect "
+                "or add_signer(LocalAccount)"
+            ) from None
+
+    # ---- time and state ----------------------------------------------------------------
+
+    def now(self) -> int:
+        """The latest block's timestamp (UTC seconds)."""
+        return int(self._request(lambda: self.w3.eth.get_block("latest")["timestamp"]))
+
+    def block_number(self) -> int:
+        return int(self._request(lambda: self.w3.eth.block_number))
+
+    def mine(self, blocks: int = 1) -> None:
+        """Mine ``blocks`` empty blocks."""
+        for _ in range(blocks):
+            self._rpc("evm_mine", [])
+
+    def set_next_block_timestamp(self, timestamp: int) -> None:
+        """The next block (so the next transaction) gets exactly ``timestamp``.
+
+        It must be later than the latest block. On eth-tester this mines a block at
+        ``timestamp - 1`` (that is how its clock moves); on anvil it mines nothing.
+        """
+        latest = self.now()
+        if timestamp <= latest:
+            raise InvalidRequest(f"timestamp {timestamp} is not after the latest block {latest}")
+        if self.backend == "embedded":
+            tester = self.w3.provider.ethereum_tester  # type: ignore[attr-defined]
+            with _tester_lock(self.w3):
+                pending = tester.get_block_by_number("pending")["timestamp"]
+                if timestamp != pending:
+                    tester.time_travel(timestamp)
+        else:
+            self._rpc("evm_setNextBlockTimestamp", [timestamp])
+
+    def time_travel(self, seconds: int) -> int:
+        """Move the chain's clock forward by ``seconds`` and mine; returns the new ``now()``."""
+        if isinstance(seconds, bool) or not isinstance(seconds, int) or seconds < 1:
+            raise InvalidRequest(f"time_travel needs a positive int of seconds, got {seconds!r}")
+        target = self.now() + seconds
+        self.set_next_block_timestamp(target)
+        if self.now() != target:
+            self.mine()
+        self._fees = None
+        return self.now()
+
+    def snapshot(self) -> Any:
+        """Take a state snapshot; :meth:`revert` goes back to it."""
+        if self.backend == "embedded":
+            with _tester_lock(self.w3):
+                return self.w3.provider.ethereum_tester.take_snapshot()  # type: ignore[attr-defined]
+        return self._rpc("evm_snapshot", [])
+
+    def revert(self, snapshot: Any) -> None:
+        """Go back to a snapshot (anvil consumes it: take a new one to revert again)."""
+        if self.backend == "embedded":
+            with _tester_lock(self.w3):
+                self.w3.provider.ethereum_tester.revert_to_snapshot(snapshot)  # type: ignore[attr-defined]
+        elif not self._rpc("evm_revert", [snapshot]):
+            raise ChainError(f"the node refused to revert to snapshot {snapshot}")
+        self.nonces.resync()
+        self._fees = None
+
+    # ---- contracts and transactions ----------------------------------------------------
+
+    def contract(self, address: str, abi: Sequence[dict[str, Any]]) -> Contract:
+        """A web3 contract object for ``address``."""
+        from escrowkit.errors import register_abi
+
+        register_abi(abi)
+        return self.w3.eth.contract(address=to_address(address), abi=list(abi))
+
+    def call(self, fn: Any, *, sender: str | None = None, context: str | None = None) -> Any:
+        """Run a view/pure call; a revert raises the named ContractRevert."""
+        params = {"from": sender} if sender else {}
+        try:
+            return fn.call(params)
+        except Exception as exc:
+            raise self._translate(exc, context=context or _describe(fn)) from None
+
+    def transact(
+        self,
+        fn: Any,
+        *,
+        sender: str,
+        value: int = 0,
+        gas: int | None = None,
+        context: str | None = None,
+    ) -> TxReceipt:
+        """Sign, send and wait for ``fn`` (a bound contract function or constructor).
+
+        Returns the successful receipt. Raises the named ContractRevert when the call
+        would revert (at estimation, ``tx_hash`` None) or did revert (``tx_hash`` set),
+        :class:`TransactionTimeout` when no receipt comes in time, and ChainError for
+        transport problems.
+        """
+        signer = self._signer(sender)
+        sender = signer.address
+        context = context or _describe(fn)
+        base = {"from": sender, "value": value, "chainId": self.chain_id}
+        if gas is None:
+            try:
+                estimate = int(fn.estimate_gas({"from": sender, "value": value}))
+            except Exception as exc:
+                raise self._translate(exc, context=context) from None
+            gas = estimate + max(estimate * GAS_BUFFER_PERCENT // 100, GAS_BUFFER_MIN)
+        fees = self._current_fees()
+        params = {**base, "gas": gas, "maxFeePerGas": fees.max_fee,
+                  "maxPriorityFeePerGas": fees.priority}
+        with self.nonces.lock(sender):
+            nonce = self.nonces.take(sender)
+            try:
+                tx = fn.build_transaction({**params, "nonce": nonce})
+                signed = signer.sign_transaction(tx)
+                tx_hash = self._request(
+                    lambda: self.w3.eth.send_raw_transaction(signed.raw_transaction)
+                ).to_0x_hex()
+            except BaseException as exc:
+                # The node may or may not have taken the nonce: ask it again next time.
+                self.nonces.resync(sender)
+                if isinstance(exc, Exception):
+                    revert = revert_from_exception(exc, context=context)
+                    if revert is not None:
+                        raise revert from None
+                raise
+        receipt = self.wait_for_receipt(tx_hash)
+        logger.debug("%s: tx %s gas %s", context, tx_hash, receipt["gasUsed"])
+        if receipt["status"] != 1:
+            raise self._replay_revert(tx, receipt, tx_hash, context)
+        return receipt
+
+    def wait_for_receipt(self, tx_hash: str, timeout: float | None = None) -> TxReceipt:
+        """Wait for a receipt; :class:`TransactionTimeout` (with the hash) if none comes."""
+        from web3.exceptions import TimeExhausted
+
+        wait = self.receipt_timeout if timeout is None else timeout
+        try:
+            return self.w3.eth.wait_for_transaction_receipt(
+                tx_hash,  # type: ignore[arg-type]
+                timeout=wait,
+                poll_latency=self.poll_latency,
+            )
+        except TimeExhausted:
+            raise TransactionTimeout(tx_hash, wait) from None
+        except Exception as exc:
+            raise ChainError(f"waiting for {tx_hash} failed: {exc}") from exc
+
+    def pending_transactions(self, address: str) -> int:
+        """How many of ``address``'s transactions the node has seen but not mined."""
+        pending = self._request(lambda: self.w3.eth.get_transaction_count(address, "pending"))
+        latest = self._request(lambda: self.w3.eth.get_transaction_count(address, "latest"))
+        return int(pending) - int(latest)
+
+    # ---- internals ---------------------------------------------------------------------
+
+    def _current_fees(self) -> _Fees:
+        # Base fee read at most once a second; twice it plus the tip survives six full
+        # blocks of EIP-1559 increases, so a slightly stale read never underprices.
+        cached = self._fees
+        if cached is not None and time.monotonic() - cached.read_at < 1.0:
+            return cached
+        with self._fees_lock:
+            block = self._request(lambda: self.w3.eth.get_block("latest"))
+            base_fee = int(block.get("baseFeePerGas", 0) or 0)
+            try:
+                priority = int(self._request(lambda: self.w3.eth.max_priority_fee))
+            except ChainError:
+                priority = 10**9
+            self._fees = _Fees(2 * base_fee + priority, priority, time.monotonic())
+            return self._fees
+
+    def _replay_revert(
+        self, tx: dict[str, Any], receipt: TxReceipt, tx_hash: str, context: str
+    ) -> ContractRevert:
+        """A mined, failed transaction keeps no revert data: re-run it to learn why."""
+        call = {k: tx[k] for k in ("from", "to", "data", "value", "gas") if k in tx}
+        block = max(int(receipt["blockNumber"]) - 1, 0)
+        try:
+            self.w3.eth.call(call, block_identifier=block)  # type: ignore[arg-type]
+        except Exception as exc:
+            revert = revert_from_exception(exc, tx_hash=tx_hash, context=context)
+            if revert is not None:
+                return revert
+        gas_note = " (out of gas?)" if receipt["gasUsed"] >= tx.get("gas", 0) else ""
+        return ContractRevert(tx_hash=tx_hash, context=context + gas_note)
+
+    def _translate(self, exc: Exception, *, context: str) -> Exception:
+        revert = revert_from_exception(exc, context=context)
+        if revert is not None:
+            return revert
+        if isinstance(exc, ChainError):
+            return exc
+        return ChainError(f"{context}: {type(exc).__name__}: {exc}")
+
+    def _request(self, thunk: Callable[[], T]) -> T:
+        try:
+            return thunk()
+        except (ChainError, ContractRevert):
+            raise
+        except Exception as exc:
+            revert = revert_from_exception(exc)
+            if revert is not None:
+                raise revert from None
+            raise ChainError(f"{type(exc).__name__}: {exc}") from exc
+
+    def _rpc(self, method: str, params: list[Any]) -> Any:
+        response = self._request(lambda: self.w3.provider.make_request(method, params))  # type: ignore[arg-type]
+        if "error" in response:
+            raise ChainError(f"{method} failed: {response['error']}")
+        return response.get("result")
+
+
+# --------------------------------------------------------------------------------------
+# Backends
+# --------------------------------------------------------------------------------------
+
+
+def _make_locked_provider_class() -> type:
+    from web3 import EthereumTesterProvider
+
+    class LockedTesterProvider(EthereumTesterProvider):  # type: ignore[misc]
+        """eth-tester is not thread-safe: every request goes through one lock."""
+
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            self.lock = threading.RLock()
+
+        def make_request(self, method: Any, params: Any) -> Any:
+            with self.lock:
+                return super().make_request(method, params)
+
+    return LockedTesterProvider
+
+
+def _LockedTesterProvider(tester: Any) -> Any:  # noqa: N802 - reads like a class
+    global _locked_provider_class
+    if _locked_provider_class is None:
+        _locked_provider_class = _make_locked_provider_class()
+    return _locked_provider_class(tester)
+
+
+_locked_provider_class: type | None = None
+
+
+def _tester_lock(w3: Web3) -> Any:
+    return getattr(w3.provider, "lock", contextlib.nullcontext())
+
+
+def _anvil_dev_signers() -> list[LocalAccount]:
+    from eth_account import Account
+
+    return [Account.from_key(key) for key in ANVIL_DEV_KEYS]
+
+
+def _signers_for(account: Any, password: str | None) -> list[LocalAccount]:
+    from eth_account import Account
+    from eth_account.signers.local import LocalAccount
+
+    if account is None:
+        return []
+    if isinstance(account, LocalAccount):
+        return [account]
+    if isinstance(account, (str, os.PathLike)):
+        path = Path(account).expanduser()
+        if not path.is_file():
+            raise ConfigurationError(f"keystore file {path} does not exist")
+        secret = password if password is not None else os.environ.get(
+            "ESCROWKIT_KEYSTORE_PASSWORD"
+        )
+        if secret is None:
+            raise ConfigurationError(
+                f"keystore {path.name} needs a password (argument or ESCROWKIT_KEYSTORE_PASSWORD)"
+            )
+        try:
+            key = Account.decrypt(path.read_text(), secret)
+        except ValueError:
+            raise ConfigurationError(f"wrong password for keystore {path.name}") from None
+        return [Account.from_key(key)]
+    if isinstance(account, Sequence) and all(isinstance(a, LocalAccount) for a in account):
+        return list(account)
+    raise InvalidRequest(
+        "account must be an eth_account LocalAccount, a keystore path, or a list of accounts"
+    )
+
+
+def _is_loopback(url: str) -> bool:
+    host = urlparse(url).hostname or ""
+    return host in {"localhost", "127.0.0.1", "::1"} or host.startswith("127.")
+
+
+def _redact(url: str) -> str:
+    """Drop credentials and path (API keys often live there) from a URL before logging it."""
+    parsed = urlparse(url)
+    host = parsed.hostname or "?"
+    port = f":{parsed.port}" if parsed.port else ""
+    path = "/…" if parsed.path.strip("/") else ""
+    return f"{parsed.scheme}://{host}{port}{path}"
+
+
+def _describe(fn: Any) -> str:
+    name = getattr(fn, "fn_name", None) or type(fn).__name__
+    address = getattr(fn, "address", None)
+    return f"{name} on {address}" if address else str(name)
+
+
+# --------------------------------------------------------------------------------------
+# anvil process
+# --------------------------------------------------------------------------------------
+
+
+def find_anvil() -> Path:
+    """``$ANVIL_BINARY``, else node_modules/@foundry-rs/anvil-<platform>, else ``anvil`` on PATH."""
+    if env := os.environ.get("ANVIL_BINARY"):
+        return Path(env)
+    system = {"linux": "linux", "darwin": "darwin", "windows": "win32"}.get(
+        platform.system().lower(), platform.system().lower()
+    )
+    machine = {"x86_64": "amd64", "amd64": "amd64", "aarch64": "arm64", "arm64": "arm64"}.get(
+        platform.machine().lower(), platform.machine().lower()
+    )
+    from escrowkit.compiler import _node_modules_package
+
+    package = _node_modules_package(f"@foundry-rs/anvil-{system}-{machine}")
+    if package is not None:
+        binary = package / "bin" / ("anvil.exe" if system == "win32" else "anvil")
+        if binary.is_file():
+            return binary
+    on_path = shutil.which("anvil")
+    if on_path:
+        return Path(on_path)
+    raise ConfigurationError(
+        "anvil not found: run `npm ci` in the project (installs @foundry-rs/anvil), "
+        "or set ANVIL_BINARY"
+    )
+
+
+@dataclass
+class AnvilProcess:
+    """A running anvil; :meth:`stop` ends it (idempotent)."""
+
+    popen: subprocess.Popen[bytes]
+    port: int
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def stop(self) -> None:
+        if self.popen.poll() is None:
+            self.popen.terminate()
+            try:
+                self.popen.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.popen.kill()
+                self.popen.wait()
+        for stream in (self.popen.stdout, self.popen.stderr):
+            if stream is not None:
+                stream.close()
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def start_anvil(
+    *,
+    port: int | None = None,
+    state: str | os.PathLike[str] | None = None,
+    extra_args: Sequence[str] = (),
+    startup_timeout: float = 15.0,
+) -> AnvilProcess:
+    """Start anvil and return once it answers ``eth_chainId``."""
+    binary = find_anvil()
+    last_error = ""
+    for _ in range(3):  # a free port can be taken between probing and binding: retry
+        chosen = port or free_port()
+        args = [str(binary), "--host", "127.0.0.1", "--port", str(chosen), "--silent"]
+        if state is not None:
+            args += ["--state", str(state)]
+        args += list(extra_args)
+        popen = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        process = AnvilProcess(popen, chosen)
+        deadline = time.monotonic() + startup_timeout
+        while time.monotonic() < deadline:
+            if popen.poll() is not None:
+                last_error = popen.stderr.read().decode(errors="replace") if popen.stderr else ""
+                break
+            if _answers(process.url):
+                return process
+            time.sleep(0.02)
+        else:
+            process.stop()
+            raise ChainError(f"anvil did not answer on port {chosen} within {startup_timeout}s")
+        process.stop()
+        if port is not None:
+            break
+    raise ChainError(f"anvil failed to start: {last_error.strip() or 'exited early'}")
+
+
+def _answers(url: str) -> bool:
+    import json
+    import urllib.request
+
+    body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "eth_chainId", "params": []})
+    request = urllib.request.Request(
+        url, data=body.encode(), headers={"Content-Type": "application/json"}
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=0.5) as response:
+            return b"result" in response.read()
+    except OSError:
+        return False

@@ -1,0 +1,112 @@
+"""pytest fixtures for code that uses escrowkit (registered through the ``pytest11`` entry point).
+
+One chain per session (embedded eth-tester by default, or anvil with ``--chain anvil``),
+contracts deployed once per session, and a snapshot taken before every test that uses the
+chain and reverted after it, so no test sees another's state.
+
+Fixtures: ``chain``, ``accounts``, ``usdc`` (MockUSDC), ``stack``, ``escrow``, ``pool``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+if TYPE_CHECKING:
+    from eth_typing import ChecksumAddress
+
+    from escrowkit.chain import Chain
+    from escrowkit.escrow import EscrowClient
+    from escrowkit.pool import BudgetPoolClient
+    from escrowkit.stack import Stack
+    from escrowkit.token import TokenClient
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("escrowkit")
+    group.addoption(
+        "--chain",
+        action="store",
+        default="embedded",
+        choices=("embedded", "anvil"),
+        help="backend for the escrowkit `chain` fixture: in-process eth-tester (default) "
+        "or a real anvil process from node_modules",
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "anvil: needs a real anvil process from node_modules")
+
+
+@pytest.fixture(scope="session")
+def chain(request: pytest.FixtureRequest) -> Iterator[Chain]:
+    """The session's chain: embedded, or anvil when pytest runs with ``--chain anvil``."""
+    from escrowkit.chain import Chain
+
+    if request.config.getoption("--chain") == "anvil":
+        with Chain.anvil() as node:
+            yield node
+    else:
+        yield Chain.embedded()
+
+
+@pytest.fixture(scope="session")
+def accounts(chain: Chain) -> list[ChecksumAddress]:
+    """The chain's signing accounts; ``accounts[0]`` deploys and owns the stack."""
+    return chain.accounts
+
+
+@pytest.fixture(scope="session")
+def stack(chain: Chain) -> Stack:
+    """MockUSDC, Escrow and BudgetPool deployed once for the session."""
+    from escrowkit.stack import deploy_stack
+
+    return deploy_stack(chain)
+
+
+@pytest.fixture(scope="session")
+def usdc(stack: Stack) -> TokenClient:
+    """The session's MockUSDC (6 decimals, open mint)."""
+    return stack.token
+
+
+@pytest.fixture(scope="session")
+def escrow(stack: Stack) -> EscrowClient:
+    return stack.escrow
+
+
+@pytest.fixture(scope="session")
+def pool(stack: Stack) -> BudgetPoolClient:
+    return stack.pool
+
+
+@pytest.fixture(autouse=True)
+def _escrowkit_isolation(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Snapshot before each test that uses the chain; revert after it."""
+    if "chain" not in request.fixturenames:
+        yield
+        return
+    # Session fixtures that deploy must run before the snapshot, or the revert after this
+    # test would remove contracts that later tests still hold.
+    for name in _session_fixtures(request):
+        request.getfixturevalue(name)
+    node: Chain = request.getfixturevalue("chain")
+    snapshot = node.snapshot()
+    try:
+        yield
+    finally:
+        node.revert(snapshot)
+
+
+def _session_fixtures(request: pytest.FixtureRequest) -> list[str]:
+    info: Any = getattr(request.node, "_fixtureinfo", None)
+    if info is None:
+        return []
+    names = []
+    for name in request.fixturenames:
+        defs = info.name2fixturedefs.get(name)
+        if defs and defs[-1].scope == "session" and name != "_escrowkit_isolation":
+            names.append(name)
+    return names
