@@ -59,27 +59,37 @@ def accounts(chain: Chain) -> list[ChecksumAddress]:
 
 
 @pytest.fixture(scope="session")
-def stack(chain: Chain) -> Stack:
-    """MockUSDC, Escrow and BudgetPool deployed once for the session."""
-    from escrowkit.stack import deploy_stack
+def usdc(chain: Chain) -> TokenClient:
+    """A MockUSDC (6 decimals, open mint) deployed once for the session."""
+    from escrowkit.deploy import deploy
+    from escrowkit.token import TokenClient
 
-    return deploy_stack(chain)
-
-
-@pytest.fixture(scope="session")
-def usdc(stack: Stack) -> TokenClient:
-    """The session's MockUSDC (6 decimals, open mint)."""
-    return stack.token
+    return TokenClient(chain, str(deploy(chain, "MockUSDC", sender=chain.accounts[0]).address))
 
 
 @pytest.fixture(scope="session")
-def escrow(stack: Stack) -> EscrowClient:
-    return stack.escrow
+def escrow(chain: Chain, usdc: TokenClient) -> EscrowClient:
+    """The Escrow for the session's MockUSDC (no fee)."""
+    from escrowkit.escrow import EscrowClient
+
+    return EscrowClient.deploy(chain, usdc.address, sender=chain.accounts[0])
 
 
 @pytest.fixture(scope="session")
-def pool(stack: Stack) -> BudgetPoolClient:
-    return stack.pool
+def pool(chain: Chain, escrow: EscrowClient) -> BudgetPoolClient:
+    """A BudgetPool over the session's Escrow, owned by ``accounts[0]``."""
+    from escrowkit.pool import BudgetPoolClient
+
+    owner = chain.accounts[0]
+    return BudgetPoolClient.deploy(chain, escrow.address, owner=owner, sender=owner)
+
+
+@pytest.fixture(scope="session")
+def stack(chain: Chain, usdc: TokenClient, escrow: EscrowClient, pool: BudgetPoolClient) -> Stack:
+    """The session's MockUSDC, Escrow and BudgetPool as one :class:`Stack`."""
+    from escrowkit.stack import Stack
+
+    return Stack(chain=chain, token=usdc, escrow=escrow, pool=pool)
 
 
 @pytest.fixture(autouse=True)
