@@ -40,7 +40,31 @@ _EXPORTS: dict[str, str] = {
     "format_units": "escrowkit.units",
 }
 
-__all__ = sorted(_EXPORTS)
+__all__ = [
+    "AgentConfig",
+    "AgentLimits",
+    "Alert",
+    "Artifact",
+    "BudgetCoordinator",
+    "BudgetPoolClient",
+    "BudgetReport",
+    "Chain",
+    "Deployments",
+    "EscrowClient",
+    "EscrowId",
+    "EscrowRecord",
+    "EscrowState",
+    "SpendRequest",
+    "SpendResult",
+    "SpendStatus",
+    "Stack",
+    "TokenClient",
+    "compile_contracts",
+    "deploy",
+    "deploy_stack",
+    "format_units",
+    "parse_units",
+]
 
 
 def __getattr__(name: str) -> Any:

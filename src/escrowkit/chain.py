@@ -27,7 +27,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, TypeVar, cast
 from urllib.parse import urlparse
 
 from escrowkit.errors import (
@@ -83,7 +83,7 @@ Backend = Literal["embedded", "anvil", "rpc"]
 
 def to_address(value: object, *, name: str = "address") -> ChecksumAddress:
     """Validate an address at the edge: checksummed (or all one case), 20 bytes, not zero."""
-    from eth_utils import is_checksum_address, is_hex_address, to_checksum_address
+    from eth_utils.address import is_checksum_address, is_hex_address, to_checksum_address
 
     if isinstance(value, bytes) and len(value) == 20:
         value = "0x" + value.hex()
@@ -107,6 +107,7 @@ def to_address(value: object, *, name: str = "address") -> ChecksumAddress:
 
 _BYTES_REPR = re.compile(r"^(?:execution reverted: )?(b'.*'|b\".*\")$", re.DOTALL)
 _HEX = re.compile(r"^0x(?:[0-9a-fA-F]{2})*$")
+_ERROR_STRING_SELECTOR = bytes.fromhex("08c379a0")
 
 
 def revert_data_from_exception(exc: BaseException) -> bytes | None:
@@ -120,6 +121,7 @@ def revert_data_from_exception(exc: BaseException) -> bytes | None:
         return None
     seen: set[int] = set()
     stack: list[BaseException] = [exc]
+    tester_message: str | None = None
     while stack:
         current = stack.pop()
         if id(current) in seen:
@@ -128,6 +130,9 @@ def revert_data_from_exception(exc: BaseException) -> bytes | None:
         found = _data_of(getattr(current, "data", None))
         if found is not None:
             return found
+        from_tester = type(current).__module__.startswith("eth_tester")
+        if from_tester and current.args and isinstance(current.args[0], str):
+            tester_message = current.args[0]
         for arg in current.args:
             if isinstance(arg, BaseException):
                 stack.append(arg)
@@ -141,6 +146,12 @@ def revert_data_from_exception(exc: BaseException) -> bytes | None:
             elif hasattr(arg, "args") and arg.args and isinstance(arg.args[0], bytes):
                 return bytes(arg.args[0])  # py-evm's Revert(b"...")
         stack.extend(e for e in (current.__cause__, current.__context__) if e is not None)
+    if tester_message:
+        # eth-tester's eth_call decodes Error(string) and keeps only the text: encode it back.
+        from eth_abi.abi import encode
+
+        text = tester_message.removeprefix("execution reverted: ")
+        return _ERROR_STRING_SELECTOR + encode(["string"], [text])
     return b""
 
 
@@ -156,15 +167,19 @@ def _data_of(value: object) -> bytes | None:
 
 def _is_revert(exc: BaseException) -> bool:
     name = type(exc).__name__
-    if name in {"TransactionFailed", "ContractLogicError", "ContractCustomError",
-                "ContractPanicError"}:
+    if name in {
+        "TransactionFailed",
+        "ContractLogicError",
+        "ContractCustomError",
+        "ContractPanicError",
+    }:
         return True
     from web3.exceptions import ContractLogicError
 
     if isinstance(exc, ContractLogicError):
         return True
     text = str(exc).lower()
-    return "execution reverted" in text or "revert" in text and "vm exception" in text
+    return "execution reverted" in text or ("revert" in text and "vm exception" in text)
 
 
 def revert_from_exception(
@@ -253,7 +268,9 @@ class Chain:
         for signer in signers:
             self.add_signer(signer)
         self.chain_id: int = int(w3.eth.chain_id)
-        self.nonces = NonceManager(lambda a: int(w3.eth.get_transaction_count(a, "pending")))
+        self.nonces = NonceManager(
+            lambda a: int(w3.eth.get_transaction_count(cast("ChecksumAddress", a), "pending"))
+        )
         self._fees: _Fees | None = None
         self._fees_lock = threading.Lock()
         self._process: subprocess.Popen[bytes] | None = None
@@ -328,8 +345,9 @@ class Chain:
         ``state`` is a file anvil loads at start and writes at exit, so a local chain can
         outlive the process. The process is always stopped, also when the body raises.
         """
-        process = start_anvil(port=port, state=state, extra_args=extra_args,
-                              startup_timeout=startup_timeout)
+        process = start_anvil(
+            port=port, state=state, extra_args=extra_args, startup_timeout=startup_timeout
+        )
         try:
             chain = cls.connect(process.url)
             chain._process = process.popen
@@ -471,8 +489,12 @@ class Chain:
                 raise self._translate(exc, context=context) from None
             gas = estimate + max(estimate * GAS_BUFFER_PERCENT // 100, GAS_BUFFER_MIN)
         fees = self._current_fees()
-        params = {**base, "gas": gas, "maxFeePerGas": fees.max_fee,
-                  "maxPriorityFeePerGas": fees.priority}
+        params = {
+            **base,
+            "gas": gas,
+            "maxFeePerGas": fees.max_fee,
+            "maxPriorityFeePerGas": fees.priority,
+        }
         with self.nonces.lock(sender):
             nonce = self.nonces.take(sender)
             try:
@@ -513,8 +535,9 @@ class Chain:
 
     def pending_transactions(self, address: str) -> int:
         """How many of ``address``'s transactions the node has seen but not mined."""
-        pending = self._request(lambda: self.w3.eth.get_transaction_count(address, "pending"))
-        latest = self._request(lambda: self.w3.eth.get_transaction_count(address, "latest"))
+        checked = to_address(address)
+        pending = self._request(lambda: self.w3.eth.get_transaction_count(checked, "pending"))
+        latest = self._request(lambda: self.w3.eth.get_transaction_count(checked, "latest"))
         return int(pending) - int(latest)
 
     # ---- internals ---------------------------------------------------------------------
@@ -584,7 +607,7 @@ class Chain:
 def _make_locked_provider_class() -> type:
     from web3 import EthereumTesterProvider
 
-    class LockedTesterProvider(EthereumTesterProvider):  # type: ignore[misc]
+    class LockedTesterProvider(EthereumTesterProvider):
         """eth-tester is not thread-safe: every request goes through one lock."""
 
         def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -598,7 +621,7 @@ def _make_locked_provider_class() -> type:
     return LockedTesterProvider
 
 
-def _LockedTesterProvider(tester: Any) -> Any:  # noqa: N802 - reads like a class
+def _LockedTesterProvider(tester: Any) -> Any:
     global _locked_provider_class
     if _locked_provider_class is None:
         _locked_provider_class = _make_locked_provider_class()
@@ -630,9 +653,7 @@ def _signers_for(account: Any, password: str | None) -> list[LocalAccount]:
         path = Path(account).expanduser()
         if not path.is_file():
             raise ConfigurationError(f"keystore file {path} does not exist")
-        secret = password if password is not None else os.environ.get(
-            "ESCROWKIT_KEYSTORE_PASSWORD"
-        )
+        secret = password if password is not None else os.environ.get("ESCROWKIT_KEYSTORE_PASSWORD")
         if secret is None:
             raise ConfigurationError(
                 f"keystore {path.name} needs a password (argument or ESCROWKIT_KEYSTORE_PASSWORD)"

@@ -55,8 +55,13 @@ def compile_cmd(
     ] = False,
 ) -> None:
     """Compile the contracts and refresh the committed artifacts."""
-    from escrowkit.compiler import ARTIFACTS_DIR, compile_contracts, find_solc, stale_artifacts
-    from escrowkit.compiler import write_artifacts
+    from escrowkit.compiler import (
+        ARTIFACTS_DIR,
+        compile_contracts,
+        find_solc,
+        stale_artifacts,
+        write_artifacts,
+    )
 
     solc = find_solc()
     console.print(f"using {solc}")
@@ -100,25 +105,15 @@ def demo() -> None:
 
 
 def main() -> None:
-    """Entry point: run the app, turning escrowkit errors into one line and exit code 1."""
+    """Entry point: escrowkit errors become one line on stderr and exit code 1."""
     try:
-        app(standalone_mode=False)
+        app()
     except EscrowKitError as exc:
         if _State.debug:
             raise
         err_console.print(f"error: {exc}", markup=False, highlight=False)
         sys.exit(1)
-    except typer.Exit as exc:
-        sys.exit(exc.exit_code)
-    except typer.Abort:
-        err_console.print("aborted")
-        sys.exit(130)
-    except Exception as exc:  # click usage errors and the unexpected
-        import click
-
-        if isinstance(exc, click.ClickException):
-            exc.show()
-            sys.exit(exc.exit_code)
+    except Exception as exc:
         if _State.debug:
             raise
         err_console.print(

@@ -59,9 +59,7 @@ COMPILER_SETTINGS: dict[str, Any] = {
     "evmVersion": "cancun",
     # No IPFS/Swarm hash: bytecode then depends only on code, not on comments or paths.
     "metadata": {"bytecodeHash": "none"},
-    "outputSelection": {
-        "*": {"*": ["abi", "evm.bytecode.object", "evm.deployedBytecode.object"]}
-    },
+    "outputSelection": {"*": {"*": ["abi", "evm.bytecode.object", "evm.deployedBytecode.object"]}},
 }
 
 ARTIFACTS_DIR = Path(__file__).with_name("artifacts")
@@ -221,7 +219,7 @@ def _npm_solc(package: Path, node: Path) -> SolcInfo:
         script = (
             "#!/bin/sh\n"
             f"ESCROWKIT_SOLCJS={_sh_quote(str(package))} "
-            f"exec {_sh_quote(str(node))} {_sh_quote(str(WRAPPER))} \"$@\"\n"
+            f'exec {_sh_quote(str(node))} {_sh_quote(str(WRAPPER))} "$@"\n'
         )
         _atomic_write(shim, script)
         shim.chmod(0o755)
@@ -426,9 +424,7 @@ def write_artifacts(artifacts: Mapping[str, Artifact], folder: Path = ARTIFACTS_
     return written
 
 
-def stale_artifacts(
-    fresh: Mapping[str, Artifact], folder: Path = ARTIFACTS_DIR
-) -> list[str]:
+def stale_artifacts(fresh: Mapping[str, Artifact], folder: Path = ARTIFACTS_DIR) -> list[str]:
     """Names whose committed artifact differs from ``fresh`` (or is missing or extra)."""
     committed = load_artifacts(folder)
     stale = []

@@ -202,7 +202,7 @@ _registry = _Registry()
 
 def register_abi(abi: Iterable[Mapping[str, Any]]) -> None:
     """Learn the custom errors of an ABI so their reverts decode to named exceptions."""
-    from eth_utils import keccak
+    from eth_utils.crypto import keccak
 
     with _registry.lock:
         for item in abi:
@@ -219,8 +219,12 @@ def register_abi(abi: Iterable[Mapping[str, Any]]) -> None:
                 cls = type(
                     item["name"],
                     (ContractRevert,),
-                    {"name": item["name"], "signature": signature, "__doc__": doc,
-                     "__module__": __name__},
+                    {
+                        "name": item["name"],
+                        "signature": signature,
+                        "__doc__": doc,
+                        "__module__": __name__,
+                    },
                 )
                 # Two contracts may declare errors with one name but different arguments;
                 # the first keeps the name lookup, both decode by selector.
@@ -232,7 +236,7 @@ def _canonical_type(param: Mapping[str, Any]) -> str:
     kind = str(param["type"])
     if kind.startswith("tuple"):
         inner = ",".join(_canonical_type(c) for c in param.get("components", []))
-        return f"({inner}){kind[len('tuple'):]}"
+        return f"({inner}){kind[len('tuple') :]}"
     return kind
 
 
@@ -250,7 +254,7 @@ def decode_revert(
     data: bytes, *, tx_hash: str | None = None, context: str | None = None
 ) -> ContractRevert:
     """Turn raw revert bytes into the matching :class:`ContractRevert` subclass instance."""
-    from eth_abi import decode
+    from eth_abi.abi import decode
 
     data = bytes(data)
     selector, body = data[:4], data[4:]
@@ -276,7 +280,7 @@ def decode_revert(
 
 def _normalize(value: Any) -> Any:
     if isinstance(value, str) and value.startswith("0x") and len(value) == 42:
-        from eth_utils import to_checksum_address
+        from eth_utils.address import to_checksum_address
 
         return to_checksum_address(value)
     return value

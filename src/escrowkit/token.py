@@ -65,7 +65,9 @@ class TokenClient:
         return self.chain.transact(fn, sender=sender, context=f"{self.symbol}.approve")
 
     def transfer(self, to: str, amount: int, sender: str) -> TxReceipt:
-        fn = self.contract.functions.transfer(to_address(to), check_amount(amount, maximum=MAX_UINT256))
+        fn = self.contract.functions.transfer(
+            to_address(to), check_amount(amount, maximum=MAX_UINT256)
+        )
         return self.chain.transact(fn, sender=sender, context=f"{self.symbol}.transfer")
 
     def mint(self, to: str, amount: int, sender: str) -> TxReceipt:

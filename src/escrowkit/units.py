@@ -7,7 +7,7 @@ with :class:`decimal.Decimal` and refuses anything that does not fit exactly, an
 
 from __future__ import annotations
 
-from decimal import Decimal, InvalidOperation
+from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation, localcontext
 
 from escrowkit.errors import InvalidRequest
 
@@ -25,13 +25,13 @@ def parse_units(value: str | int | Decimal, decimals: int) -> int:
     rather than silently truncated.
     """
     _check_decimals(decimals)
-    if isinstance(value, bool) or isinstance(value, float):
+    if isinstance(value, (bool, float)):
         raise InvalidRequest(
             f"amount must be a str, int or Decimal, not {type(value).__name__}; "
             'write parse_units("0.1", 6) instead of parse_units(0.1, 6)'
         )
     if isinstance(value, int):
-        return value * 10**decimals
+        return value * int(10**decimals)
     if not isinstance(value, (str, Decimal)):
         raise InvalidRequest(f"amount must be a str, int or Decimal, not {type(value).__name__}")
     try:
@@ -40,10 +40,12 @@ def parse_units(value: str | int | Decimal, decimals: int) -> int:
         raise InvalidRequest(f"not a decimal amount: {value!r}") from None
     if not number.is_finite():
         raise InvalidRequest(f"amount must be finite, got {value!r}")
-    scaled = number.scaleb(decimals)
-    if scaled != scaled.to_integral_value():
-        raise InvalidRequest(f"{value!r} has more than {decimals} decimal places")
-    return int(scaled)
+    # Decimal's default 28-digit context would round a uint96 of an 18-decimal token.
+    with localcontext(prec=200):
+        scaled = number.scaleb(decimals)
+        if scaled != scaled.to_integral_value():
+            raise InvalidRequest(f"{value!r} has more than {decimals} decimal places")
+        return int(scaled)
 
 
 def format_units(amount: int, decimals: int, *, places: int | None = None) -> str:
@@ -55,10 +57,11 @@ def format_units(amount: int, decimals: int, *, places: int | None = None) -> st
     _check_decimals(decimals)
     if isinstance(amount, bool) or not isinstance(amount, int):
         raise InvalidRequest(f"amount must be an int of base units, not {type(amount).__name__}")
-    value = Decimal(amount).scaleb(-decimals)
-    if places is not None:
-        return f"{value.quantize(Decimal(1).scaleb(-places)):f}"
-    text = f"{value:f}"
+    with localcontext(prec=200, rounding=ROUND_HALF_EVEN):
+        value = Decimal(amount).scaleb(-decimals)
+        if places is not None:
+            return f"{value.quantize(Decimal(1).scaleb(-places)):f}"
+        text = f"{value:f}"
     if "." in text:
         text = text.rstrip("0").rstrip(".")
     return text
