@@ -1,0 +1,180 @@
+"""A real anvil process: revert parity with eth-tester, concurrency, keys, lifecycle."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from eth_account import Account
+
+from escrowkit.chain import Chain
+from escrowkit.compiler import Artifact, compile_contracts
+from escrowkit.deploy import deploy
+from escrowkit.errors import ChainError, ConfigurationError, ContractRevert
+from escrowkit.token import TokenClient
+
+pytestmark = pytest.mark.anvil
+
+REVERTER = """// SPDX-License-Identifier: MIT
+pragma solidity ^0.8.24;
+contract Reverter {
+    error Nope(address who, uint256 code, bytes32 tag);
+    uint256 public counter;
+    function custom(uint256 code) external { counter++; revert Nope(msg.sender, code, "tag"); }
+    function message() external { counter++; require(counter == 0, "counter must be zero"); }
+    function panic(uint256 d) external { counter = 10 / d; }
+    function bare() external { counter++; revert(); }
+    function viewCustom() external view returns (uint256) { revert Nope(msg.sender, 7, "v"); }
+}
+"""
+
+
+@pytest.fixture(scope="module")
+def reverter_artifact(tmp_path_factory: pytest.TempPathFactory) -> Artifact:
+    src = tmp_path_factory.mktemp("reverter")
+    (src / "Reverter.sol").write_text(REVERTER)
+    return compile_contracts(src)["Reverter"]
+
+
+@pytest.fixture(scope="module")
+def anvil() -> Iterator[Chain]:
+    with Chain.anvil() as chain:
+        yield chain
+
+
+def outcomes(chain: Chain, artifact: Artifact) -> list[tuple[str, str, dict[str, Any], bool]]:
+    """For each revert: (label, error name, arguments without the sender, tx hash set?)."""
+    contract = deploy(chain, "Reverter", artifact=artifact)
+    sender = chain.accounts[0]
+    f = contract.functions
+    attempts = [
+        ("custom/estimate", lambda: chain.transact(f.custom(5), sender=sender)),
+        ("custom/mined", lambda: chain.transact(f.custom(5), sender=sender, gas=200_000)),
+        ("message/estimate", lambda: chain.transact(f.message(), sender=sender)),
+        ("message/mined", lambda: chain.transact(f.message(), sender=sender, gas=200_000)),
+        ("panic/estimate", lambda: chain.transact(f.panic(0), sender=sender)),
+        ("panic/mined", lambda: chain.transact(f.panic(0), sender=sender, gas=200_000)),
+        ("bare/estimate", lambda: chain.transact(f.bare(), sender=sender)),
+        ("bare/mined", lambda: chain.transact(f.bare(), sender=sender, gas=200_000)),
+        ("custom/call", lambda: chain.call(f.viewCustom(), sender=sender)),
+        ("panic/call", lambda: chain.call(f.panic(0), sender=sender)),
+    ]
+    seen = []
+    for label, attempt in attempts:
+        with pytest.raises(ContractRevert) as info:
+            attempt()
+        exc = info.value
+        args = {k: v for k, v in exc.arguments.items() if k != "who"}
+        seen.append((label, type(exc).__name__, args, exc.tx_hash is not None))
+    return seen
+
+
+def test_every_kind_of_revert_is_the_same_exception_on_both_backends(
+    anvil: Chain, reverter_artifact: Artifact
+) -> None:
+    on_anvil = outcomes(anvil, reverter_artifact)
+    on_tester = outcomes(Chain.embedded(), reverter_artifact)
+    assert on_anvil == on_tester
+    by_label = {label: (name, args, mined) for label, name, args, mined in on_anvil}
+    assert by_label["custom/estimate"] == (
+        "Nope",
+        {"code": 5, "tag": b"tag".ljust(32, b"\0")},
+        False,
+    )
+    assert by_label["custom/mined"][2] is True
+    assert by_label["message/mined"] == ("Error", {"message": "counter must be zero"}, True)
+    assert by_label["panic/estimate"] == ("Panic", {"code": 0x12}, False)
+    assert by_label["bare/mined"] == ("ContractRevert", {}, True)
+
+
+def test_32_threads_sending_from_one_key_leave_no_gaps(anvil: Chain) -> None:
+    owner = anvil.accounts[0]
+    token = TokenClient(anvil, deploy(anvil, "MockUSDC", sender=owner).address)
+    start = anvil.w3.eth.get_transaction_count(owner)
+    receipts: list[Any] = []
+    failures: list[BaseException] = []
+    lock = threading.Lock()
+
+    def worker(n: int) -> None:
+        try:
+            for _ in range(5):
+                receipt = token.mint(anvil.accounts[1 + n % 9], 1, sender=owner)
+                with lock:
+                    receipts.append(receipt)
+        except BaseException as exc:  # collected and re-raised in the main thread
+            failures.append(exc)
+
+    threads = [threading.Thread(target=worker, args=(n,)) for n in range(32)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert failures == []
+    assert all(r["status"] == 1 for r in receipts)
+    nonces = sorted(anvil.w3.eth.get_transaction(r["transactionHash"])["nonce"] for r in receipts)
+    assert nonces == list(range(start, start + 160))
+    assert anvil.w3.eth.get_transaction_count(owner) == start + 160
+    assert token.total_supply() == 160
+
+
+def test_nonce_manager_resyncs_after_a_failed_send(anvil: Chain) -> None:
+    owner = anvil.accounts[2]
+    token = TokenClient(anvil, deploy(anvil, "MockUSDC", sender=owner).address)
+    token.mint(owner, 1, sender=owner)  # the manager now caches owner's next nonce
+    # Someone else uses the same key behind our back: our cached nonce is now stale.
+    signer = Account.from_key("0x5de4111afa1a4b94908f83103eb1f1706367c2e68ca870fc3fb9a804cdab365a")
+    raw = signer.sign_transaction(
+        {
+            "to": owner,
+            "value": 1,
+            "gas": 21_000,
+            "maxFeePerGas": 10**11,
+            "maxPriorityFeePerGas": 1,
+            "nonce": anvil.w3.eth.get_transaction_count(owner),
+            "chainId": anvil.chain_id,
+        }
+    )
+    anvil.w3.eth.send_raw_transaction(raw.raw_transaction)
+    with pytest.raises(ChainError, match="nonce"):
+        token.mint(owner, 1, sender=owner)
+    token.mint(owner, 1, sender=owner)  # resynced from the node
+    assert token.balance_of(owner) == 2
+
+
+def test_anvil_is_stopped_even_when_the_body_raises() -> None:
+    with pytest.raises(RuntimeError, match="boom"), Chain.anvil() as chain:
+        process = chain._process
+        assert process is not None and process.poll() is None
+        raise RuntimeError("boom")
+    assert process.poll() is not None
+
+
+def test_connect_with_a_keystore_file(anvil: Chain, tmp_path: Path) -> None:
+    account = Account.create()
+    keystore = tmp_path / "key.json"
+    import json
+
+    keystore.write_text(json.dumps(Account.encrypt(account.key, "s3cret")))
+    anvil._rpc("anvil_setBalance", [account.address, hex(10**20)])
+    url = anvil.w3.provider.endpoint_uri  # type: ignore[attr-defined]
+
+    with pytest.raises(ConfigurationError, match="wrong password"):
+        Chain.connect(url, account=keystore, password="nope")
+    with pytest.raises(ConfigurationError, match="needs a password"):
+        Chain.connect(url, account=keystore)
+
+    chain = Chain.connect(url, account=keystore, password="s3cret")
+    assert chain.accounts == [account.address]
+    token = deploy(chain, "MockUSDC")
+    assert chain.w3.eth.get_transaction_count(account.address) == 1
+    assert len(chain.w3.eth.get_code(token.address)) > 0
+
+
+def test_connect_to_nothing_is_a_clear_error() -> None:
+    from escrowkit.chain import free_port
+
+    with pytest.raises(ChainError, match="cannot reach"):
+        Chain.connect(f"http://127.0.0.1:{free_port()}/secret-key-path")
