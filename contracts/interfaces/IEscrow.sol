@@ -56,8 +56,13 @@ interface IEscrow {
     error TokenTransferFailed(address token, address to, uint256 amount);
     /// @notice Thrown when a call re-enters the escrow while another is running.
     error Reentrancy();
-    /// @notice Thrown by the constructor for a fee above 500 bps or a missing fee recipient.
+    /// @notice Thrown by the constructor for a fee above 500 bps, a fee without a recipient,
+    ///         or a recipient without a fee.
     error InvalidFee(uint256 feeBps, address feeRecipient);
+    /// @notice Thrown by the constructor when `token` has no code.
+    error InvalidToken(address token);
+    /// @notice Thrown when owed tokens would be withdrawn to the zero address.
+    error InvalidRecipient(address to);
     /// @notice Thrown when `account` has nothing owed to withdraw.
     error NothingOwed(address account);
 
