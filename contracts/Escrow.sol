@@ -207,9 +207,10 @@ contract Escrow is IEscrow {
 
         _setState(slot, w1, State.SETTLED);
         uint256 amount = w0 >> _AMOUNT_SHIFT;
-        // Rounds down: the provider never receives less than amount * (1 - feeBps / 10_000).
-        uint256 fee = amount * feeBps / _BPS;
+        uint256 fee;
+        // amount < 2^96 and feeBps <= 500: no overflow. Rounds down, in the provider's favour.
         unchecked {
+            fee = amount * feeBps / _BPS;
             amount -= fee;
         }
         emit EscrowSettled(id, amount, fee);
@@ -330,7 +331,9 @@ contract Escrow is IEscrow {
     function _windowEnd(uint256 w1) private pure returns (uint256) {
         uint256 window = uint32(w1 >> _WINDOW_SHIFT);
         if (window == _NEVER) return type(uint256).max;
-        return uint40(w1 >> _DEADLINE_SHIFT) + window;
+        unchecked {
+            return uint40(w1 >> _DEADLINE_SHIFT) + window; // < 2^41
+        }
     }
 
     /// @dev Pulls exactly `amount` from the caller; reverts unless exactly that arrived.
