@@ -1,0 +1,303 @@
+"""The SQL ledger: exact amounts, counters, transitions, locking. No chain.
+
+The PostgreSQL variants run when ``ESCROWKIT_TEST_POSTGRES_URL`` points at a database the
+test may fill (``postgresql://user@localhost/escrowkit_test``); otherwise they are skipped.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+
+from escrowkit.coordinator.policy import AgentConfig, SpendRequest
+from escrowkit.coordinator.store import (
+    Approval,
+    ApprovalStatus,
+    Reservation,
+    ReservationStatus,
+    Store,
+    metadata,
+)
+
+AGENT = "0x7E5F4552091A69125d5DfCb7b8C2659029395Bdf"
+PROVIDER = "0x2B5AD5c4795c026514f8317c7a215E218DcCD6cF"
+WEI = 10**18
+PG_URL = os.environ.get("ESCROWKIT_TEST_POSTGRES_URL")
+
+
+def _sqlite_memory(tmp_path: Path) -> Store:
+    return Store()
+
+
+def _sqlite_file(tmp_path: Path) -> Store:
+    return Store(f"sqlite:///{tmp_path / 'ledger.db'}")
+
+
+def _postgres(tmp_path: Path) -> Store:
+    if not PG_URL:
+        pytest.skip("set ESCROWKIT_TEST_POSTGRES_URL to run the PostgreSQL variant")
+    store = Store(PG_URL)
+    with store.engine.begin() as conn:  # a clean slate for each test
+        metadata.drop_all(conn)
+    store.close()
+    return Store(PG_URL)
+
+
+@pytest.fixture(params=[_sqlite_memory, _sqlite_file, _postgres], ids=["memory", "file", "pg"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
+    made: Store = request.param(tmp_path)
+    yield made
+    made.close()
+
+
+def reservation(
+    amount: int, *, agent_id: str = "a", day: str = "2026-01-01", **kw: object
+) -> Reservation:
+    salt = secrets.token_bytes(32)
+    values: dict[str, object] = {
+        "id": f"res_{secrets.token_hex(16)}",
+        "agent_id": agent_id,
+        "amount": amount,
+        "provider": PROVIDER,
+        "purpose": "test",
+        "category": None,
+        "day": day,
+        "created_at": 1_000.0,
+        "lease_at": 1_000.0,
+        "status": ReservationStatus.PENDING,
+        "salt": salt,
+        "escrow_id": secrets.token_bytes(32),
+        "requester": AGENT,
+    }
+    values.update(kw)
+    return Reservation(**values)  # type: ignore[arg-type]
+
+
+def test_uint96_amounts_of_an_18_decimal_token_round_trip_exactly(store: Store) -> None:
+    """9.3 tokens at 18 decimals already pass 2**63; the largest escrow is 2**96 - 1."""
+    amounts = [2**63 + 1, 9_300_000_000_000_000_001, 2**96 - 1]
+    with store.write() as ledger:
+        for amount in amounts:
+            ledger.insert_reservation(reservation(amount))
+    with store.read() as ledger:
+        rows = ledger.reservations()
+        assert sorted(r.amount for r in rows) == sorted(amounts)
+        assert all(type(r.amount) is int for r in rows)
+        # The counters hold the exact sum (beyond 2**96, far beyond 64 bits).
+        assert ledger.state().used == sum(amounts)
+        assert ledger.day_used("a", "2026-01-01") == sum(amounts)
+
+
+def test_amount_column_is_never_a_float_or_int64(store: Store) -> None:
+    with store.write() as ledger:
+        ledger.insert_reservation(reservation(2**95 + 7))
+    with store.engine.connect() as conn:
+        raw = conn.execute(text("SELECT amount FROM reservations")).scalar_one()
+    # SQLite keeps the decimal string; PostgreSQL a NUMERIC (Decimal): both exact.
+    assert str(raw) == str(2**95 + 7)
+
+
+def test_transitions_credit_back_exactly_once(store: Store) -> None:
+    first, second = reservation(30 * WEI, category="data"), reservation(12 * WEI, category="data")
+    with store.write() as ledger:
+        ledger.set_category_budget("data", 100 * WEI)
+        ledger.insert_reservation(first)
+        ledger.insert_reservation(second)
+    with store.write() as ledger:
+        committed = ledger.transition(
+            first, ReservationStatus.COMMITTED, 2_000.0, tx_hashes=["0x1"]
+        )
+        assert committed is not None and committed.tx_hashes == ("0x1",)
+        assert ledger.transition(second, ReservationStatus.VOIDED, 2_000.0, reason="r") is not None
+        # A stale view (still PENDING) cannot move the row twice: no double credit.
+        assert ledger.transition(second, ReservationStatus.VOIDED, 2_001.0) is None
+        assert ledger.transition(committed, ReservationStatus.REFUNDED, 2_002.0) is not None
+    with store.read() as ledger:
+        assert ledger.state().used == 0
+        assert ledger.day_used("a", "2026-01-01") == 0
+        assert ledger.category("data") == (True, 100 * WEI, 0)
+        statuses = {r.id: r.status for r in ledger.reservations()}
+    assert statuses == {first.id: ReservationStatus.REFUNDED, second.id: ReservationStatus.VOIDED}
+
+
+def test_settled_stays_counted(store: Store) -> None:
+    row = reservation(5 * WEI)
+    with store.write() as ledger:
+        ledger.insert_reservation(row)
+        committed = ledger.transition(row, ReservationStatus.COMMITTED, 1.0)
+        assert committed is not None
+        assert ledger.transition(committed, ReservationStatus.SETTLED, 2.0) is not None
+    with store.read() as ledger:
+        assert ledger.state().used == 5 * WEI
+        assert ledger.pending_amounts() == []
+
+
+def test_hour_window_counts_only_live_rows_after_since(store: Store) -> None:
+    rows = [
+        reservation(1, created_at=100.0),
+        reservation(10, created_at=3_700.0),
+        reservation(100, created_at=3_800.0),
+        reservation(1_000, created_at=3_900.0, agent_id="b"),
+    ]
+    with store.write() as ledger:
+        for row in rows:
+            ledger.insert_reservation(row)
+        ledger.transition(rows[2], ReservationStatus.VOIDED, 4_000.0)
+    with store.read() as ledger:
+        assert ledger.hour_used("a", since=3_600.0) == 10
+        assert ledger.hour_used("a", since=0.0) == 11
+        assert ledger.hour_used("b", since=0.0) == 1_000
+
+
+def test_agents_round_trip_and_bump_the_config_version(store: Store) -> None:
+    config = AgentConfig(
+        "research-agent",
+        "Research",
+        AGENT,
+        spending_limit=2**95,
+        daily_limit=2**95 + 1,
+        requires_approval=0,
+        hourly_limit=7,
+        categories=["data"],
+        allowed_providers=[PROVIDER],
+    )
+    with store.write() as ledger:
+        before = ledger.state().config_version
+        ledger.upsert_agent(config, 1.0)
+        ledger.upsert_agent(config, 2.0)  # update in place
+        assert ledger.state().config_version == before + 2
+    with store.read() as ledger:
+        assert ledger.agents() == {"research-agent": config}
+
+
+def test_approvals_close_once(store: Store) -> None:
+    req = SpendRequest("a", 5, PROVIDER, "x", category="data", idempotency_key="k")
+    with store.write() as ledger:
+        ledger.insert_approval(
+            Approval("apr_1", req, ApprovalStatus.PENDING, requested_at=1.0, expires_at=10.0)
+        )
+        assert [a.id for a in ledger.pending_approvals(5.0)] == ["apr_1"]
+        assert ledger.pending_approvals(10.0) == []  # expired by time
+        assert ledger.close_approval("apr_1", ApprovalStatus.APPROVED, 6.0, by="alice")
+        assert not ledger.close_approval("apr_1", ApprovalStatus.REJECTED, 7.0)
+    with store.read() as ledger:
+        approval = ledger.approval("apr_1")
+    assert approval is not None and approval.request == req
+    assert (approval.status, approval.decided_by) == (ApprovalStatus.APPROVED, "alice")
+
+
+def test_idempotency_alerts_and_audit(store: Store) -> None:
+    with store.write() as ledger:
+        ledger.insert_idempotency("k", "f" * 64, 1.0, reservation_id="res_1")
+        assert ledger.idempotency("k") is not None
+        assert ledger.record_alert("total_budget", "total", 80, "", 800, 1_000, 1.0)
+        assert not ledger.record_alert("total_budget", "total", 80, "", 900, 1_000, 2.0)
+        ledger.finish_idempotency("k", {"status": "APPROVED"})
+        ledger.audit("denied", 1.0, agent_id="a", amount=2**80, reason="why")
+        ledger.audit("reserved", 2.0, agent_id="a", reservation_id="res_1")
+    with store.read() as ledger:
+        record = ledger.idempotency("k")
+        assert record is not None and record.result == {"status": "APPROVED"}
+        assert len(ledger.alerts()) == 1
+        log = ledger.audit_log()
+        assert [e.event for e in log] == ["denied", "reserved"]
+        assert log[0].amount == 2**80 and log[0].detail == {"reason": "why"}
+        assert [e.event for e in ledger.audit_log(limit=1)] == ["reserved"]
+
+
+def test_memory_store_is_one_database_for_all_threads() -> None:
+    store = Store()
+    seen: list[int] = []
+
+    def read() -> None:
+        with store.read() as ledger:
+            seen.append(len(ledger.reservations()))
+
+    with store.write() as ledger:
+        ledger.insert_reservation(reservation(1))
+    thread = threading.Thread(target=read)
+    thread.start()
+    thread.join()
+    assert seen == [1]
+
+
+def test_file_writers_in_two_stores_serialize(tmp_path: Path) -> None:
+    """Two Store objects on one file (as two processes would have): the second writer
+    waits for BEGIN IMMEDIATE instead of reading a stale counter."""
+    url = f"sqlite:///{tmp_path / 'shared.db'}"
+    one, two = Store(url), Store(url)
+    holding = threading.Event()
+    order: list[str] = []
+
+    def first() -> None:
+        with one.write() as ledger:
+            ledger.insert_reservation(reservation(5))
+            holding.set()
+            time.sleep(0.3)
+            order.append("first commits")
+
+    thread = threading.Thread(target=first)
+    thread.start()
+    holding.wait()
+    with two.write() as ledger:
+        order.append("second writes")
+        assert ledger.state().used == 5  # saw the first commit, not the value before it
+        ledger.insert_reservation(reservation(7))
+    thread.join()
+    assert order == ["first commits", "second writes"]
+    with one.read() as ledger:
+        assert ledger.state().used == 12
+    with one.engine.connect() as conn:
+        assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+
+
+def test_a_failed_write_rolls_back_everything(store: Store) -> None:
+    with pytest.raises(RuntimeError), store.write() as ledger:
+        ledger.insert_reservation(reservation(9))
+        raise RuntimeError("boom")
+    with store.read() as ledger:
+        assert ledger.state().used == 0 and ledger.reservations() == []
+
+
+def test_window_queries_use_indexes_not_scans(tmp_path: Path) -> None:
+    """Daily, category and total figures are counters; the hourly window is an index
+    range scan. The plans must not scan the table."""
+    store = Store(f"sqlite:///{tmp_path / 'big.db'}")
+    with store.engine.connect() as conn:
+        plan = " ".join(
+            str(row[-1])
+            for row in conn.exec_driver_sql(
+                "EXPLAIN QUERY PLAN SELECT amount FROM reservations WHERE agent_id = 'a' "
+                "AND created_at > 5 AND status IN ('PENDING', 'COMMITTED', 'SETTLED')"
+            )
+        )
+        assert "ix_reservations_agent_created" in plan, plan
+        plan = " ".join(
+            str(row[-1])
+            for row in conn.exec_driver_sql(
+                "EXPLAIN QUERY PLAN SELECT amount FROM reservations WHERE status = 'PENDING'"
+            )
+        )
+        assert "ix_reservations_status" in plan, plan
+
+
+def test_cached_day_counters_notice_another_writer(tmp_path: Path) -> None:
+    """Each store keeps day counters between transactions; a write by another process
+    (here: another Store on the same file) bumps usage_seq and invalidates them."""
+    url = f"sqlite:///{tmp_path / 'shared.db'}"
+    one, two = Store(url), Store(url)
+    with one.write() as ledger:
+        ledger.insert_reservation(reservation(5))
+    with two.write() as ledger:
+        assert ledger.day_used("a", "2026-01-01") == 5
+        ledger.insert_reservation(reservation(7))
+    with one.write() as ledger:
+        assert ledger.day_used("a", "2026-01-01") == 12
+        assert ledger.state().used == 12
