@@ -1,0 +1,251 @@
+"""Coordinator overhead: decisions per second (DESIGN.md section 7: >= 2,000/s).
+
+What is measured: checks + reservation + commit, through the real lock (thread lock and
+SQLite ``BEGIN IMMEDIATE``) on a SQLite file that already holds 100,000 reservations
+(and their audit entries), with 32 threads asking at once. The chain work is replaced by
+:class:`~escrowkit.coordinator.NoopExecutor`, so what remains is the coordinator's own
+cost. Every request carries an idempotency key, as a careful agent's would.
+
+    python -m benchmarks.coordinator_bench [--decisions N] [--threads N] [--prefill N]
+
+:func:`run` returns the figures; :func:`decisions_per_second` just the headline number.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import secrets
+import tempfile
+import threading
+import time
+from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+
+TARGET = 2_000
+THREADS = 32
+PREFILL = 100_000
+DECISIONS = 20_000
+U = 10**6  # USDC base units
+
+__all__ = ["TARGET", "BenchResult", "decisions_per_second", "main", "run"]
+
+
+@dataclass(frozen=True)
+class BenchResult:
+    decisions: int
+    seconds: float
+    threads: int
+    prefill: int
+    approved: int
+    denied: int
+    cpu_seconds: float
+
+    @property
+    def per_second(self) -> float:
+        return self.decisions / self.seconds
+
+    @property
+    def cpu_per_decision_us(self) -> float:
+        """Process CPU time (all threads) per decision: steadier than wall time when other
+        work shares the machine."""
+        return self.cpu_seconds / self.decisions * 1e6
+
+    def line(self) -> str:
+        verdict = "ok" if self.per_second >= TARGET else "BELOW TARGET"
+        return (
+            f"coordinator: {self.per_second:,.0f} decisions/s (target >= {TARGET:,}) [{verdict}] "
+            f"- {self.decisions:,} decisions ({self.approved:,} approved, {self.denied:,} denied), "
+            f"{self.threads} threads, SQLite file with {self.prefill:,} rows, no-op executor, "
+            f"{self.cpu_per_decision_us:,.0f} us CPU per decision"
+        )
+
+
+def _address(n: int) -> str:
+    from eth_utils.address import to_checksum_address
+
+    return to_checksum_address(n.to_bytes(20, "big"))
+
+
+def _prefill(store_url: str, agents: list[str], rows: int, now: float) -> None:
+    """Write ``rows`` committed spends of past days (with their audit entries and
+    consistent counters) in bulk, as a ledger that has been in use for months."""
+    from escrowkit.coordinator.store import (
+        Store,
+        agent_days_table,
+        audit_table,
+        reservations_table,
+        state_table,
+    )
+
+    store = Store(store_url)
+    per_day: dict[tuple[str, str], int] = defaultdict(int)
+    batch: list[dict[str, object]] = []
+    audit: list[dict[str, object]] = []
+    total = 0
+    provider = _address(0xBEEF)
+    with store.write() as ledger:
+        conn = ledger.conn
+        for i in range(rows):
+            agent = agents[i % len(agents)]
+            created = now - 86_400 * (1 + i % 120) - (i % 7_000)
+            day = dt.datetime.fromtimestamp(created, dt.UTC).date().isoformat()
+            amount = (1 + i % 50) * U // 10
+            rid = f"res_{i:032x}"
+            batch.append(
+                {
+                    "id": rid,
+                    "agent_id": agent,
+                    "amount": amount,
+                    "provider": provider,
+                    "purpose": "prefill",
+                    "category": None,
+                    "day": day,
+                    "created_at": created,
+                    "lease_at": created,
+                    "status": "SETTLED" if i % 3 else "COMMITTED",
+                    "salt": "0x" + secrets.token_hex(32),
+                    "escrow_id": "0x" + secrets.token_hex(32),
+                    "requester": provider,
+                    "tx_hashes": "[]",
+                    "reason": "funded",
+                    "approval_id": None,
+                    "idempotency_key": None,
+                    "updated_at": created,
+                }
+            )
+            for event in ("reserved", "committed"):
+                audit.append(
+                    {
+                        "at": created,
+                        "event": event,
+                        "agent_id": agent,
+                        "reservation_id": rid,
+                        "approval_id": None,
+                        "amount": amount,
+                        "detail": json.dumps({"prefill": True}),
+                    }
+                )
+            per_day[(agent, day)] += amount
+            total += amount
+            if len(batch) >= 5_000:
+                conn.execute(reservations_table.insert(), batch)
+                conn.execute(audit_table.insert(), audit)
+                batch, audit = [], []
+        if batch:
+            conn.execute(reservations_table.insert(), batch)
+            conn.execute(audit_table.insert(), audit)
+        conn.execute(
+            agent_days_table.insert(),
+            [{"agent_id": a, "day": d, "used": v} for (a, d), v in per_day.items()],
+        )
+        conn.execute(state_table.update().values(used=total))
+    store.close()
+
+
+def run(
+    decisions: int = DECISIONS,
+    *,
+    threads: int = THREADS,
+    prefill: int = PREFILL,
+    directory: str | Path | None = None,
+) -> BenchResult:
+    """Measure ``decisions`` spend decisions from ``threads`` threads; returns the figures."""
+    from escrowkit.coordinator import AgentConfig, BudgetCoordinator, NoopExecutor, SpendRequest
+
+    with tempfile.TemporaryDirectory(dir=directory) as tmp:
+        url = f"sqlite:///{Path(tmp) / 'ledger.db'}"
+        now = time.time()
+        agent_ids = [f"agent-{n:02d}" for n in range(threads)]
+        coordinator = BudgetCoordinator(
+            None, total_budget=10**15 * U, store=url, executor=NoopExecutor()
+        )
+        for n, agent_id in enumerate(agent_ids):
+            coordinator.register_agent(
+                AgentConfig(
+                    agent_id,
+                    agent_id,
+                    _address(0x1000 + n),
+                    spending_limit=1_000 * U,
+                    daily_limit=10**9 * U,
+                    requires_approval=1_000 * U,
+                )
+            )
+        coordinator.close()
+        _prefill(url, agent_ids, prefill, now)
+
+        coordinator = BudgetCoordinator(
+            None, total_budget=10**15 * U, store=url, executor=NoopExecutor()
+        )
+        provider = _address(0xCAFE)
+        per_thread = decisions // threads
+        counts = {"APPROVED": 0, "DENIED": 0}
+        lock = threading.Lock()
+        start_gate = threading.Barrier(threads + 1)
+
+        def worker(index: int) -> None:
+            agent_id = agent_ids[index]
+            local = {"APPROVED": 0, "DENIED": 0}
+            start_gate.wait()
+            for i in range(per_thread):
+                # Every 20th asks above the per-transaction limit: a denial.
+                amount = 2_000 * U if i % 20 == 19 else (1 + i % 9) * U
+                result = coordinator.request_spending(
+                    SpendRequest(
+                        agent_id,
+                        amount,
+                        provider,
+                        "benchmark",
+                        idempotency_key=f"{agent_id}-{i}",
+                    )
+                )
+                local[result.status.value] += 1
+            with lock:
+                for key, value in local.items():
+                    counts[key] += value
+
+        # Warm-up (statement caches, connections), not measured.
+        for _ in range(50):
+            coordinator.request_spending(SpendRequest(agent_ids[0], U, provider, "warm-up"))
+
+        workers = [threading.Thread(target=worker, args=(n,)) for n in range(threads)]
+        for thread in workers:
+            thread.start()
+        start_gate.wait()
+        began, cpu_began = time.perf_counter(), time.process_time()
+        for thread in workers:
+            thread.join()
+        seconds = time.perf_counter() - began
+        cpu_seconds = time.process_time() - cpu_began
+        coordinator.close()
+        return BenchResult(
+            decisions=per_thread * threads,
+            seconds=seconds,
+            threads=threads,
+            prefill=prefill,
+            approved=counts["APPROVED"],
+            denied=counts["DENIED"],
+            cpu_seconds=cpu_seconds,
+        )
+
+
+def decisions_per_second(decisions: int = DECISIONS) -> float:
+    """The headline figure for a combined ``make bench``."""
+    return run(decisions).per_second
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--decisions", type=int, default=DECISIONS)
+    parser.add_argument("--threads", type=int, default=THREADS)
+    parser.add_argument("--prefill", type=int, default=PREFILL)
+    args = parser.parse_args(argv)
+    result = run(args.decisions, threads=args.threads, prefill=args.prefill)
+    print(result.line())
+    return 0 if result.per_second >= TARGET else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,173 @@
+"""What the coordinator hands back: spend results, reports, alerts."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from escrowkit.coordinator.policy import SpendStatus
+
+__all__ = [
+    "AgentReport",
+    "Alert",
+    "BudgetReport",
+    "CategoryReport",
+    "PendingApproval",
+    "RecoveryReport",
+    "SpendResult",
+    "SyncReport",
+]
+
+
+@dataclass(frozen=True)
+class SpendResult:
+    """The outcome of a spend request or of an approval.
+
+    ``escrow_id`` (0x-hex) and ``tx_hashes`` are set when an escrow was funded;
+    ``approval_id`` when the spend waits for (or came from) an approval;
+    ``remaining_daily`` / ``remaining_total`` are what is left for the agent today and
+    in the treasury after this decision (int base units), when the coordinator knew them.
+    """
+
+    status: SpendStatus
+    reason: str
+    escrow_id: str | None = None
+    approval_id: str | None = None
+    reservation_id: str | None = None
+    remaining_daily: int | None = None
+    remaining_total: int | None = None
+    tx_hashes: tuple[str, ...] = ()
+
+    @property
+    def approved(self) -> bool:
+        """True when the money is escrowed on-chain for the provider."""
+        return self.status is SpendStatus.APPROVED
+
+    def to_json(self) -> dict[str, Any]:
+        """A JSON-safe dict (amounts as decimal strings); :meth:`from_json` reverses it."""
+        return {
+            "status": self.status.value,
+            "reason": self.reason,
+            "escrow_id": self.escrow_id,
+            "approval_id": self.approval_id,
+            "reservation_id": self.reservation_id,
+            "remaining_daily": _str(self.remaining_daily),
+            "remaining_total": _str(self.remaining_total),
+            "tx_hashes": list(self.tx_hashes),
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> SpendResult:
+        return cls(
+            status=SpendStatus(data["status"]),
+            reason=data["reason"],
+            escrow_id=data.get("escrow_id"),
+            approval_id=data.get("approval_id"),
+            reservation_id=data.get("reservation_id"),
+            remaining_daily=_int(data.get("remaining_daily")),
+            remaining_total=_int(data.get("remaining_total")),
+            tx_hashes=tuple(data.get("tx_hashes", ())),
+        )
+
+
+def _str(value: int | None) -> str | None:
+    return None if value is None else str(value)
+
+
+def _int(value: str | None) -> int | None:
+    return None if value is None else int(value)
+
+
+@dataclass(frozen=True)
+class Alert:
+    """Net committed spend reached ``threshold`` percent of a limit.
+
+    ``kind`` is ``"total_budget"`` (``scope`` ``"total"``) or ``"daily_limit"`` (``scope``
+    the agent id, ``period`` the day). Each (kind, scope, threshold, period) fires once.
+    """
+
+    kind: str
+    scope: str
+    threshold: int
+    spent: int
+    limit: int
+    period: str = ""
+    at: float = 0.0
+
+
+@dataclass(frozen=True)
+class PendingApproval:
+    """A spend waiting for a person: what was asked, and until when it can be approved."""
+
+    approval_id: str
+    agent_id: str
+    amount: int
+    provider: str
+    purpose: str
+    category: str | None
+    requested_at: float
+    expires_at: float
+
+
+@dataclass(frozen=True)
+class AgentReport:
+    """One agent's figures: ``spent`` is net committed spend (lifetime), ``reserved``
+    what is in flight, ``spent_today`` today's net committed spend and ``remaining_today``
+    what today's limit still allows (reservations count against it)."""
+
+    agent_id: str
+    name: str
+    spent: int
+    reserved: int
+    spent_today: int
+    daily_limit: int
+    remaining_today: int
+
+
+@dataclass(frozen=True)
+class CategoryReport:
+    """A category's lifetime net committed spend, reservations and budget (None: uncapped)."""
+
+    category: str
+    spent: int
+    reserved: int
+    budget: int | None
+    remaining: int | None
+
+
+@dataclass(frozen=True)
+class BudgetReport:
+    """The treasury at one moment.
+
+    ``total_spent`` is net committed spend (refunds credited back), ``reserved`` the
+    amount of spends still in flight, ``remaining = total_budget - total_spent - reserved``.
+    ``pending_approvals`` is keyed by approval id.
+    """
+
+    total_budget: int
+    total_spent: int
+    reserved: int
+    remaining: int
+    by_agent: dict[str, AgentReport] = field(default_factory=dict)
+    by_category: dict[str, CategoryReport] = field(default_factory=dict)
+    pending_approvals: dict[str, PendingApproval] = field(default_factory=dict)
+    alerts: list[Alert] = field(default_factory=list)
+    frozen: str | None = None
+
+
+@dataclass(frozen=True)
+class RecoveryReport:
+    """What :meth:`BudgetCoordinator.recover` did, by reservation id."""
+
+    committed: tuple[str, ...] = ()
+    voided: tuple[str, ...] = ()
+    left_pending: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class SyncReport:
+    """What :meth:`BudgetCoordinator.sync` changed, by reservation id."""
+
+    settled: tuple[str, ...] = ()
+    refunded: tuple[str, ...] = ()
+    unreadable: tuple[str, ...] = ()
