@@ -573,7 +573,12 @@ class BudgetCoordinator:
                 logger.warning("funding %s failed: %s", reservation.id, cause)
                 return self._resolve(reservation, tx_hashes, cause, remaining)
             final = self._finish(
-                reservation, ReservationStatus.COMMITTED, tx_hashes, "funded", "committed"
+                reservation,
+                ReservationStatus.COMMITTED,
+                tx_hashes,
+                "escrow funded",
+                "committed",
+                remaining,
             )
         finally:
             with self._in_flight_lock:
@@ -595,42 +600,30 @@ class BudgetCoordinator:
         """
         escrow_id = reservation.escrow_id
         why = f"funding failed: {cause}" if cause else "recovered"
+
+        def done(to: ReservationStatus, reason: str, event: str) -> SpendResult:
+            final = self._finish(reservation, to, tx_hashes, reason, event, remaining)
+            return self._result_for(final, remaining)
+
         try:
             state = self.executor.state(escrow_id)
-            if state in (ChainState.FUNDED, ChainState.SETTLED):
-                to = (
-                    ReservationStatus.SETTLED
-                    if state is ChainState.SETTLED
-                    else ReservationStatus.COMMITTED
-                )
-                final = self._finish(
-                    reservation, to, tx_hashes, f"{why}; the escrow is funded", "committed"
-                )
-                return self._result_for(final, remaining)
             if state is ChainState.INITIATED:
-                tx_hashes.append(self.executor.cancel(escrow_id))
-                state = ChainState.CANCELLED
-                why += "; the escrow was cancelled"
+                state = self._cancel_initiated(escrow_id, tx_hashes)
+                if state is ChainState.CANCELLED:
+                    why += "; the escrow was cancelled"
+            if state is ChainState.FUNDED:
+                return done(
+                    ReservationStatus.COMMITTED, f"{why}; the escrow is funded", "committed"
+                )
+            if state is ChainState.SETTLED:
+                return done(ReservationStatus.SETTLED, f"{why}; the escrow is settled", "committed")
             if state is ChainState.CANCELLED:
                 if self.mode == "pool":
                     self._try_reconcile(escrow_id)
-                final = self._finish(
-                    reservation,
-                    ReservationStatus.VOIDED,
-                    tx_hashes,
-                    f"{why}; nothing was spent",
-                    "voided",
-                )
-                return self._result_for(final, remaining)
+                return done(ReservationStatus.VOIDED, f"{why}; nothing was spent", "voided")
             if self.executor.idle():
-                final = self._finish(
-                    reservation,
-                    ReservationStatus.VOIDED,
-                    tx_hashes,
-                    f"{why}; no escrow exists and nothing is in flight",
-                    "voided",
-                )
-                return self._result_for(final, remaining)
+                reason = f"{why}; no escrow exists and nothing is in flight"
+                return done(ReservationStatus.VOIDED, reason, "voided")
             note = "no escrow yet but a transaction is still in flight"
         except Exception as exc:
             note = f"the escrow could not be resolved ({describe_error(exc)})"
@@ -655,6 +648,23 @@ class BudgetCoordinator:
             tx_hashes=tuple(tx_hashes),
         )
 
+    def _cancel_initiated(self, escrow_id: bytes, tx_hashes: list[str]) -> ChainState:
+        """Cancel an INITIATED escrow, with one retry: the first attempt can fail on a
+        stale nonce (another process used the key; the chain resyncs after a failed
+        send) or land without its receipt, so the second looks at the chain first."""
+        try:
+            tx_hashes.append(self.executor.cancel(escrow_id))
+            return ChainState.CANCELLED
+        except Exception as exc:
+            logger.warning(
+                "cancelling 0x%s failed, retrying: %s", escrow_id.hex(), describe_error(exc)
+            )
+        state = self.executor.state(escrow_id)
+        if state is ChainState.INITIATED:
+            tx_hashes.append(self.executor.cancel(escrow_id))
+            return ChainState.CANCELLED
+        return state
+
     def _try_reconcile(self, escrow_id: bytes) -> None:
         try:
             self.executor.reconcile(escrow_id)
@@ -668,8 +678,12 @@ class BudgetCoordinator:
         tx_hashes: list[str],
         reason: str,
         event: str,
+        remaining: tuple[int | None, int] | None = None,
     ) -> Reservation:
-        """Phase 3: move the PENDING row to its final status (if nobody else has)."""
+        """Phase 3: move the PENDING row to its final status (if nobody else has).
+
+        The idempotency key gets the very result the caller returns (``remaining`` is
+        what phase 1 computed), so a replay is equal to the first answer."""
 
         def finish(ledger: Ledger) -> tuple[Reservation, list[Alert], bool]:
             now = self.clock()
@@ -691,7 +705,7 @@ class BudgetCoordinator:
                 tx_hashes=list(tx_hashes),
             )
             if reservation.idempotency_key is not None:
-                result = self._result_for(final, None)
+                result = self._result_for(final, remaining)
                 ledger.finish_idempotency(reservation.idempotency_key, result.to_json())
             fired = self._check_alerts(ledger, final, now) if final.counted else []
             return final, fired, True
@@ -717,7 +731,7 @@ class BudgetCoordinator:
     ) -> SpendResult:
         left_daily, left_total = remaining if remaining is not None else (None, None)
         if row.counted:
-            status, reason = SpendStatus.APPROVED, row.reason or "funded"
+            status, reason = SpendStatus.APPROVED, row.reason or "escrow funded"
             if row.status is ReservationStatus.PENDING:
                 status = SpendStatus.FAILED
         else:

@@ -1,0 +1,151 @@
+"""Shared pieces of the coordinator tests (imported by conftest.py and the tests)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from escrowkit.coordinator import AgentConfig, SpendResult
+from escrowkit.escrow import EscrowState
+
+if TYPE_CHECKING:
+    from eth_typing import ChecksumAddress
+
+    from escrowkit.stack import Stack
+
+USDC = 10**6
+BUDGET = 1_000 * USDC
+#: Friday 2026-01-02 12:00:00 UTC: the coordinator's clock in these tests.
+NOON = 1_767_355_200.0
+
+
+class Clock:
+    """The coordinator's clock, moved by hand (UTC seconds)."""
+
+    def __init__(self, now: float = NOON) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+@dataclass(frozen=True)
+class Team:
+    """Who is who on the session chain."""
+
+    treasury: ChecksumAddress
+    research: ChecksumAddress
+    data: ChecksumAddress
+    compute: ChecksumAddress
+    provider: ChecksumAddress
+    other_provider: ChecksumAddress
+
+
+def reference_agents(team: Team) -> list[AgentConfig]:
+    """research 100/300/50, data 200/500/100, compute 500/1000/200 USDC
+    (per-transaction / daily / approval threshold)."""
+    return [
+        AgentConfig("research-agent", "Research", team.research, 100 * USDC, 300 * USDC, 50 * USDC),
+        AgentConfig("data-agent", "Data", team.data, 200 * USDC, 500 * USDC, 100 * USDC),
+        AgentConfig("compute-agent", "Compute", team.compute, 500 * USDC, 1_000 * USDC, 200 * USDC),
+    ]
+
+
+def assert_escrowed(stack: Stack, result: SpendResult, amount: int, provider: str) -> None:
+    """The result's escrow exists on-chain, FUNDED, for ``amount`` to ``provider``."""
+    assert result.escrow_id is not None, result
+    record = stack.escrow.get(result.escrow_id)
+    assert record.state is EscrowState.FUNDED, record
+    assert (record.amount, record.provider) == (amount, provider)
+
+
+# --------------------------------------------------------------------------------------
+# Other processes (test_processes.py): they share the ledger file and an anvil chain.
+# --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Deployment:
+    """What a child process needs to reach the parent's stack and ledger."""
+
+    rpc_url: str
+    token: str
+    escrow: str
+    pool: str
+    store_url: str
+
+
+def connect(deployment: Deployment) -> Stack:
+    from escrowkit.chain import Chain
+    from escrowkit.escrow import EscrowClient
+    from escrowkit.pool import BudgetPoolClient
+    from escrowkit.stack import Stack
+    from escrowkit.token import TokenClient
+
+    chain = Chain.connect(deployment.rpc_url)
+    return Stack(
+        chain=chain,
+        token=TokenClient(chain, deployment.token),
+        escrow=EscrowClient(chain, deployment.escrow),
+        pool=BudgetPoolClient(chain, deployment.pool),
+    )
+
+
+def race_worker(
+    deployment: Deployment,
+    treasury: str,
+    agent_id: str,
+    provider: str,
+    count: int,
+    amount: int,
+    ready: Any,
+    go: Any,
+    results: Any,
+) -> None:
+    """One process of the race: its own coordinator (and its own treasury key, since
+    nonces are per process) on the shared ledger file; ``count`` spends of ``amount``,
+    started when the parent sets ``go``. Puts ``[(status, escrow_id), ...]`` on ``results``."""
+    from escrowkit.coordinator import BudgetCoordinator, SpendRequest
+
+    stack = connect(deployment)
+    coordinator = BudgetCoordinator(
+        stack, treasury=treasury, total_budget=BUDGET, store=deployment.store_url
+    )
+    ready.put(treasury)
+    go.wait()
+    outcome = []
+    for n in range(count):
+        result = coordinator.request_spending(SpendRequest(agent_id, amount, provider, f"{n}"))
+        outcome.append((result.status.value, result.escrow_id))
+    coordinator.close()
+    results.put(outcome)
+
+
+def doomed_child(deployment_json: str, treasury: str, provider: str, where: str) -> None:
+    """Start a spend, say "READY" on stdout at ``where`` and wait to be killed."""
+    import json
+    import sys
+    import time
+
+    from escrowkit.coordinator import BudgetCoordinator, SpendRequest
+
+    deployment = Deployment(**json.loads(deployment_json))
+    stack = connect(deployment)
+    fund = stack.escrow.fund
+
+    def stop_here(escrow_id: bytes, sender: str) -> object:
+        if where == "after fund":
+            fund(escrow_id, sender)
+        sys.stdout.write("READY\n")
+        sys.stdout.flush()
+        time.sleep(600)
+        raise AssertionError("not killed")
+
+    stack.escrow.fund = stop_here  # type: ignore[method-assign]
+    coordinator = BudgetCoordinator(
+        stack, treasury=treasury, total_budget=BUDGET, store=deployment.store_url
+    )
+    coordinator.request_spending(SpendRequest("research-agent", 25 * USDC, provider, "doomed"))

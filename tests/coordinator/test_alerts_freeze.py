@@ -1,0 +1,103 @@
+"""Alerts at 80/90/100 % fire once each; a freeze denies everything until unfreeze."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import pytest
+from coordinator_helpers import BUDGET, USDC, Clock, Team
+
+from escrowkit.coordinator import Alert, BudgetCoordinator, SpendRequest, SpendStatus
+
+if TYPE_CHECKING:
+    from escrowkit.stack import Stack
+
+
+def test_total_and_daily_alerts_fire_once_each(
+    coordinator: BudgetCoordinator, team: Team, caplog: pytest.LogCaptureFixture
+) -> None:
+    fired: list[Alert] = []
+    coordinator.on_alert(fired.append)
+
+    @coordinator.on_alert
+    def broken(alert: Alert) -> None:  # a failing callback is logged, never breaks a spend
+        raise RuntimeError("pager down")
+
+    compute = coordinator.agent("compute-agent")  # daily limit 1,000 = the total budget
+    seen: list[list[tuple[str, int]]] = []
+    for amount in (200, 200, 200, 200, 100, 50, 50):
+        assert compute.purchase_service(team.provider, amount * USDC, "gpu").approved
+        seen.append([(a.kind, a.threshold) for a in fired])
+        fired.clear()
+    both = [("total_budget", 80), ("daily_limit", 80)]
+    assert seen == [
+        [],
+        [],
+        [],
+        both,  # 800 of 1,000
+        [("total_budget", 90), ("daily_limit", 90)],
+        [],  # 950: nothing new
+        [("total_budget", 100), ("daily_limit", 100)],
+    ]
+    assert "pager down" in caplog.text
+    report = coordinator.report()
+    assert [(a.kind, a.threshold) for a in report.alerts] == [
+        ("total_budget", 80),
+        ("daily_limit", 80),
+        ("total_budget", 90),
+        ("daily_limit", 90),
+        ("total_budget", 100),
+        ("daily_limit", 100),
+    ]
+    total_80 = report.alerts[0]
+    assert (total_80.scope, total_80.spent, total_80.limit) == ("total", 800 * USDC, BUDGET)
+    assert report.alerts[1].scope == "compute-agent" and report.alerts[1].period == "2026-01-02"
+
+
+def test_daily_alerts_fire_again_on_a_new_day(
+    coordinator: BudgetCoordinator, team: Team, clock: Clock
+) -> None:
+    fired: list[Alert] = []
+    coordinator.on_alert(fired.append)
+    research = coordinator.agent("research-agent")  # daily limit 300
+    for _ in range(2):
+        for amount in (50, 50, 50, 50, 40):  # 240 of 300: 80 %
+            assert research.purchase_service(team.provider, amount * USDC, "papers").approved
+        clock.advance(86_400)
+    assert [(a.kind, a.threshold, a.period) for a in fired] == [
+        ("daily_limit", 80, "2026-01-02"),
+        ("daily_limit", 80, "2026-01-03"),
+    ]  # 480 of the 1,000 total: no total alert
+
+
+@pytest.mark.parametrize("store_url", ["file"], indirect=True)
+def test_freeze_denies_everything_until_unfreeze(
+    coordinator: BudgetCoordinator, stack: Stack, team: Team, store_url: str, clock: Clock
+) -> None:
+    waiting = coordinator.request_spending(
+        SpendRequest("data-agent", 150 * USDC, team.provider, "data")
+    )
+    assert waiting.approval_id is not None
+    balance = stack.token.balance_of(team.treasury)
+    # Another coordinator (another process) on the same store sees the freeze too.
+    other = BudgetCoordinator(
+        stack, treasury=team.treasury, total_budget=BUDGET, store=store_url, clock=clock
+    )
+    coordinator.freeze("suspicious activity")
+
+    for who in (coordinator, other):
+        result = who.agent("research-agent").purchase_service(team.provider, 1 * USDC, "x")
+        assert result.status is SpendStatus.DENIED
+        assert result.reason == "Spending is frozen: suspicious activity"
+    approval = other.approve_spending(waiting.approval_id, approver="cfo")
+    assert approval.status is SpendStatus.DENIED and "frozen" in approval.reason
+    assert coordinator.report().frozen == "suspicious activity"
+    assert stack.token.balance_of(team.treasury) == balance
+    assert coordinator.report().total_spent == 0 and coordinator.reservations() == []
+
+    coordinator.unfreeze()
+    assert other.agent("research-agent").purchase_service(team.provider, 1 * USDC, "x").approved
+    # The approval tried during the freeze was closed: it cannot be used afterwards.
+    closed = coordinator.approve_spending(waiting.approval_id, approver="cfo")
+    assert closed.status is SpendStatus.DENIED and "already denied" in closed.reason
+    other.close()

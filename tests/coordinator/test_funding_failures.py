@@ -1,0 +1,166 @@
+"""A spend whose funding fails leaves nothing counted and no escrow holding money.
+
+Treasury mode with no allowance takes the three-step path (create, approve, fund), so a
+failure after create leaves an INITIATED escrow: the coordinator must cancel it on-chain,
+void the reservation, say why in the audit log and return FAILED with the reason.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import pytest
+from coordinator_helpers import BUDGET, USDC, Team
+
+from escrowkit.coordinator import BudgetCoordinator, ReservationStatus, SpendStatus
+from escrowkit.errors import ChainError, TransactionTimeout
+from escrowkit.escrow import EscrowState
+
+if TYPE_CHECKING:
+    from escrowkit.stack import Stack
+
+
+@pytest.fixture
+def no_allowance(stack: Stack, team: Team, coordinator: BudgetCoordinator) -> None:
+    stack.token.approve(stack.escrow.address, 0, sender=team.treasury)
+
+
+def _assert_nothing_spent(
+    coordinator: BudgetCoordinator, stack: Stack, team: Team, result: Any, balance_before: int
+) -> None:
+    assert result.status is SpendStatus.FAILED and not result.approved
+    assert result.escrow_id is None
+    row = coordinator.reservation(result.reservation_id)
+    assert row.status is ReservationStatus.VOIDED
+    # On-chain: the escrow was created, then cancelled; no token moved.
+    assert stack.escrow.get(row.escrow_id).state is EscrowState.CANCELLED
+    assert stack.token.balance_of(team.treasury) == balance_before
+    report = coordinator.report()
+    assert (report.total_spent, report.reserved, report.remaining) == (0, 0, BUDGET)
+    assert report.by_agent["research-agent"].remaining_today == 300 * USDC
+    # The audit log says why, on the reservation's own entries.
+    voided = [e for e in coordinator.audit_log(reservation_id=row.id) if e.event == "voided"]
+    assert len(voided) == 1 and voided[0].detail["reason"] == row.reason
+    assert "funding failed" in row.reason and "cancelled" in row.reason
+
+
+@pytest.mark.usefixtures("no_allowance")
+def test_allowance_short_at_fund(
+    coordinator: BudgetCoordinator, stack: Stack, team: Team, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The approve goes through but leaves the allowance one unit short (a concurrent
+    change of the treasury's allowance): fund reverts, the escrow is cancelled."""
+    approve = stack.token.approve
+    monkeypatch.setattr(
+        stack.token, "approve", lambda spender, amount, sender: approve(spender, amount - 1, sender)
+    )
+    before = stack.token.balance_of(team.treasury)
+    result = coordinator.agent("research-agent").purchase_service(team.provider, 25 * USDC, "x")
+    _assert_nothing_spent(coordinator, stack, team, result, before)
+    assert "Escrow.fund" in result.reason
+    assert len(result.tx_hashes) == 3  # create, approve, cancel
+
+
+@pytest.mark.usefixtures("no_allowance")
+def test_balance_short(coordinator: BudgetCoordinator, stack: Stack, team: Team) -> None:
+    treasury = team.treasury
+    stack.token.transfer(
+        team.other_provider, stack.token.balance_of(treasury) - 10 * USDC, treasury
+    )
+    result = coordinator.agent("research-agent").purchase_service(team.provider, 25 * USDC, "x")
+    _assert_nothing_spent(coordinator, stack, team, result, 10 * USDC)
+
+
+@pytest.mark.usefixtures("no_allowance")
+def test_revert_in_fund(
+    coordinator: BudgetCoordinator, stack: Stack, team: Team, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The deadline passes between create and fund: Escrow reverts TooLate."""
+    fund = stack.escrow.fund
+
+    def late_fund(escrow_id: bytes, sender: str) -> Any:
+        stack.chain.time_travel(coordinator.escrow_ttl + 1)
+        return fund(escrow_id, sender)
+
+    monkeypatch.setattr(stack.escrow, "fund", late_fund)
+    before = stack.token.balance_of(team.treasury)
+    result = coordinator.agent("research-agent").purchase_service(team.provider, 25 * USDC, "x")
+    _assert_nothing_spent(coordinator, stack, team, result, before)
+    assert "TooLate" in result.reason
+
+
+@pytest.mark.usefixtures("no_allowance")
+def test_rpc_error_between_create_and_fund(
+    coordinator: BudgetCoordinator, stack: Stack, team: Team, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(escrow_id: bytes, sender: str) -> Any:
+        raise ChainError("ConnectionError: https://rpc.example/v3/SECRET-KEY reset by peer")
+
+    monkeypatch.setattr(stack.escrow, "fund", broken)
+    before = stack.token.balance_of(team.treasury)
+    result = coordinator.agent("research-agent").purchase_service(team.provider, 25 * USDC, "x")
+    _assert_nothing_spent(coordinator, stack, team, result, before)
+    assert "reset by peer" in result.reason
+    assert "SECRET-KEY" not in result.reason  # URLs are cut from reasons and logs
+    assert all("SECRET-KEY" not in str(e.detail) for e in coordinator.audit_log())
+
+
+@pytest.mark.usefixtures("no_allowance")
+def test_cancel_fails_too_then_recover_resolves_it(
+    coordinator: BudgetCoordinator, stack: Stack, team: Team, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def down(*args: Any, **kwargs: Any) -> Any:
+        raise ChainError("node unreachable")
+
+    monkeypatch.setattr(stack.escrow, "fund", down)
+    monkeypatch.setattr(stack.escrow, "cancel", down)
+    result = coordinator.agent("research-agent").purchase_service(team.provider, 25 * USDC, "x")
+    assert result.status is SpendStatus.FAILED
+    assert "stays pending until recover()" in result.reason
+    row = coordinator.reservation(result.reservation_id or "")
+    assert row.status is ReservationStatus.PENDING
+    assert stack.escrow.get(row.escrow_id).state is EscrowState.INITIATED
+    assert coordinator.report().reserved == 25 * USDC  # still counted: it is unresolved
+
+    monkeypatch.undo()
+    summary = coordinator.recover(older_than=0)
+    assert summary.voided == (row.id,)
+    assert coordinator.reservation(row.id).status is ReservationStatus.VOIDED
+    assert stack.escrow.get(row.escrow_id).state is EscrowState.CANCELLED
+    assert coordinator.report().reserved == 0
+
+
+@pytest.mark.usefixtures("no_allowance")
+def test_receipt_timeout_after_the_funding_was_mined_counts_the_spend(
+    coordinator: BudgetCoordinator, stack: Stack, team: Team, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An exception does not prove the transaction failed: the chain decides."""
+    fund = stack.escrow.fund
+
+    def mined_but_lost(escrow_id: bytes, sender: str) -> Any:
+        receipt = fund(escrow_id, sender)
+        raise TransactionTimeout(receipt["transactionHash"].to_0x_hex(), 120.0)
+
+    monkeypatch.setattr(stack.escrow, "fund", mined_but_lost)
+    result = coordinator.agent("research-agent").purchase_service(team.provider, 25 * USDC, "x")
+    assert result.status is SpendStatus.APPROVED
+    assert stack.escrow.get(result.escrow_id or "").state is EscrowState.FUNDED
+    assert coordinator.reservation(result.reservation_id or "").status is (
+        ReservationStatus.COMMITTED
+    )
+    assert coordinator.report().total_spent == 25 * USDC
+
+
+@pytest.mark.parametrize("mode", ["pool"], indirect=True)
+def test_pool_refuses_the_spend(coordinator: BudgetCoordinator, stack: Stack, team: Team) -> None:
+    """A paused pool reverts ``spend``: no escrow exists, nothing is counted."""
+    stack.pool.pause(sender=team.treasury)
+    net_before = stack.pool.net_spent()
+    result = coordinator.agent("research-agent").purchase_service(team.provider, 25 * USDC, "x")
+    assert result.status is SpendStatus.FAILED
+    row = coordinator.reservation(result.reservation_id or "")
+    assert row.status is ReservationStatus.VOIDED
+    assert stack.escrow.get(row.escrow_id).state is EscrowState.NONE
+    assert stack.pool.net_spent() == net_before
+    assert coordinator.report().total_spent == 0
+    assert "no escrow exists" in row.reason
