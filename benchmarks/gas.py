@@ -30,6 +30,7 @@ from eth_utils.crypto import keccak
 from escrowkit.chain import Chain
 from escrowkit.deploy import deploy
 from escrowkit.escrow import EscrowClient, EscrowId
+from escrowkit.pool import BudgetPoolClient
 from escrowkit.token import TokenClient
 from escrowkit.units import MAX_UINT256
 
@@ -118,6 +119,30 @@ def escrow_cancel(bench: Bench) -> int:
     return int(bench.escrow.cancel(eid, sender=bench.provider)["gasUsed"])
 
 
+def pool_spend(bench: Bench) -> int:
+    """The operator key spends for an agent that already spent in this window (section 7)."""
+    agent, operator = bench.chain.accounts[4:6]
+    pool = BudgetPoolClient.deploy(bench.chain, bench.escrow.address, sender=bench.owner)
+    bench.token.mint(pool.address, 1_000 * AMOUNT, sender=bench.owner)
+    pool.set_agent(agent, 10 * AMOUNT, 100 * AMOUNT, 86_400, sender=bench.owner)
+    pool.set_operator(operator, True, sender=bench.owner)
+
+    def spend(label: str) -> EscrowId:
+        return pool.spend(
+            agent,
+            bench.provider,
+            AMOUNT,
+            deadline=DEADLINE,
+            dispute_window=DISPUTE_WINDOW,
+            metadata=METADATA,
+            salt=bench.salt(label),
+            sender=operator,
+        )
+
+    spend("pool.spend:earlier")
+    return _gas(spend("pool.spend"))
+
+
 def _gas(eid: EscrowId) -> int:
     assert eid.receipt is not None
     return int(eid.receipt["gasUsed"])
@@ -130,6 +155,7 @@ SCENARIOS: dict[str, Callable[[Bench], int]] = {
     "escrow.createAndFund": escrow_create_and_fund,
     "escrow.settle": escrow_settle,
     "escrow.cancel": escrow_cancel,
+    "pool.spend": pool_spend,
 }
 
 #: Figures that add up scenarios (all three steps of the two-transaction path).
@@ -144,6 +170,7 @@ TARGETS: dict[str, int] = {
     "escrow.settle": 50_000,
     "escrow.create+fund+settle": 170_000,
     "escrow.createAndFund": 105_000,
+    "pool.spend": 145_000,
 }
 
 
