@@ -23,6 +23,7 @@ import time
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 TARGET = 2_000
 THREADS = 32
@@ -42,6 +43,7 @@ class BenchResult:
     approved: int
     denied: int
     cpu_seconds: float
+    synchronous: str = "NORMAL"
 
     @property
     def per_second(self) -> float:
@@ -58,7 +60,8 @@ class BenchResult:
         return (
             f"coordinator: {self.per_second:,.0f} decisions/s (target >= {TARGET:,}) [{verdict}] "
             f"- {self.decisions:,} decisions ({self.approved:,} approved, {self.denied:,} denied), "
-            f"{self.threads} threads, SQLite file with {self.prefill:,} rows, no-op executor, "
+            f"{self.threads} threads, SQLite file (synchronous={self.synchronous}) with "
+            f"{self.prefill:,} rows, no-op executor, "
             f"{self.cpu_per_decision_us:,.0f} us CPU per decision"
         )
 
@@ -150,10 +153,21 @@ def run(
     *,
     threads: int = THREADS,
     prefill: int = PREFILL,
+    synchronous: Literal["NORMAL", "FULL"] = "NORMAL",
     directory: str | Path | None = None,
 ) -> BenchResult:
-    """Measure ``decisions`` spend decisions from ``threads`` threads; returns the figures."""
-    from escrowkit.coordinator import AgentConfig, BudgetCoordinator, NoopExecutor, SpendRequest
+    """Measure ``decisions`` spend decisions from ``threads`` threads; returns the figures.
+
+    ``synchronous`` is the SQLite setting of the ledger (see :class:`Store`): NORMAL is
+    the store's default; FULL adds an fsync per commit group.
+    """
+    from escrowkit.coordinator import (
+        AgentConfig,
+        BudgetCoordinator,
+        NoopExecutor,
+        SpendRequest,
+        Store,
+    )
 
     with tempfile.TemporaryDirectory(dir=directory) as tmp:
         url = f"sqlite:///{Path(tmp) / 'ledger.db'}"
@@ -176,8 +190,9 @@ def run(
         coordinator.close()
         _prefill(url, agent_ids, prefill, now)
 
+        store = Store(url, synchronous=synchronous)
         coordinator = BudgetCoordinator(
-            None, total_budget=10**15 * U, store=url, executor=NoopExecutor()
+            None, total_budget=10**15 * U, store=store, executor=NoopExecutor()
         )
         provider = _address(0xCAFE)
         per_thread = decisions // threads
@@ -219,7 +234,7 @@ def run(
             thread.join()
         seconds = time.perf_counter() - began
         cpu_seconds = time.process_time() - cpu_began
-        coordinator.close()
+        store.close()
         return BenchResult(
             decisions=per_thread * threads,
             seconds=seconds,
@@ -228,6 +243,7 @@ def run(
             approved=counts["APPROVED"],
             denied=counts["DENIED"],
             cpu_seconds=cpu_seconds,
+            synchronous=synchronous,
         )
 
 
@@ -241,8 +257,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--decisions", type=int, default=DECISIONS)
     parser.add_argument("--threads", type=int, default=THREADS)
     parser.add_argument("--prefill", type=int, default=PREFILL)
+    parser.add_argument("--synchronous", choices=("NORMAL", "FULL"), default="NORMAL")
     args = parser.parse_args(argv)
-    result = run(args.decisions, threads=args.threads, prefill=args.prefill)
+    result = run(
+        args.decisions, threads=args.threads, prefill=args.prefill, synchronous=args.synchronous
+    )
     print(result.line())
     return 0 if result.per_second >= TARGET else 1
 

@@ -11,6 +11,7 @@ same way or used directly.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -19,6 +20,7 @@ import pytest
 from coordinator_helpers import BUDGET, USDC, Clock, Team, reference_agents
 
 from escrowkit.coordinator import BudgetCoordinator
+from escrowkit.coordinator.store import Store, metadata
 from escrowkit.units import MAX_UINT256
 
 if TYPE_CHECKING:
@@ -52,9 +54,22 @@ def mode(request: pytest.FixtureRequest) -> str:
 
 @pytest.fixture
 def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str | None:
-    """In memory unless parametrized indirectly with ``"file"`` (a SQLite file)."""
-    kind = getattr(request, "param", None)
-    return f"sqlite:///{tmp_path / 'ledger.db'}" if kind == "file" else None
+    """In memory unless parametrized indirectly: ``"file"`` (a SQLite file) or ``"pg"``
+    (the emptied database at ``$ESCROWKIT_TEST_POSTGRES_URL``; skipped without it).
+    ``$ESCROWKIT_TEST_STORE`` (memory, file, pg) changes the default for a whole run."""
+    kind = getattr(request, "param", None) or os.environ.get("ESCROWKIT_TEST_STORE", "memory")
+    if kind == "file":
+        return f"sqlite:///{tmp_path / 'ledger.db'}"
+    if kind == "pg":
+        url = os.environ.get("ESCROWKIT_TEST_POSTGRES_URL")
+        if not url:
+            pytest.skip("set ESCROWKIT_TEST_POSTGRES_URL to run the PostgreSQL variant")
+        store = Store(url)
+        with store.engine.begin() as conn:
+            metadata.drop_all(conn)
+        store.close()
+        return url
+    return None
 
 
 @pytest.fixture

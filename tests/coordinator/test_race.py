@@ -6,6 +6,7 @@ from __future__ import annotations
 import threading
 from typing import TYPE_CHECKING
 
+import pytest
 from coordinator_helpers import BUDGET, USDC, Team
 
 from escrowkit.coordinator import BudgetCoordinator, ReservationStatus, SpendResult, SpendStatus
@@ -18,6 +19,7 @@ THREADS = 32
 AMOUNT = 45 * USDC  # 32 x 45 = 1,440 asked of a 1,000 budget: 22 fit (990)
 
 
+@pytest.mark.parametrize("store_url", ["memory", "file", "pg"], indirect=True)
 def test_threads_racing_for_the_budget_get_exactly_what_fits(
     coordinator: BudgetCoordinator, stack: Stack, team: Team
 ) -> None:

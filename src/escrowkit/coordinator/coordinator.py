@@ -898,8 +898,7 @@ class BudgetCoordinator:
         except ContractRevert:
             self._sync_row(row)
             raise
-        if self.mode == "pool":
-            self._try_reconcile(row.escrow_id)
+        # (In pool mode pool.cancel has credited the pool's counters back itself.)
         return self._after_chain(row, ReservationStatus.REFUNDED, tx_hash, "refunded")
 
     def _after_chain(

@@ -267,6 +267,9 @@ class PoolExecutor(_ChainExecutor):
         return _hash(self.stack.pool.settle(escrow_id, sender=self.treasury))
 
     def reconcile(self, escrow_id: bytes) -> str | None:
+        record = self.stack.pool.spend_record(escrow_id)
+        if record is None or record.refunded:  # not the pool's, or already credited back
+            return None
         return _hash(self.stack.pool.reconcile(escrow_id, sender=self.treasury))
 
     def register_agent(self, config: AgentConfig) -> str | None:

@@ -27,7 +27,8 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from enum import StrEnum
-from typing import Any, Generic, TypeVar
+from types import SimpleNamespace
+from typing import Any, Generic, Literal, TypeVar
 
 from sqlalchemy import (
     BigInteger,
@@ -49,6 +50,7 @@ from sqlalchemy import (
     event,
     func,
     insert,
+    literal_column,
     select,
     text,
     update,
@@ -215,8 +217,14 @@ reservations_table = Table(
     Index("ix_reservations_escrow", "escrow_id", unique=True),
     # Rolling-hour sums: an index range scan over one agent's last hour.
     Index("ix_reservations_agent_created", "agent_id", "created_at"),
-    # PENDING rows are few; recover and "reserved" figures find them through this index.
-    Index("ix_reservations_status", "status"),
+    # PENDING rows are few and short-lived: a partial index holds just them (recover,
+    # "reserved" figures), so the 99.9 % of rows that are final cost it nothing.
+    Index(
+        "ix_reservations_pending",
+        "lease_at",
+        sqlite_where=text("status = 'PENDING'"),
+        postgresql_where=text("status = 'PENDING'"),
+    ),
 )
 
 approvals_table = Table(
@@ -478,7 +486,16 @@ _SELECT_STATE = select(
     _s.total_budget, _s.used, _s.frozen, _s.freeze_reason, _s.config_version, _s.usage_seq
 ).where(_s.id == 1)
 _LOCK_STATE = select(_s.id).where(_s.id == 1).with_for_update()
-_PENDING = ReservationStatus.PENDING.value
+
+
+def _status_is(*statuses: ReservationStatus) -> Any:
+    """``status = 'X'`` / ``status IN ('X', 'Y')`` with the values written into the SQL
+    (they are our own constants): a planner can match a literal, not a bound parameter,
+    against the partial index's ``WHERE status = 'PENDING'``."""
+    values: list[Any] = [literal_column(f"'{s.value}'") for s in statuses]
+    return _r.status == values[0] if len(values) == 1 else _r.status.in_(values)
+
+
 _COUNTED = [s.value for s in COUNTED]
 _i = idempotency_table.c
 
@@ -565,9 +582,25 @@ class Ledger:
         self._days: dict[tuple[str, str], int] = {}
         self._day_flags: dict[tuple[str, str], str] = {}
         self._audit: list[dict[str, Any]] = []
+        self._new_reservations: list[dict[str, Any]] = []
+        self._new_keys: dict[str, dict[str, Any]] = {}
+        self._key_results: dict[str, str] = {}
 
     def flush(self) -> None:
-        """Write the counters changed in this transaction and the buffered audit entries."""
+        """Write what this transaction buffered: new reservations and idempotency keys,
+        the counters it changed, the audit entries (one statement per kind)."""
+        if self._new_reservations:
+            self.conn.execute(_INSERT_RESERVATION, self._new_reservations)
+            self._new_reservations = []
+        if self._new_keys:
+            self.conn.execute(_INSERT_IDEMPOTENCY, list(self._new_keys.values()))
+            self._new_keys = {}
+        if self._key_results:
+            self.conn.execute(
+                _FINISH_IDEMPOTENCY,
+                [{"b_key": k, "b_result": v} for k, v in self._key_results.items()],
+            )
+            self._key_results = {}
         if self._used_dirty and self._state is not None:
             seq = self._state.usage_seq + 1
             self.conn.execute(_SET_USED, {"b_used": self._state.used, "b_seq": seq})
@@ -713,6 +746,7 @@ class Ledger:
 
     def hour_used(self, agent_id: str, since: float) -> int:
         """Counted amounts of ``agent_id``'s reservations created after ``since``."""
+        self.flush()
         rows = self.conn.execute(_HOUR_AMOUNTS, {"b_agent": agent_id, "b_since": since})
         return sum(row.amount for row in rows)
 
@@ -740,8 +774,11 @@ class Ledger:
 
     def pending_amounts(self) -> list[tuple[str, str, str | None, int]]:
         """(agent_id, day, category, amount) of every PENDING reservation."""
+        self.flush()
         rows = self.conn.execute(
-            select(_r.agent_id, _r.day, _r.category, _r.amount).where(_r.status == _PENDING)
+            select(_r.agent_id, _r.day, _r.category, _r.amount).where(
+                _status_is(ReservationStatus.PENDING)
+            )
         )
         return [(row.agent_id, row.day, row.category, row.amount) for row in rows]
 
@@ -749,16 +786,18 @@ class Ledger:
 
     def insert_reservation(self, reservation: Reservation) -> None:
         """Write a PENDING reservation and count it (total, agent's day, category)."""
-        self.conn.execute(_INSERT_RESERVATION, reservation._row())
+        self._new_reservations.append(reservation._row())
         self.add_usage(
             reservation.agent_id, reservation.day, reservation.category, reservation.amount
         )
 
     def reservation(self, reservation_id: str) -> Reservation | None:
+        self.flush()
         row = self.conn.execute(_SELECT_RESERVATION, {"b_id": reservation_id}).first()
         return None if row is None else Reservation._from_row(row)
 
     def reservation_by_escrow(self, escrow_id: bytes) -> Reservation | None:
+        self.flush()
         row = self.conn.execute(
             select(reservations_table).where(_r.escrow_id == _hex(escrow_id))
         ).first()
@@ -770,9 +809,10 @@ class Ledger:
         *,
         lease_before: float | None = None,
     ) -> list[Reservation]:
+        self.flush()
         query = select(reservations_table)
         if statuses is not None:
-            query = query.where(_r.status.in_([s.value for s in statuses]))
+            query = query.where(_status_is(*statuses))
         if lease_before is not None:
             query = query.where(_r.lease_at <= lease_before)
         return [
@@ -796,6 +836,8 @@ class Ledger:
         """
         hashes = reservation.tx_hashes if tx_hashes is None else tuple(tx_hashes)
         why = reservation.reason if reason is None else reason
+        if self._new_reservations:
+            self.flush()
         result = self.conn.execute(
             _TRANSITION,
             {
@@ -814,11 +856,6 @@ class Ledger:
                 reservation.agent_id, reservation.day, reservation.category, -reservation.amount
             )
         return replace(reservation, status=to, updated_at=now, tx_hashes=hashes, reason=why)
-
-    def renew_lease(self, reservation_id: str, now: float) -> None:
-        self.conn.execute(
-            update(reservations_table).where(_r.id == reservation_id).values(lease_at=now)
-        )
 
     # ---- approvals ---------------------------------------------------------------------
 
@@ -881,10 +918,16 @@ class Ledger:
     # ---- idempotency -------------------------------------------------------------------
 
     def idempotency(self, key: str) -> IdempotencyRecord | None:
-        row = self.conn.execute(_SELECT_IDEMPOTENCY, {"b_key": key}).first()
+        buffered = self._new_keys.get(key)
+        row: Any = (
+            SimpleNamespace(**buffered)
+            if buffered is not None
+            else self.conn.execute(_SELECT_IDEMPOTENCY, {"b_key": key}).first()
+        )
         if row is None:
             return None
-        result = None if row.result is None else json.loads(row.result)
+        text_result = self._key_results.get(key, row.result)
+        result = None if text_result is None else json.loads(text_result)
         return IdempotencyRecord(key, row.fingerprint, result, row.reservation_id)
 
     def insert_idempotency(
@@ -896,19 +939,20 @@ class Ledger:
         result: Mapping[str, Any] | None = None,
         reservation_id: str | None = None,
     ) -> None:
-        self.conn.execute(
-            _INSERT_IDEMPOTENCY,
-            {
-                "key": key,
-                "fingerprint": fingerprint,
-                "result": None if result is None else json.dumps(result),
-                "reservation_id": reservation_id,
-                "created_at": now,
-            },
-        )
+        self._new_keys[key] = {
+            "key": key,
+            "fingerprint": fingerprint,
+            "result": None if result is None else json.dumps(result),
+            "reservation_id": reservation_id,
+            "created_at": now,
+        }
 
     def finish_idempotency(self, key: str, result: Mapping[str, Any]) -> None:
-        self.conn.execute(_FINISH_IDEMPOTENCY, {"b_key": key, "b_result": json.dumps(result)})
+        text_result = json.dumps(result)
+        if key in self._new_keys:
+            self._new_keys[key]["result"] = text_result
+        else:
+            self._key_results[key] = text_result
 
     # ---- audit and alerts --------------------------------------------------------------
 
@@ -1042,11 +1086,24 @@ class Store:
     ``url=None`` is a private in-memory SQLite database (one connection shared by all
     threads); ``"sqlite:///path.db"`` a file in WAL mode that several processes may share;
     ``"postgresql://user@host/db"`` PostgreSQL through psycopg 3.
+
+    ``synchronous`` (SQLite files): ``"NORMAL"``, the usual WAL setting, never loses a
+    commit when a process dies but may lose the last ones to a power cut or an OS crash;
+    ``"FULL"`` syncs every commit to disk (one fsync per group of decisions) and closes
+    that gap, at a cost in throughput that depends on the disk's fsync latency.
+    ``timeout``: how long a writer waits for another process's write lock.
     """
 
     def __init__(
-        self, url: str | None = None, *, timeout: float = 30.0, echo: bool = False
+        self,
+        url: str | None = None,
+        *,
+        synchronous: Literal["NORMAL", "FULL"] = "NORMAL",
+        timeout: float = 30.0,
+        echo: bool = False,
     ) -> None:
+        if synchronous not in ("NORMAL", "FULL"):
+            raise ConfigurationError(f"synchronous must be NORMAL or FULL, not {synchronous!r}")
         self._lock = threading.RLock()
         self._day_cache = _DayCache()
         self._turn = threading.Condition(threading.Lock())
@@ -1067,7 +1124,7 @@ class Store:
                 # empty database; the store's lock keeps them from interleaving.
                 kwargs["poolclass"] = StaticPool
             self.engine = create_engine(self.url, **kwargs)
-            self._setup_sqlite(self.engine, memory=memory)
+            self._setup_sqlite(self.engine, memory=memory, synchronous=synchronous)
         elif self.dialect == "postgresql":
             self.engine = create_engine(self.url, echo=echo, pool_pre_ping=True)
         else:
@@ -1081,7 +1138,7 @@ class Store:
         return f"Store({make_url(self.url).render_as_string(hide_password=True)})"
 
     @staticmethod
-    def _setup_sqlite(engine: Engine, *, memory: bool) -> None:
+    def _setup_sqlite(engine: Engine, *, memory: bool, synchronous: str) -> None:
         @event.listens_for(engine, "connect")
         def _connect(dbapi_connection: Any, _record: Any) -> None:
             # Take transactions away from pysqlite (it would BEGIN lazily, and only
@@ -1092,11 +1149,12 @@ class Store:
             cursor = dbapi_connection.cursor()
             if not memory:
                 cursor.execute("PRAGMA journal_mode=WAL")
-                # WAL + NORMAL: a crash of the process never loses a commit; a power cut
-                # may lose the last ones, which recover() reconciles from the chain.
-                cursor.execute("PRAGMA synchronous=NORMAL")
-                # Hot index pages stay in memory (the default cache is 2 MiB).
+                cursor.execute(f"PRAGMA synchronous={synchronous}")
+                # Hot index pages stay in memory (the default cache is 2 MiB), and the
+                # WAL is folded back into the database every ~40 MB rather than ~4 MB:
+                # pages written over and over are copied (and synced) once per checkpoint.
                 cursor.execute("PRAGMA cache_size=-65536")
+                cursor.execute("PRAGMA wal_autocheckpoint=10000")
             cursor.close()
 
     @contextlib.contextmanager
