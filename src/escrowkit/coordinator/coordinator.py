@@ -164,7 +164,7 @@ class BudgetCoordinator:
         self,
         stack: Stack | None,
         treasury: str | None = None,
-        total_budget: int = 0,
+        total_budget: int | None = None,
         mode: Literal["treasury", "pool"] = "treasury",
         store: str | Store | None = None,
         clock: Callable[[], float] | None = None,
@@ -178,6 +178,8 @@ class BudgetCoordinator:
         if mode not in ("treasury", "pool"):
             raise InvalidRequest(f"mode must be 'treasury' or 'pool', got {mode!r}")
         self.mode = mode
+        if total_budget is None:
+            raise InvalidRequest("total_budget is required (int base units of the token)")
         self.total_budget = check_amount(total_budget, name="total_budget", maximum=MAX_UINT256)
         for name, value, low, high in (
             ("escrow_ttl", escrow_ttl, 1, 2**40),
@@ -571,7 +573,7 @@ class BudgetCoordinator:
             except Exception as exc:  # a BaseException leaves the row PENDING for recover
                 cause = describe_error(exc)
                 logger.warning("funding %s failed: %s", reservation.id, cause)
-                return self._resolve(reservation, tx_hashes, cause, remaining)
+                return self._resolve(reservation, tx_hashes, f"funding failed: {cause}", remaining)
             final = self._finish(
                 reservation,
                 ReservationStatus.COMMITTED,
@@ -589,17 +591,17 @@ class BudgetCoordinator:
         self,
         reservation: Reservation,
         tx_hashes: list[str],
-        cause: str | None,
+        why: str,
         remaining: tuple[int | None, int] | None = None,
     ) -> SpendResult:
         """Settle a PENDING row from what the chain says: the one path for errors and recover.
 
         FUNDED/SETTLED -> commit; INITIATED -> cancel, then void; CANCELLED -> void;
         missing -> void once the sending key has nothing in flight. Anything unreadable
-        leaves the row PENDING (and counted) for the next recover.
+        leaves the row PENDING (and counted) for the next recover. ``why`` starts the
+        reason recorded ("funding failed: ...", "recovered").
         """
         escrow_id = reservation.escrow_id
-        why = f"funding failed: {cause}" if cause else "recovered"
 
         def done(to: ReservationStatus, reason: str, event: str) -> SpendResult:
             final = self._finish(reservation, to, tx_hashes, reason, event, remaining)
@@ -980,7 +982,7 @@ class BudgetCoordinator:
         voided: list[str] = []
         left: list[str] = []
         for row in rows:
-            result = self._resolve(row, list(row.tx_hashes), None)
+            result = self._resolve(row, list(row.tx_hashes), "recovered")
             with self.store.read() as ledger:
                 current = ledger.reservation(row.id)
             status = current.status if current is not None else row.status
