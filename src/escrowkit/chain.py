@@ -260,6 +260,7 @@ class Chain:
         poll_latency: float = 0.02,
     ) -> None:
         self.w3 = w3
+        _trim_middleware(w3)
         self.backend: Backend = backend
         self.receipt_timeout = receipt_timeout
         self.poll_latency = poll_latency
@@ -633,6 +634,19 @@ _locked_provider_class: type | None = None
 
 def _tester_lock(w3: Web3) -> Any:
     return getattr(w3.provider, "lock", contextlib.nullcontext())
+
+
+#: web3 middleware that a locally signing client never needs. "validation" alone asks the
+#: node for its chain id on every call and estimate (four round trips per spend); the
+#: others resolve ENS names and fill gas for node-signed transactions.
+_UNUSED_MIDDLEWARE = ("validation", "ens_name_to_address", "gas_estimate", "gas_price_strategy")
+
+
+def _trim_middleware(w3: Web3) -> None:
+    names = {name for _, name in w3.middleware_onion.middleware}
+    for name in _UNUSED_MIDDLEWARE:
+        if name in names:
+            w3.middleware_onion.remove(name)
 
 
 def _anvil_dev_signers() -> list[LocalAccount]:
