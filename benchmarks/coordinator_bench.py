@@ -43,7 +43,7 @@ class BenchResult:
     approved: int
     denied: int
     cpu_seconds: float
-    synchronous: str = "NORMAL"
+    synchronous: str = "FULL"
 
     @property
     def per_second(self) -> float:
@@ -153,13 +153,13 @@ def run(
     *,
     threads: int = THREADS,
     prefill: int = PREFILL,
-    synchronous: Literal["NORMAL", "FULL"] = "NORMAL",
+    synchronous: Literal["NORMAL", "FULL"] = "FULL",
     directory: str | Path | None = None,
 ) -> BenchResult:
     """Measure ``decisions`` spend decisions from ``threads`` threads; returns the figures.
 
-    ``synchronous`` is the SQLite setting of the ledger (see :class:`Store`): NORMAL is
-    the store's default; FULL adds an fsync per commit group.
+    ``synchronous`` is the SQLite setting of the ledger (see :class:`Store`): FULL, the
+    store's default, syncs each commit group to disk; NORMAL leaves that to checkpoints.
     """
     from escrowkit.coordinator import (
         AgentConfig,
@@ -257,7 +257,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--decisions", type=int, default=DECISIONS)
     parser.add_argument("--threads", type=int, default=THREADS)
     parser.add_argument("--prefill", type=int, default=PREFILL)
-    parser.add_argument("--synchronous", choices=("NORMAL", "FULL"), default="NORMAL")
+    parser.add_argument("--synchronous", choices=("NORMAL", "FULL"), default="FULL")
     args = parser.parse_args(argv)
     result = run(
         args.decisions, threads=args.threads, prefill=args.prefill, synchronous=args.synchronous

@@ -256,10 +256,10 @@ def test_file_writers_in_two_stores_serialize(tmp_path: Path) -> None:
         assert ledger.state().used == 12
     with one.engine.connect() as conn:
         assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
-        assert conn.exec_driver_sql("PRAGMA synchronous").scalar() == 1  # NORMAL
-    full = Store(url, synchronous="FULL")
-    with full.engine.connect() as conn:
-        assert conn.exec_driver_sql("PRAGMA synchronous").scalar() == 2
+        assert conn.exec_driver_sql("PRAGMA synchronous").scalar() == 2  # FULL
+    fast = Store(url, synchronous="NORMAL")
+    with fast.engine.connect() as conn:
+        assert conn.exec_driver_sql("PRAGMA synchronous").scalar() == 1
 
 
 def test_a_failed_write_rolls_back_everything(store: Store) -> None:

@@ -537,13 +537,14 @@ class BudgetCoordinator:
             provider=request.provider,
             category=request.category,
         )
-        logger.info(
-            "%s %s %s: %s",
-            decision.status.value,
-            request.agent_id,
-            self.units.format(request.amount),
-            decision.reason,
-        )
+        if logger.isEnabledFor(logging.INFO):  # formatting amounts costs: only when shown
+            logger.info(
+                "%s %s %s: %s",
+                decision.status.value,
+                request.agent_id,
+                self.units.format(request.amount),
+                decision.reason,
+            )
         return SpendResult(
             status=decision.status,
             reason=decision.reason,
@@ -716,7 +717,9 @@ class BudgetCoordinator:
         self._fire(fired)
         if not moved:
             return final
-        if final.counted:
+        if not logger.isEnabledFor(logging.INFO):
+            pass
+        elif final.counted:
             logger.info(
                 "spend %s committed: %s %s escrow %s",
                 reservation.id,

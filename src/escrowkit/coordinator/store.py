@@ -715,10 +715,9 @@ class Ledger:
         key = (agent_id, day)
         if key not in self._days:
             cache = self._cache
+            self.state()  # sets _start_seq: the cache is good if it is as of that value
             cached = (
-                cache.days.get(key)
-                if cache is not None and cache.seq == self.state().usage_seq
-                else None
+                cache.days.get(key) if cache is not None and cache.seq == self._start_seq else None
             )
             if cached is None:
                 row = self.conn.execute(_SELECT_DAY, {"b_agent": agent_id, "b_day": day}).first()
@@ -1063,10 +1062,11 @@ class _DayCache:
 class _Op(Generic[T]):
     """One call waiting in :meth:`Store.run`'s queue."""
 
-    __slots__ = ("done", "error", "fn", "result")
+    __slots__ = ("done", "error", "fn", "result", "wake")
 
     def __init__(self, fn: Callable[[Ledger], T]) -> None:
         self.fn = fn
+        self.wake = threading.Event()
         self.done = False
         self.result: T | None = None
         self.error: BaseException | None = None
@@ -1087,10 +1087,11 @@ class Store:
     threads); ``"sqlite:///path.db"`` a file in WAL mode that several processes may share;
     ``"postgresql://user@host/db"`` PostgreSQL through psycopg 3.
 
-    ``synchronous`` (SQLite files): ``"NORMAL"``, the usual WAL setting, never loses a
-    commit when a process dies but may lose the last ones to a power cut or an OS crash;
-    ``"FULL"`` syncs every commit to disk (one fsync per group of decisions) and closes
-    that gap, at a cost in throughput that depends on the disk's fsync latency.
+    ``synchronous`` (SQLite files): ``"FULL"`` (the default) syncs every commit to disk
+    before the coordinator sends anything on-chain, so not even a power cut can lose a
+    reservation whose escrow then gets funded; group commit makes that one fsync per group
+    of decisions. ``"NORMAL"``, the usual WAL setting, is faster and never loses a commit
+    when a process dies, but may lose the last ones to a power cut or an OS crash.
     ``timeout``: how long a writer waits for another process's write lock.
     """
 
@@ -1098,7 +1099,7 @@ class Store:
         self,
         url: str | None = None,
         *,
-        synchronous: Literal["NORMAL", "FULL"] = "NORMAL",
+        synchronous: Literal["NORMAL", "FULL"] = "FULL",
         timeout: float = 30.0,
         echo: bool = False,
     ) -> None:
@@ -1106,7 +1107,7 @@ class Store:
             raise ConfigurationError(f"synchronous must be NORMAL or FULL, not {synchronous!r}")
         self._lock = threading.RLock()
         self._day_cache = _DayCache()
-        self._turn = threading.Condition(threading.Lock())
+        self._turn = threading.Lock()
         self._leading = False
         self._queue: list[_Op[Any]] = []
         self.url = _normalize_url(url) if url is not None else "sqlite://"
@@ -1230,48 +1231,71 @@ class Store:
         op: _Op[T] = _Op(fn)
         with self._turn:
             self._queue.append(op)
-            # Wait while another thread runs a batch: it may well run ours too.
-            while self._leading and not op.done:
-                self._turn.wait()
-            if not op.done:
-                self._leading = True
-                batch, self._queue = self._queue, []
+            leading = not self._leading
+            self._leading = True
+        if not leading:
+            # Another thread is running a group: it runs ours next, or hands us the lead.
+            op.wake.wait()
         if not op.done:
-            try:
-                with self._lock:
-                    self._run_batch(batch, op)
-            finally:
-                with self._turn:
-                    self._leading = False
-                    self._turn.notify_all()
+            self._lead(op)
         if op.error is not None:
             raise op.error
         return op.result  # type: ignore[return-value]
 
-    def _run_batch(self, batch: list[_Op[Any]], own: _Op[Any]) -> None:
+    def _lead(self, own: _Op[Any]) -> None:
+        """Run everything queued as one group; then wake its callers and pass the lead to
+        the first caller that queued meanwhile (only the threads that must run wake)."""
+        with self._turn:
+            batch, self._queue = self._queue, []
         try:
-            with self.write() as ledger:
+            with self._lock:
+                self._run_batch(batch, own)
+        finally:
+            with self._turn:
                 for op in batch:
-                    try:
-                        op.result = op.fn(ledger)
-                    except EscrowKitError as exc:
-                        op.error = exc
+                    if op.done and op is not own:
+                        op.wake.set()
+                if self._queue:
+                    self._queue[0].wake.set()
+                else:
+                    self._leading = False
+
+    def _run_batch(self, batch: list[_Op[Any]], own: _Op[Any]) -> None:
+        """One transaction for ``batch``; if it fails unexpectedly, each call alone."""
+        try:
+            self._run_group(batch)
         except Exception as exc:
             if len(batch) == 1:
-                own.error = exc
-            else:
-                logger.warning("a batched write failed (%s); retrying each call alone", exc)
-                for op in batch:
-                    op.result, op.error = None, None
-                    self._run_batch([op], op)
+                batch[0].error, batch[0].done = exc, True
+                return
+            logger.warning("a grouped write failed (%s); running each call alone", exc)
+            for index, op in enumerate(batch):
+                try:
+                    self._run_batch([op], own)
+                except BaseException:
+                    self._requeue(batch[index:], own)
+                    raise
         except BaseException:
-            # KeyboardInterrupt and friends end this thread's call; the others go back
-            # to the queue for the next thread that takes the lock.
-            with self._turn:
-                self._queue[:0] = [op for op in batch if op is not own]
+            self._requeue(batch, own)
             raise
+
+    def _run_group(self, batch: list[_Op[Any]]) -> None:
+        for op in batch:
+            op.result, op.error = None, None
+        with self.write() as ledger:
+            for op in batch:
+                try:
+                    op.result = op.fn(ledger)
+                except EscrowKitError as exc:
+                    op.error = exc
         for op in batch:
             op.done = True
+
+    def _requeue(self, ops: list[_Op[Any]], own: _Op[Any]) -> None:
+        """After a KeyboardInterrupt (or the like) in this thread: its own call ends with
+        it; the others go back to the head of the queue for the next leader."""
+        with self._turn:
+            self._queue[:0] = [op for op in ops if op is not own and not op.done]
 
     @contextlib.contextmanager
     def read(self) -> Iterator[Ledger]:
