@@ -6,7 +6,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from escrowkit.chain import to_address
+from escrowkit.compiler import load_artifact
 from escrowkit.deploy import Deployments, deploy
+from escrowkit.errors import NotFound
 from escrowkit.escrow import EscrowClient
 from escrowkit.pool import BudgetPoolClient
 from escrowkit.token import TokenClient
@@ -14,7 +16,7 @@ from escrowkit.token import TokenClient
 if TYPE_CHECKING:
     from escrowkit.chain import Chain
 
-__all__ = ["Stack", "deploy_stack"]
+__all__ = ["Stack", "deploy_stack", "load_stack"]
 
 
 @dataclass(frozen=True)
@@ -61,3 +63,36 @@ def deploy_stack(
         chain, escrow.address, owner=owner, sender=owner, deployments=deployments
     )
     return Stack(chain=chain, token=token_client, escrow=escrow, pool=pool)
+
+
+def load_stack(chain: Chain, deployments: Deployments, token: str | None = None) -> Stack:
+    """The stack a manifest records (``escrowkit deploy`` writes it); sends nothing.
+
+    The token is the Escrow's own (read from the chain), so a manifest for an existing
+    ERC-20 works as well as one with a MockUSDC.
+    """
+    entries = {name: deployments.get(name) for name in ("Escrow", "BudgetPool")}
+    missing = [name for name, entry in entries.items() if entry is None]
+    if missing:
+        where = deployments.path or "this chain's manifest"
+        raise NotFound(
+            f"{', '.join(missing)} not deployed on chain {chain.chain_id} ({where}); "
+            "run `escrowkit deploy` first"
+        )
+    escrow_entry, pool_entry = entries["Escrow"], entries["BudgetPool"]
+    assert escrow_entry is not None and pool_entry is not None
+    for entry in (escrow_entry, pool_entry):
+        if len(chain.w3.eth.get_code(to_address(entry.address))) == 0:
+            raise NotFound(
+                f"{entry.name} at {entry.address} has no code on chain {chain.chain_id} "
+                "(was the node restarted without its state?); run `escrowkit deploy` again"
+            )
+    escrow = EscrowClient(chain, escrow_entry.address, from_block=escrow_entry.block)
+    token_address = token or escrow.token
+    abi = load_artifact("MockUSDC").abi
+    return Stack(
+        chain=chain,
+        token=TokenClient(chain, token_address, abi=abi),
+        escrow=escrow,
+        pool=BudgetPoolClient(chain, pool_entry.address),
+    )

@@ -1,0 +1,46 @@
+"""Fund a list of spends through the budget coordinator and print what happened to each.
+
+    python scripts/fund_spends.py spends.csv          # or spends.json
+    python scripts/fund_spends.py spends.json --config escrowkit.toml
+
+Each row: agent_id, amount (token units, e.g. "25"), provider, purpose, and optionally
+category and idempotency_key (with a key, running the file twice never pays twice).
+Chain, deployment, ledger and agents come from escrowkit.toml (see `escrowkit --help`).
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from escrowkit.settings import load_settings
+from escrowkit.spendfile import read_spend_requests
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("file", help="a .csv or .json list of spends")
+    parser.add_argument("--config", default=None, help="settings file (default escrowkit.toml)")
+    args = parser.parse_args()
+
+    settings = load_settings(args.config)
+    chain = settings.open_chain()
+    stack = settings.open_stack(chain)
+    requests = read_spend_requests(args.file, stack.token.decimals)
+
+    denied = 0
+    with settings.open_coordinator(chain, stack) as coordinator:
+        for request in requests:
+            result = coordinator.request_spending(request)
+            denied += not (result.approved or result.approval_id)
+            amount = stack.token.format(request.amount)
+            print(f"{request.agent_id:16s} {amount:>14s}  {result.status.name:16s} {result.reason}")
+        report = coordinator.report()
+    print(
+        f"spent {stack.token.format(report.total_spent)}, "
+        f"remaining {stack.token.format(report.remaining)}"
+    )
+    return 1 if denied else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,313 @@
+"""Settings for the command line and for scripts: ``escrowkit.toml`` plus environment.
+
+Where the file is: ``--config`` / ``$ESCROWKIT_CONFIG``, else ``./escrowkit.toml`` if it
+exists, else built-in defaults (a local anvil at 127.0.0.1:8545 and ``escrowkit.db``).
+Environment variables override the file: ``ESCROWKIT_RPC_URL``, ``ESCROWKIT_KEYSTORE``,
+``ESCROWKIT_DATABASE``, ``ESCROWKIT_MODE``, ``ESCROWKIT_TOTAL_BUDGET``, ``ESCROWKIT_TOKEN``,
+``ESCROWKIT_TREASURY``, ``ESCROWKIT_DEPLOYMENTS``. A keystore's password comes from
+``ESCROWKIT_KEYSTORE_PASSWORD`` or a prompt, never from the file or the command line.
+
+Amounts in the file are in token units (``total_budget = "1000"`` or ``1000`` is 1,000
+USDC); floats are refused because ``0.1`` has no exact value. Example::
+
+    [network]
+    rpc_url = "http://127.0.0.1:8545"
+    keystore = "~/.escrowkit/treasury.json"   # omit on a local anvil (dev accounts)
+
+    [coordinator]
+    database = "sqlite:///escrowkit.db"
+    mode = "treasury"                          # or "pool"
+    total_budget = "1000"
+
+    [categories]
+    compute = "400"
+
+    [[agents]]
+    id = "research-agent"
+    address = "0x70997970C51812dc3A010C7d01b50e0d17dc79C8"
+    spending_limit = "100"
+    daily_limit = "300"
+    requires_approval = "50"
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+from escrowkit.errors import ConfigurationError, InvalidRequest, NotFound
+from escrowkit.units import parse_units
+
+if TYPE_CHECKING:
+    from escrowkit.chain import Chain
+    from escrowkit.coordinator import AgentConfig, BudgetCoordinator
+    from escrowkit.deploy import Deployments
+    from escrowkit.stack import Stack
+
+__all__ = ["AgentSettings", "Settings", "load_settings"]
+
+DEFAULT_FILE = "escrowkit.toml"
+
+_ENV = {
+    "ESCROWKIT_RPC_URL": "rpc_url",
+    "ESCROWKIT_KEYSTORE": "keystore",
+    "ESCROWKIT_DATABASE": "database",
+    "ESCROWKIT_MODE": "mode",
+    "ESCROWKIT_TOTAL_BUDGET": "total_budget",
+    "ESCROWKIT_TOKEN": "token",
+    "ESCROWKIT_TREASURY": "treasury",
+    "ESCROWKIT_DEPLOYMENTS": "deployments",
+}
+
+
+@dataclass(frozen=True)
+class AgentSettings:
+    """An agent as written in the file: amounts still in token units (text)."""
+
+    id: str
+    address: str
+    spending_limit: str
+    daily_limit: str
+    requires_approval: str
+    name: str = ""
+    hourly_limit: str | None = None
+    categories: tuple[str, ...] | None = None
+    allowed_providers: tuple[str, ...] | None = None
+
+    def to_config(self, decimals: int) -> AgentConfig:
+        """The coordinator's :class:`AgentConfig`, amounts in base units."""
+        from escrowkit.coordinator import AgentConfig
+
+        def units(text: str) -> int:
+            return parse_units(text, decimals)
+
+        return AgentConfig(
+            id=self.id,
+            name=self.name or self.id,
+            address=self.address,
+            spending_limit=units(self.spending_limit),
+            daily_limit=units(self.daily_limit),
+            requires_approval=units(self.requires_approval),
+            hourly_limit=None if self.hourly_limit is None else units(self.hourly_limit),
+            categories=self.categories,
+            allowed_providers=self.allowed_providers,
+        )
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the CLI needs to reach a chain, a deployment and a ledger."""
+
+    rpc_url: str = "http://127.0.0.1:8545"
+    keystore: Path | None = None
+    deployments: Path = Path("deployments")
+    database: str = "sqlite:///escrowkit.db"
+    mode: Literal["treasury", "pool"] = "treasury"
+    total_budget: str | None = None
+    token: str | None = None
+    treasury: str | None = None
+    escrow_ttl: int = 86_400
+    dispute_window: int = 3_600
+    approval_ttl: int = 86_400
+    timezone: str = "UTC"
+    anvil_state: Path = Path(".escrowkit/anvil-state.json")
+    agents: tuple[AgentSettings, ...] = ()
+    categories: Mapping[str, str] = field(default_factory=dict)
+    source: Path | None = None
+
+    # ---- opening things -----------------------------------------------------------------
+
+    def open_chain(self, password: str | None = None) -> Chain:
+        """Connect to ``rpc_url`` signing with the keystore (or anvil's dev keys locally)."""
+        from escrowkit.chain import Chain
+
+        return Chain.connect(self.rpc_url, account=self.keystore, password=password)
+
+    def manifest(self, chain: Chain) -> Deployments:
+        from escrowkit.deploy import Deployments
+
+        return Deployments(chain.chain_id, self.deployments / f"{chain.chain_id}.json")
+
+    def open_stack(self, chain: Chain) -> Stack:
+        """The deployed stack recorded in this chain's manifest (run ``deploy`` first)."""
+        from escrowkit.stack import load_stack
+
+        return load_stack(chain, self.manifest(chain))
+
+    def signer(self, chain: Chain) -> str:
+        """The treasury account: ``treasury`` if set, else the first key the chain holds."""
+        if self.treasury is not None:
+            if not chain.can_sign(self.treasury):
+                raise ConfigurationError(
+                    f"treasury {self.treasury} is not a key this chain can sign with; "
+                    "set network.keystore to its keystore file"
+                )
+            return self.treasury
+        if not chain.accounts:
+            raise ConfigurationError(
+                f"no signing key for {chain.backend} chain: set network.keystore "
+                "(or ESCROWKIT_KEYSTORE) to an eth-account keystore file"
+            )
+        return chain.accounts[0]
+
+    def open_coordinator(self, chain: Chain, stack: Stack | None = None) -> BudgetCoordinator:
+        """A coordinator over the deployed stack and the ledger at ``database``.
+
+        Agents and category budgets from the file are registered when they differ from
+        what the ledger already holds (in pool mode registering writes on-chain limits,
+        so an unchanged agent costs no transaction).
+        """
+        from escrowkit.coordinator import BudgetCoordinator
+
+        stack = stack or self.open_stack(chain)
+        if self.total_budget is None:
+            raise ConfigurationError(
+                "no total budget: set coordinator.total_budget in escrowkit.toml "
+                "or ESCROWKIT_TOTAL_BUDGET (token units, e.g. 1000)"
+            )
+        decimals = stack.token.decimals
+        coordinator = BudgetCoordinator(
+            stack,
+            treasury=self.signer(chain),
+            total_budget=parse_units(self.total_budget, decimals),
+            mode=self.mode,
+            store=self.database,
+            escrow_ttl=self.escrow_ttl,
+            dispute_window=self.dispute_window,
+            approval_ttl=self.approval_ttl,
+            timezone=self.timezone,
+        )
+        known = coordinator.agents
+        for agent in self.agents:
+            config = agent.to_config(decimals)
+            if known.get(config.id) != config:
+                coordinator.register_agent(config)
+        for category, amount in self.categories.items():
+            coordinator.set_category_budget(category, parse_units(amount, decimals))
+        return coordinator
+
+
+def load_settings(
+    path: str | os.PathLike[str] | None = None, env: Mapping[str, str] | None = None
+) -> Settings:
+    """Read the settings file (if any) and apply environment overrides."""
+    env = os.environ if env is None else env
+    chosen = path or env.get("ESCROWKIT_CONFIG")
+    file = Path(chosen) if chosen else Path(DEFAULT_FILE)
+    values: dict[str, Any] = {}
+    if file.is_file():
+        values = _from_file(file)
+        values["source"] = file
+    elif chosen:
+        raise NotFound(f"settings file {file} does not exist")
+    for name, key in _ENV.items():
+        if env.get(name):
+            values[key] = env[name]
+    for key in ("keystore", "deployments", "anvil_state"):
+        if isinstance(values.get(key), str):
+            values[key] = Path(values[key]).expanduser()
+    settings = Settings(**values)
+    if settings.mode not in ("treasury", "pool"):
+        raise ConfigurationError(f"mode must be 'treasury' or 'pool', not {settings.mode!r}")
+    return settings
+
+
+def _from_file(file: Path) -> dict[str, Any]:
+    try:
+        data = tomllib.loads(file.read_text())
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigurationError(f"{file}: {exc}") from None
+    sections = {"network", "coordinator", "token", "categories", "agents", "chain"}
+    unknown = set(data) - sections
+    if unknown:
+        raise ConfigurationError(
+            f"{file}: unknown sections {sorted(unknown)}; known: {sorted(sections)}"
+        )
+    values: dict[str, Any] = {}
+    network = data.get("network", {})
+    values.update(_pick(file, "network", network, {"rpc_url", "keystore", "deployments"}))
+    coordinator = data.get("coordinator", {})
+    picked = _pick(
+        file,
+        "coordinator",
+        coordinator,
+        {
+            "database",
+            "mode",
+            "total_budget",
+            "treasury",
+            "escrow_ttl",
+            "dispute_window",
+            "approval_ttl",
+            "timezone",
+        },
+    )
+    if "total_budget" in picked:
+        picked["total_budget"] = _amount(file, "coordinator.total_budget", picked["total_budget"])
+    values.update(picked)
+    token = data.get("token", {})
+    if "address" in token:
+        values["token"] = str(token["address"])
+    chain = data.get("chain", {})
+    if "state" in chain:
+        values["anvil_state"] = str(chain["state"])
+    values["categories"] = {
+        str(name): _amount(file, f"categories.{name}", amount)
+        for name, amount in data.get("categories", {}).items()
+    }
+    values["agents"] = tuple(_agent(file, n, raw) for n, raw in enumerate(data.get("agents", [])))
+    return values
+
+
+def _pick(file: Path, section: str, table: Mapping[str, Any], allowed: set[str]) -> dict[str, Any]:
+    unknown = set(table) - allowed
+    if unknown:
+        raise ConfigurationError(
+            f"{file}: unknown keys in [{section}]: {sorted(unknown)}; known: {sorted(allowed)}"
+        )
+    return dict(table)
+
+
+def _amount(file: Path, where: str, value: object) -> str:
+    """Token units as exact text: strings and ints pass, floats and the rest are refused."""
+    if isinstance(value, bool) or not isinstance(value, (str, int)):
+        hint = f' (write it as a string: "{value}")' if isinstance(value, float) else ""
+        raise ConfigurationError(f"{file}: {where} must be a token amount{hint}, got {value!r}")
+    try:
+        parse_units(value, 18)
+    except InvalidRequest as exc:
+        raise ConfigurationError(f"{file}: {where}: {exc}") from None
+    return str(value)
+
+
+def _agent(file: Path, index: int, raw: Mapping[str, Any]) -> AgentSettings:
+    where = f"agents[{index}]"
+    required = {"id", "address", "spending_limit", "daily_limit", "requires_approval"}
+    optional = {"name", "hourly_limit", "categories", "allowed_providers"}
+    missing = required - set(raw)
+    if missing:
+        raise ConfigurationError(f"{file}: {where} is missing {sorted(missing)}")
+    _pick(file, where, raw, required | optional)
+    amounts = {
+        key: _amount(file, f"{where}.{key}", raw[key])
+        for key in ("spending_limit", "daily_limit", "requires_approval", "hourly_limit")
+        if key in raw
+    }
+    return AgentSettings(
+        id=str(raw["id"]),
+        address=str(raw["address"]),
+        name=str(raw.get("name", "")),
+        categories=tuple(raw["categories"]) if "categories" in raw else None,
+        allowed_providers=tuple(raw["allowed_providers"]) if "allowed_providers" in raw else None,
+        **amounts,
+    )
+
+
+def with_overrides(settings: Settings, **overrides: Any) -> Settings:
+    """A copy with command-line options applied (``None`` means "not given")."""
+    given = {k: v for k, v in overrides.items() if v is not None}
+    return replace(settings, **given)
