@@ -1,0 +1,63 @@
+from pathlib import Path
+
+import pytest
+
+from escrowkit.errors import ConfigurationError, NotFound
+from escrowkit.settings import Settings, load_settings
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "escrowkit.example.toml"
+
+
+def test_the_example_file_loads() -> None:
+    settings = load_settings(EXAMPLE, env={})
+    assert settings.total_budget == "1000"
+    assert settings.mode == "treasury"
+    assert settings.categories == {"compute": "400"}
+    research, compute = settings.agents
+    assert research.id == "research-agent" and research.spending_limit == "100"
+    assert compute.categories == ("compute",) and compute.hourly_limit == "600"
+    config = compute.to_config(decimals=6)
+    assert config.daily_limit == 1_000_000_000
+    assert config.hourly_limit == 600_000_000
+
+
+def test_environment_overrides_the_file() -> None:
+    env = {
+        "ESCROWKIT_RPC_URL": "http://127.0.0.1:9999",
+        "ESCROWKIT_MODE": "pool",
+        "ESCROWKIT_TOTAL_BUDGET": "5",
+    }
+    settings = load_settings(EXAMPLE, env=env)
+    assert (settings.rpc_url, settings.mode, settings.total_budget) == (
+        "http://127.0.0.1:9999",
+        "pool",
+        "5",
+    )
+
+
+def test_defaults_without_a_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert load_settings(env={}) == Settings()
+
+
+def test_a_named_file_must_exist(tmp_path: Path) -> None:
+    with pytest.raises(NotFound):
+        load_settings(tmp_path / "nope.toml", env={})
+
+
+@pytest.mark.parametrize(
+    ("text", "match"),
+    [
+        ("[coordinator]\ntotal_budget = 10.5\n", 'write it as a string: "10.5"'),
+        ('[coordinator]\ntotal_budjet = "10"\n', "unknown keys"),
+        ("[netwrk]\n", "unknown sections"),
+        ('[[agents]]\nid = "a"\n', "missing"),
+        ('[coordinator]\nmode = "yolo"\n', "mode must be"),
+        ('[categories]\nx = "1.2.3"\n', "categories.x"),
+    ],
+)
+def test_bad_files_are_clear_errors(tmp_path: Path, text: str, match: str) -> None:
+    path = tmp_path / "escrowkit.toml"
+    path.write_text(text)
+    with pytest.raises(ConfigurationError, match=match):
+        load_settings(path, env={})
