@@ -1,0 +1,157 @@
+"""``make bench``: every DESIGN.md section 7 figure in one table, and benchmarks/results.json.
+
+    python -m benchmarks                 # everything (a few minutes)
+    python -m benchmarks --quick         # smaller runs, same figures
+
+Figures are printed beside their targets; nothing here fails on time (gas growth is held
+by tests/contracts/test_gas.py, which is deterministic).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import statistics
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+RESULTS = Path(__file__).with_name("results.json")
+
+
+@dataclass(frozen=True)
+class Figure:
+    name: str
+    value: float
+    unit: str
+    target: float
+    higher_is_better: bool
+    note: str = ""
+
+    @property
+    def meets(self) -> bool:
+        return self.value >= self.target if self.higher_is_better else self.value <= self.target
+
+
+def import_time_ms(runs: int = 7) -> float:
+    """Median wall time of ``import escrowkit`` in a fresh interpreter (ms)."""
+    code = "import time; t = time.perf_counter(); import escrowkit; print(time.perf_counter() - t)"
+    samples = [
+        float(
+            subprocess.run(
+                [sys.executable, "-c", code], capture_output=True, text=True, check=True
+            ).stdout
+        )
+        * 1000
+        for _ in range(runs)
+    ]
+    return statistics.median(samples)
+
+
+def warm_compile_ms(runs: int = 20) -> float:
+    """Median time of ``compile_contracts()`` on a cache hit, in process (ms)."""
+    from escrowkit.compiler import compile_contracts
+
+    compile_contracts()  # fill the cache (a cold compile when the sources changed)
+    samples = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        compile_contracts()
+        samples.append((time.perf_counter() - start) * 1000)
+    return statistics.median(samples)
+
+
+def collect(quick: bool) -> list[Figure]:
+    from benchmarks import coordinator_bench, e2e, gas
+
+    figures: list[Figure] = []
+    print("gas ...", file=sys.stderr)
+    for name, used in gas.measure().items():
+        figures.append(Figure(f"gas {name}", used, "gas", gas.TARGETS.get(name, used), False))
+
+    print("coordinator decisions/s ...", file=sys.stderr)
+    decisions = coordinator_bench.run(
+        decisions=5_000 if quick else coordinator_bench.DECISIONS,
+        prefill=20_000 if quick else coordinator_bench.PREFILL,
+    )
+    figures.append(
+        Figure(
+            "coordinator decisions",
+            round(decisions.per_second),
+            "/s",
+            coordinator_bench.TARGET,
+            True,
+            f"{decisions.threads} threads, {decisions.prefill:,} rows, SQLite file",
+        )
+    )
+    for mode in ("treasury", "pool"):
+        print(f"end to end on anvil ({mode}) ...", file=sys.stderr)
+        result = e2e.run(mode, spends=200 if quick else e2e.SPENDS)
+        figures.append(
+            Figure(
+                f"e2e spends ({mode})",
+                round(result.per_second, 1),
+                "/s",
+                e2e.TARGET,
+                True,
+                f"{result.threads} agent threads, {result.spends} spends",
+            )
+        )
+    print("compile and import ...", file=sys.stderr)
+    figures.append(Figure("warm compile", round(warm_compile_ms(), 1), "ms", 50, False))
+    figures.append(Figure("import escrowkit", round(import_time_ms(), 1), "ms", 300, False))
+    return figures
+
+
+def render(figures: list[Figure]) -> str:
+    lines = [f"{'figure':<34}{'value':>12}  {'target':>12}  ok", "-" * 64]
+    for f in figures:
+        sign = ">=" if f.higher_is_better else "<="
+        value = (
+            f"{f.value:,.1f}"
+            if isinstance(f.value, float) and f.unit != "gas"
+            else (f"{int(f.value):,}")
+        )
+        lines.append(
+            f"{f.name:<34}{value:>9} {f.unit:<3}{sign}{f.target:>10,.0f}  "
+            f"{'yes' if f.meets else 'NO'}"
+        )
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="smaller runs")
+    args = parser.parse_args(argv)
+    figures = collect(args.quick)
+    print(render(figures))
+    RESULTS.write_text(
+        json.dumps(
+            {
+                "machine": {
+                    "python": platform.python_version(),
+                    "cpus": _cpus(),
+                    "platform": platform.platform(),
+                },
+                "quick": args.quick,
+                "figures": [{**f.__dict__, "meets_target": f.meets} for f in figures],
+            },
+            indent=2,
+        )
+        + "\n"
+    )
+    print(f"wrote {RESULTS}")
+    return 0
+
+
+def _cpus() -> int:
+    import os
+
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
