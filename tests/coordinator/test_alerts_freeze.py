@@ -14,8 +14,9 @@ if TYPE_CHECKING:
 
 
 def test_total_and_daily_alerts_fire_once_each(
-    coordinator: BudgetCoordinator, team: Team, caplog: pytest.LogCaptureFixture
+    coordinator: BudgetCoordinator, stack: Stack, team: Team, caplog: pytest.LogCaptureFixture
 ) -> None:
+    escrow_before = stack.token.balance_of(stack.escrow.address)
     fired: list[Alert] = []
     coordinator.on_alert(fired.append)
 
@@ -52,11 +53,15 @@ def test_total_and_daily_alerts_fire_once_each(
     total_80 = report.alerts[0]
     assert (total_80.scope, total_80.spent, total_80.limit) == ("total", 800 * USDC, BUDGET)
     assert report.alerts[1].scope == "compute-agent" and report.alerts[1].period == "2026-01-02"
+    # The alerts follow what the chain holds: the whole budget is escrowed.
+    assert stack.token.balance_of(stack.escrow.address) - escrow_before == BUDGET
+    assert report.total_spent == BUDGET
 
 
 def test_daily_alerts_fire_again_on_a_new_day(
-    coordinator: BudgetCoordinator, team: Team, clock: Clock
+    coordinator: BudgetCoordinator, stack: Stack, team: Team, clock: Clock
 ) -> None:
+    escrow_before = stack.token.balance_of(stack.escrow.address)
     fired: list[Alert] = []
     coordinator.on_alert(fired.append)
     research = coordinator.agent("research-agent")  # daily limit 300
@@ -68,6 +73,7 @@ def test_daily_alerts_fire_again_on_a_new_day(
         ("daily_limit", 80, "2026-01-02"),
         ("daily_limit", 80, "2026-01-03"),
     ]  # 480 of the 1,000 total: no total alert
+    assert stack.token.balance_of(stack.escrow.address) - escrow_before == 480 * USDC
 
 
 @pytest.mark.parametrize("store_url", ["file"], indirect=True)

@@ -125,6 +125,7 @@ def test_category_budget_caps_all_agents_together(
     coordinator: BudgetCoordinator, stack: Stack, team: Team
 ) -> None:
     coordinator.set_category_budget("data", 60 * USDC)
+    escrow_before = stack.token.balance_of(stack.escrow.address)
     research = coordinator.agent("research-agent")
     data = coordinator.agent("data-agent")
     assert research.purchase_service(team.provider, 40 * USDC, "x", category="data").approved
@@ -133,6 +134,7 @@ def test_category_budget_caps_all_agents_together(
     assert "exceeds category budget 'data' 60.00 USDC" in refused.reason
     assert data.purchase_service(team.provider, 20 * USDC, "x", category="data").approved
     assert coordinator.report().by_category["data"].remaining == 0
+    assert stack.token.balance_of(stack.escrow.address) - escrow_before == 60 * USDC
 
 
 def test_closed_approvals_cannot_be_used(
@@ -179,6 +181,7 @@ def test_an_approval_rechecks_the_limits(
     """Between the request and the approval the agent spent its day: the approval is
     DENIED by the daily limit and closed."""
     data = coordinator.agent("data-agent")  # 200 per tx, 500 a day, approval above 100
+    escrow_before = stack.token.balance_of(stack.escrow.address)
     waiting = data.purchase_service(team.provider, 150 * USDC, "x")
     for _ in range(4):
         assert data.purchase_service(team.provider, 100 * USDC, "x").approved
@@ -186,3 +189,4 @@ def test_an_approval_rechecks_the_limits(
     assert result.status is SpendStatus.DENIED and "daily limit 500.00 USDC" in result.reason
     assert coordinator.report().pending_approvals == {}
     assert coordinator.report().total_spent == 400 * USDC
+    assert stack.token.balance_of(stack.escrow.address) - escrow_before == 400 * USDC

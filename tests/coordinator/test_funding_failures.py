@@ -164,3 +164,19 @@ def test_pool_refuses_the_spend(coordinator: BudgetCoordinator, stack: Stack, te
     assert stack.pool.net_spent() == net_before
     assert coordinator.report().total_spent == 0
     assert "no escrow exists" in row.reason
+
+
+def test_allowance_revoked_elsewhere_falls_back_to_three_steps(
+    coordinator: BudgetCoordinator, stack: Stack, team: Team
+) -> None:
+    """The coordinator's view of the allowance is stale (another process, or a person,
+    set it to 0): createAndFund reverts without creating anything, and the spend is
+    funded in three steps instead."""
+    agent = coordinator.agent("research-agent")
+    assert len(agent.purchase_service(team.provider, 5 * USDC, "x").tx_hashes) == 1
+    stack.token.approve(stack.escrow.address, 0, sender=team.treasury)
+    result = agent.purchase_service(team.provider, 7 * USDC, "x")
+    assert result.approved and len(result.tx_hashes) == 3  # create, approve, fund
+    assert stack.escrow.get(result.escrow_id or "").state is EscrowState.FUNDED
+    assert stack.token.allowance(team.treasury, stack.escrow.address) == 0  # exactly used
+    assert coordinator.report().total_spent == 12 * USDC

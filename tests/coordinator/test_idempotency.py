@@ -61,8 +61,9 @@ def test_replay_returns_the_first_result_also_after_a_restart(
 
 
 def test_denials_and_approval_requests_replay_too(
-    coordinator: BudgetCoordinator, team: Team
+    coordinator: BudgetCoordinator, stack: Stack, team: Team
 ) -> None:
+    escrow_before = stack.token.balance_of(stack.escrow.address)
     denied = coordinator.request_spending(_request(team, amount=150 * USDC, idempotency_key="a"))
     assert denied.status is SpendStatus.DENIED
     # Raising the limit does not change the answer to the same key: it is the first one.
@@ -78,6 +79,7 @@ def test_denials_and_approval_requests_replay_too(
     again = coordinator.request_spending(_request(team, amount=80 * USDC, idempotency_key="b"))
     assert again.approval_id == waiting.approval_id
     assert list(coordinator.report().pending_approvals) == [waiting.approval_id]
+    assert stack.token.balance_of(stack.escrow.address) == escrow_before  # nothing escrowed
 
 
 def test_concurrent_retries_of_one_key_fund_one_escrow(

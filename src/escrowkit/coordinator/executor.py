@@ -20,7 +20,7 @@ from enum import IntEnum
 from typing import TYPE_CHECKING, Any, Protocol
 
 from escrowkit.coordinator.policy import AgentConfig, TokenUnits
-from escrowkit.errors import ConfigurationError, revert_class
+from escrowkit.errors import ConfigurationError, ContractRevert, revert_class
 
 if TYPE_CHECKING:
     from escrowkit.stack import Stack
@@ -143,9 +143,13 @@ class TreasuryExecutor(_ChainExecutor):
     """Treasury mode: the treasury account is the escrows' requester and pays directly.
 
     With enough allowance one ``createAndFund``; otherwise ``create``, ``approve``, ``fund``.
-    Allowance is shared by concurrent spends: each claims its amount under a lock before
-    relying on it, and a short allowance is raised by what is missing on top of what the
-    others have claimed, so parallel spends of one process never take each other's.
+
+    Allowance is shared by concurrent spends. This process keeps its own view of it (read
+    from the chain, less what its spends consumed since) and each spend claims its amount
+    under a lock before relying on it, so parallel spends never take each other's and
+    the steady state costs no extra call. A view made stale by another process shows up
+    as a reverted ``createAndFund`` (atomic: nothing was created): the view is read again
+    and, when the allowance is indeed short, the spend takes the three-step path.
     """
 
     def __init__(
@@ -155,27 +159,41 @@ class TreasuryExecutor(_ChainExecutor):
         self.requester: str = treasury
         self.binding = f"{self.chain.chain_id}:{stack.escrow.address}:treasury"
         self._allowance_lock = threading.Lock()
-        self._claimed = 0
+        self._allowance: int | None = None  # our view; None: read it again
+        self._claimed = 0  # claimed by spends in flight, not yet consumed
 
     def escrow_id(self, agent_address: str, salt: bytes) -> bytes:
         return bytes(self.stack.escrow.escrow_id(self.treasury, salt))
 
-    def _claim(self, amount: int) -> bool:
-        """Reserve ``amount`` of the current allowance for this process, if it is there."""
-        token, escrow = self.stack.token, self.stack.escrow
-        with self._allowance_lock:
-            allowance = token.allowance(self.treasury, escrow.address)
-            if allowance - self._claimed >= amount:
-                self._claimed += amount
-                return True
-            return False
+    def _read_allowance(self) -> int:
+        """The chain's figure (call with the lock held)."""
+        value = self.stack.token.allowance(self.treasury, self.stack.escrow.address)
+        self._allowance = value
+        return value
 
-    def _release(self, amount: int) -> None:
+    def _claim(self, amount: int) -> bool:
+        """Claim ``amount`` of the allowance for one spend, if it is there."""
+        with self._allowance_lock:
+            allowance = self._allowance
+            if allowance is None or allowance - self._claimed < amount:
+                allowance = self._read_allowance()  # someone may have raised it
+            if allowance - self._claimed < amount:
+                return False
+            self._claimed += amount
+            return True
+
+    def _unclaim(self, amount: int, *, consumed: bool | None) -> None:
+        """The spend is over: ``consumed`` True (funded), False (nothing moved) or None
+        (unknown: forget the view, read it next time)."""
         with self._allowance_lock:
             self._claimed -= amount
+            if consumed is None:
+                self._allowance = None
+            elif consumed and self._allowance is not None:
+                self._allowance -= amount
 
     def fund(self, spend: PlannedSpend, tx_hashes: list[str]) -> None:
-        escrow, token = self.stack.escrow, self.stack.token
+        escrow = self.stack.escrow
         args: dict[str, Any] = {
             "deadline": self._deadline(),
             "dispute_window": self.dispute_window,
@@ -186,24 +204,45 @@ class TreasuryExecutor(_ChainExecutor):
         if self._claim(spend.amount):
             try:
                 created = escrow.create_and_fund(spend.provider, spend.amount, **args)
+            except ContractRevert:
+                self._unclaim(spend.amount, consumed=False)
+                with self._allowance_lock:
+                    short = self._read_allowance() - self._claimed < spend.amount
+                if not short:
+                    raise
+                logger.info(
+                    "allowance used elsewhere; funding %s in three steps", spend.escrow_id.hex()
+                )
+            except BaseException:
+                self._unclaim(spend.amount, consumed=None)
+                raise
+            else:
+                self._unclaim(spend.amount, consumed=True)
                 tx_hashes.append(_hash(created.receipt))
-            finally:
-                self._release(spend.amount)
-            return
+                return
+        self._fund_in_three_steps(spend, args, tx_hashes)
+
+    def _fund_in_three_steps(
+        self, spend: PlannedSpend, args: dict[str, Any], tx_hashes: list[str]
+    ) -> None:
+        escrow, token = self.stack.escrow, self.stack.token
         created = escrow.create(spend.provider, spend.amount, **args)
         tx_hashes.append(_hash(created.receipt))
         with self._allowance_lock:
-            allowance = token.allowance(self.treasury, escrow.address)
+            allowance = self._read_allowance()
             if allowance - self._claimed < spend.amount:
-                receipt = token.approve(
-                    escrow.address, allowance + spend.amount, sender=self.treasury
-                )
-                tx_hashes.append(_hash(receipt))
+                # Enough for the spends in flight and this one.
+                wanted = self._claimed + spend.amount
+                tx_hashes.append(_hash(token.approve(escrow.address, wanted, sender=self.treasury)))
+                self._allowance = wanted
             self._claimed += spend.amount
         try:
-            tx_hashes.append(_hash(escrow.fund(created, sender=self.treasury)))
-        finally:
-            self._release(spend.amount)
+            receipt = escrow.fund(created, sender=self.treasury)
+        except BaseException:
+            self._unclaim(spend.amount, consumed=None)
+            raise
+        self._unclaim(spend.amount, consumed=True)
+        tx_hashes.append(_hash(receipt))
 
     def cancel(self, escrow_id: bytes) -> str:
         return _hash(self.stack.escrow.cancel(escrow_id, sender=self.treasury))
