@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
 
 from escrowkit.coordinator.policy import AgentConfig, SpendRequest
 from escrowkit.coordinator.store import (
@@ -305,3 +306,13 @@ def test_cached_day_counters_notice_another_writer(tmp_path: Path) -> None:
     with one.write() as ledger:
         assert ledger.day_used("a", "2026-01-01") == 12
         assert ledger.state().used == 12
+
+
+def test_the_audit_log_is_append_only_in_the_database(store: Store) -> None:
+    with store.write() as ledger:
+        ledger.audit("denied", 1.0, agent_id="a", reason="why")
+    for statement in ("UPDATE audit_log SET event = 'approved'", "DELETE FROM audit_log"):
+        with pytest.raises(DBAPIError, match="append-only"), store.engine.begin() as conn:
+            conn.exec_driver_sql(statement)
+    with store.read() as ledger:
+        assert [e.event for e in ledger.audit_log()] == ["denied"]

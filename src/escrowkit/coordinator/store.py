@@ -31,6 +31,7 @@ from types import SimpleNamespace
 from typing import Any, Generic, Literal, TypeVar
 
 from sqlalchemy import (
+    DDL,
     BigInteger,
     Boolean,
     Column,
@@ -272,6 +273,27 @@ audit_table = Table(
     Column("detail", Text, nullable=False),
     Index("ix_audit_reservation", "reservation_id"),
 )
+
+
+def _ddl(statement: str, dialect: str) -> Any:
+    return DDL(statement).execute_if(dialect=dialect)  # type: ignore[no-untyped-call]
+
+
+# The audit log is append-only in the database itself, not just by convention.
+for _statement in (
+    "CREATE TRIGGER audit_log_no_update BEFORE UPDATE ON audit_log "
+    "BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END",
+    "CREATE TRIGGER audit_log_no_delete BEFORE DELETE ON audit_log "
+    "BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END",
+):
+    event.listen(audit_table, "after_create", _ddl(_statement, "sqlite"))
+for _statement in (
+    "CREATE OR REPLACE FUNCTION escrowkit_audit_append_only() RETURNS trigger "
+    "LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'audit_log is append-only'; END $$",
+    "CREATE TRIGGER audit_log_append_only BEFORE UPDATE OR DELETE ON audit_log "
+    "FOR EACH ROW EXECUTE FUNCTION escrowkit_audit_append_only()",
+):
+    event.listen(audit_table, "after_create", _ddl(_statement, "postgresql"))
 
 alerts_table = Table(
     "alerts",
