@@ -43,8 +43,8 @@ from escrowkit.coordinator.policy import (
     SpendRequest,
     SpendStatus,
     Usage,
-    _check_name,
     evaluate,
+    validate_name,
 )
 from escrowkit.coordinator.results import (
     AgentReport,
@@ -322,7 +322,7 @@ class BudgetCoordinator:
 
     def set_category_budget(self, category: str, amount: int | None) -> None:
         """Cap a category's lifetime net spend (shared by all agents); None removes the cap."""
-        _check_name(category, "category")
+        validate_name(category, "category")
         if amount is not None:
             check_amount(amount, name="category budget", allow_zero=True, maximum=MAX_UINT256)
         now = self.clock()
@@ -435,6 +435,9 @@ class BudgetCoordinator:
             idempotency_key=idempotency_key,
         )
         ledger.insert_reservation(reservation)
+        # In flight from now on: recover() in this process must leave it to its spender.
+        with self._in_flight_lock:
+            self._in_flight.add(reservation.id)
         ledger.audit(
             "reserved",
             now,
@@ -566,8 +569,6 @@ class BudgetCoordinator:
             metadata=bytes.fromhex(reservation.id[4:]).rjust(32, b"\0"),
         )
         tx_hashes: list[str] = []
-        with self._in_flight_lock:
-            self._in_flight.add(reservation.id)
         try:
             try:
                 self.executor.fund(plan, tx_hashes)
@@ -762,7 +763,7 @@ class BudgetCoordinator:
     def approve_spending(self, approval_id: str, approver: str) -> SpendResult:
         """Approve a PENDING_APPROVAL spend: every check runs again under the lock (but the
         threshold); if one fails the approval closes DENIED. Single use; expires."""
-        _check_name(approver, "approver")
+        validate_name(approver, "approver")
         now = self.clock()
         day = self._day(now)
         with self.store.write() as ledger:

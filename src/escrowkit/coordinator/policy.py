@@ -28,6 +28,7 @@ __all__ = [
     "AgentConfig",
     "Check",
     "Decision",
+    "PolicyInputs",
     "SpendRequest",
     "SpendStatus",
     "TokenUnits",
@@ -43,6 +44,7 @@ __all__ = [
     "check_provider",
     "check_total_budget",
     "evaluate",
+    "validate_name",
 ]
 
 #: Agent ids, categories and idempotency keys: printable, no surrounding blanks.
@@ -99,7 +101,8 @@ class TokenUnits:
         return f"{text} {self.symbol}"
 
 
-def _check_name(value: object, what: str) -> str:
+def validate_name(value: object, what: str) -> str:
+    """``value`` if it is a usable name (agent id, category, approver), else InvalidRequest."""
     if not isinstance(value, str) or not _NAME.match(value):
         raise InvalidRequest(
             f"{what} must be a non-empty string of at most 128 printable characters without "
@@ -115,7 +118,7 @@ def _optional_amount(value: object, name: str) -> int | None:
 def _string_tuple(values: object, what: str) -> tuple[str, ...]:
     if isinstance(values, (str, bytes)) or not isinstance(values, Iterable):
         raise InvalidRequest(f"{what} must be a list of names, not {type(values).__name__}")
-    return tuple(dict.fromkeys(_check_name(v, what[:-1]) for v in values))
+    return tuple(dict.fromkeys(validate_name(v, what[:-1]) for v in values))
 
 
 @functools.lru_cache(maxsize=4_096)
@@ -161,7 +164,7 @@ class AgentConfig:
     allowed_providers: tuple[str, ...] | None = None
 
     def __post_init__(self) -> None:
-        _check_name(self.id, "agent id")
+        validate_name(self.id, "agent id")
         if not isinstance(self.name, str):
             raise InvalidRequest(f"agent name must be a string, got {self.name!r}")
         set_ = object.__setattr__
@@ -238,7 +241,7 @@ class SpendRequest:
         if not isinstance(self.purpose, str):
             raise InvalidRequest(f"purpose must be a string, got {type(self.purpose).__name__}")
         if self.category is not None:
-            _check_name(self.category, "category")
+            validate_name(self.category, "category")
         key = self.idempotency_key
         if key is not None and (
             not isinstance(key, str)
