@@ -15,6 +15,12 @@ Amounts are exact: ``NUMERIC(78, 0)`` on PostgreSQL and a decimal string on SQLi
 NUMERIC affinity would turn integers above 2**63 into floats); Python sees ``int``. The
 counters are therefore read, added in Python and written back, which is exact and safe
 because every writer holds the lock.
+
+Throughput: :meth:`Store.run` is group commit. Threads queue their calls; one thread runs
+all that are queued, in order, in one transaction (one fsync), buffering inserts and
+counter updates into one statement per table. A process also keeps the day counters it
+last wrote, valid as long as ``treasury_state.usage_seq`` (bumped with every counter
+change, by any process) has not moved.
 """
 
 from __future__ import annotations
