@@ -4,9 +4,13 @@ What is measured: checks + reservation + commit, through the real lock (thread l
 SQLite ``BEGIN IMMEDIATE``) on a SQLite file that already holds 100,000 reservations
 (and their audit entries), with 32 threads asking at once. The chain work is replaced by
 :class:`~escrowkit.coordinator.NoopExecutor`, so what remains is the coordinator's own
-cost. Every request carries an idempotency key, as a careful agent's would.
+cost. Every request carries an idempotency key, as a careful agent's would. The ledger
+syncs every commit group to disk (``synchronous=FULL``, the store's default);
+``--synchronous NORMAL`` measures the faster setting that may lose the last commits to a
+power cut.
 
     python -m benchmarks.coordinator_bench [--decisions N] [--threads N] [--prefill N]
+                                           [--synchronous FULL|NORMAL]
 
 :func:`run` returns the figures; :func:`decisions_per_second` just the headline number.
 """
