@@ -274,6 +274,7 @@ class Chain:
         )
         self._fees: _Fees | None = None
         self._fees_lock = threading.Lock()
+        self._seen: tuple[int, float] | None = None  # (latest timestamp, monotonic read time)
         self._process: subprocess.Popen[bytes] | None = None
 
     def __repr__(self) -> str:
@@ -388,9 +389,26 @@ class Chain:
 
     # ---- time and state ----------------------------------------------------------------
 
-    def now(self) -> int:
-        """The latest block's timestamp (UTC seconds)."""
-        return int(self._request(lambda: self.w3.eth.get_block("latest")["timestamp"]))
+    def now(self, max_age: float = 0.0) -> int:
+        """The latest block's timestamp (UTC seconds).
+
+        ``max_age`` > 0 allows an estimate from a block this object read at most that many
+        seconds ago (plus the wall-clock time since, on a real node), which saves a round
+        trip where a second of error is harmless, like an escrow deadline a day away.
+        Moving time through this object (time_travel, revert, ...) drops the estimate.
+        """
+        seen = self._seen
+        if max_age > 0 and seen is not None:
+            age = time.monotonic() - seen[1]
+            if age <= max_age:
+                # eth-tester's clock only moves with blocks; a node's with the wall clock.
+                return seen[0] + (0 if self.backend == "embedded" else int(age))
+        return int(self._latest_block()["timestamp"])
+
+    def _latest_block(self) -> Any:
+        block = self._request(lambda: self.w3.eth.get_block("latest"))
+        self._seen = (int(block["timestamp"]), time.monotonic())
+        return block
 
     def block_number(self) -> int:
         return int(self._request(lambda: self.w3.eth.block_number))
@@ -399,6 +417,7 @@ class Chain:
         """Mine ``blocks`` empty blocks."""
         for _ in range(blocks):
             self._rpc("evm_mine", [])
+        self._seen = None
 
     def set_next_block_timestamp(self, timestamp: int) -> None:
         """The next block (so the next transaction) gets exactly ``timestamp``.
@@ -417,6 +436,7 @@ class Chain:
                     tester.time_travel(timestamp)
         else:
             self._rpc("evm_setNextBlockTimestamp", [timestamp])
+        self._seen = None
 
     def time_travel(self, seconds: int) -> int:
         """Move the chain's clock forward by ``seconds`` and mine; returns the new ``now()``."""
@@ -445,6 +465,7 @@ class Chain:
             raise ChainError(f"the node refused to revert to snapshot {snapshot}")
         self.nonces.resync()
         self._fees = None
+        self._seen = None
 
     # ---- contracts and transactions ----------------------------------------------------
 
@@ -550,7 +571,10 @@ class Chain:
         if cached is not None and time.monotonic() - cached.read_at < 1.0:
             return cached
         with self._fees_lock:
-            block = self._request(lambda: self.w3.eth.get_block("latest"))
+            cached = self._fees  # another thread may have refreshed while we waited
+            if cached is not None and time.monotonic() - cached.read_at < 1.0:
+                return cached
+            block = self._latest_block()
             base_fee = int(block.get("baseFeePerGas", 0) or 0)
             try:
                 priority = int(self._request(lambda: self.w3.eth.max_priority_fee))
