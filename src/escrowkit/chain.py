@@ -314,7 +314,11 @@ class Chain:
         """
         from web3 import Web3
 
-        w3 = Web3(Web3.HTTPProvider(rpc_url, request_kwargs={"timeout": request_timeout}))
+        w3 = Web3(
+            Web3.HTTPProvider(
+                rpc_url, request_kwargs={"timeout": request_timeout}, session=_http_session()
+            )
+        )
         try:
             chain_id = int(w3.eth.chain_id)
         except Exception as exc:
@@ -671,6 +675,31 @@ def _trim_middleware(w3: Web3) -> None:
     for name in _UNUSED_MIDDLEWARE:
         if name in names:
             w3.middleware_onion.remove(name)
+
+
+_PROXY_VARIABLES = ("http_proxy", "https_proxy", "all_proxy", "no_proxy")
+
+
+def _http_session() -> Any:
+    """One pooled ``requests`` session shared by all threads, or None for web3's default.
+
+    ``requests`` re-reads every environment variable on each request to look for proxy
+    settings (over a millisecond per spend here). Without proxy variables there is
+    nothing to find, so a session that skips the lookup serves every thread from one
+    connection pool sized for the coordinator's concurrency. With proxy variables set,
+    web3's default behaviour (which honours them) is kept.
+    """
+    if any(key.lower() in _PROXY_VARIABLES for key in os.environ):
+        return None
+    import requests
+    from requests.adapters import HTTPAdapter
+
+    session = requests.Session()
+    session.trust_env = False
+    adapter = HTTPAdapter(pool_connections=4, pool_maxsize=64)
+    session.mount("http://", adapter)
+    session.mount("https://", adapter)
+    return session
 
 
 def _anvil_dev_signers() -> list[LocalAccount]:
