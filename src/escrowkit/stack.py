@@ -28,6 +28,15 @@ class Stack:
     escrow: EscrowClient
     pool: BudgetPoolClient
 
+    def on(self, chain: Chain) -> Stack:
+        """The same contracts through another connection (another RPC URL, or signer)."""
+        return Stack(
+            chain=chain,
+            token=TokenClient(chain, self.token.address),
+            escrow=EscrowClient(chain, self.escrow.address, from_block=self.escrow.from_block),
+            pool=BudgetPoolClient(chain, self.pool.address),
+        )
+
 
 def deploy_stack(
     chain: Chain,
