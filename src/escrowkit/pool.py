@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from escrowkit.chain import to_address
 from escrowkit.compiler import load_artifact
-from escrowkit.errors import InvalidRequest
+from escrowkit.errors import ConfigurationError, InvalidRequest
 from escrowkit.escrow import EscrowId, _bytes32, _int_in_range, _metadata
 from escrowkit.units import MAX_UINT96, MAX_UINT256, check_amount
 
@@ -122,7 +122,9 @@ class BudgetPoolClient:
         escrow_address = to_address(escrow, name="escrow address")
         if sender is None:
             if not chain.accounts:
-                raise InvalidRequest("BudgetPoolClient.deploy needs a sender: no signing account")
+                raise ConfigurationError(
+                    "this chain has no signing account; pass sender= to BudgetPoolClient.deploy"
+                )
             sender = chain.accounts[0]
         sender = to_address(sender, name="sender")
         owner_address = to_address(owner, name="owner") if owner is not None else sender
