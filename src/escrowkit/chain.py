@@ -436,6 +436,12 @@ class Chain:
             tester = self.w3.provider.ethereum_tester  # type: ignore[attr-defined]
             with _tester_lock(self.w3):
                 pending = tester.get_block_by_number("pending")["timestamp"]
+                if timestamp < pending:
+                    # py-evm opens a new pending block at max(parent + 1, wall clock).
+                    raise InvalidRequest(
+                        f"eth-tester's next block is already at {pending} (it never goes "
+                        f"below the wall clock); cannot pin {timestamp}"
+                    )
                 if timestamp != pending:
                     tester.time_travel(timestamp)
         else:
@@ -510,7 +516,14 @@ class Chain:
         base = {"from": sender, "value": value, "chainId": self.chain_id}
         if gas is None:
             try:
-                estimate = int(fn.estimate_gas({"from": sender, "value": value}))
+                # Judge the call in the block it will land in, whose timestamp may be
+                # pinned by set_next_block_timestamp: anvil needs "pending" for that
+                # ("latest" is a block early); eth-tester always estimates on its pending
+                # block and rejects the parameter.
+                block = None if self.backend == "embedded" else "pending"
+                estimate = int(
+                    fn.estimate_gas({"from": sender, "value": value}, block_identifier=block)
+                )
             except Exception as exc:
                 raise self._translate(exc, context=context) from None
             gas = estimate + max(estimate * GAS_BUFFER_PERCENT // 100, GAS_BUFFER_MIN)
