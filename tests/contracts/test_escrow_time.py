@@ -72,39 +72,9 @@ EDGES = [
 ]
 
 
-# Chain.transact estimates gas against the latest block, and anvil (unlike eth-tester)
-# does not apply evm_setNextBlockTimestamp to that estimate: a call whose outcome depends on
-# the next block's exact time is judged at the wrong time there. Estimating against
-# "pending" on RPC backends fixes it (reported); until then these cases xfail on anvil.
-ANVIL_ESTIMATES_ON_LATEST = pytest.mark.xfail(
-    "config.getoption('--chain') == 'anvil'",
-    reason="Chain.transact estimates on 'latest'; anvil ignores the next block's timestamp",
-    strict=False,
-)
-
-
-def _case(
-    call: str, caller: str, funded: bool, edge: str, offset: int, error: str | None
-) -> object:
-    timed = (call, caller) in {("fund", "requester"), ("settle", "provider")} or (
-        call == "cancel" and caller == "requester" and funded
-    )
-    after_deadline = edge == "window_end" or offset >= 0
-    marks = [ANVIL_ESTIMATES_ON_LATEST] if timed and after_deadline else []
-    return pytest.param(
-        call,
-        caller,
-        funded,
-        edge,
-        offset,
-        error,
-        id=f"{call}-{caller}-{edge}{offset:+d}",
-        marks=marks,
-    )
-
-
 @pytest.mark.parametrize(
-    ("call", "caller", "funded", "edge", "offset", "error"), [_case(*case) for case in EDGES]
+    ("call", "caller", "funded", "edge", "offset", "error"),
+    [pytest.param(*case, id=f"{case[0]}-{case[1]}-{case[3]}{case[4]:+d}") for case in EDGES],
 )
 def test_time_edges(
     env: Env,
@@ -149,7 +119,6 @@ def test_never_ending_window_provider_can_never_settle_alone(env: Env) -> None:
     assert env.token.balance_of(env.requester) == before + AMOUNT
 
 
-@ANVIL_ESTIMATES_ON_LATEST
 def test_never_ending_window_requester_reclaims_from_the_deadline(env: Env) -> None:
     eid, deadline = open_escrow(env, funded=True, window=NEVER)
     env.chain.set_next_block_timestamp(deadline - 1)
@@ -160,7 +129,6 @@ def test_never_ending_window_requester_reclaims_from_the_deadline(env: Env) -> N
     assert env.escrow.get(eid).state is EscrowState.CANCELLED
 
 
-@ANVIL_ESTIMATES_ON_LATEST
 def test_zero_window_hands_over_at_the_deadline(env: Env) -> None:
     """dispute_window 0: the requester's reclaim interval is empty; the provider may settle
     from the deadline on."""
