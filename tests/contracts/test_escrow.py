@@ -4,6 +4,10 @@ Every call (fund, settle, cancel) by every caller (requester, provider, stranger
 state and time phase either makes the move the table allows, with the money it moves and
 the event it emits, or reverts with the named error and its arguments. Inside the contract
 the checks run in a fixed order: state, then caller, then time.
+
+create and createAndFund: an id belongs to its requester (keccak of requester and salt), so
+only the requester can hit an existing escrow (InvalidState, in every state); anyone else
+with the same salt gets an id of their own.
 """
 
 from __future__ import annotations
