@@ -32,11 +32,11 @@ lint: $(PY_STAMP)
 
 # The default suite on eth-tester, then the chain suites again on a real anvil.
 test: install lint
-	$(VENV)/bin/pytest -q -m "not slow"
-	$(VENV)/bin/pytest -q -m "not slow" --chain anvil tests/contracts tests/integration
+	$(VENV)/bin/pytest -q
+	$(VENV)/bin/pytest -q --chain anvil tests/contracts tests/property tests/coordinator
 
 test-fast: install
-	$(VENV)/bin/pytest -q -m "not slow" -x
+	$(VENV)/bin/pytest -q -x
 
 test-slow: install
 	$(VENV)/bin/pytest -q -m slow

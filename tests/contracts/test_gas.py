@@ -6,26 +6,13 @@ the snapshot, so that the improvement is locked in.
 
 from __future__ import annotations
 
-import importlib
-import sys
 import warnings
-from pathlib import Path
-from types import ModuleType
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
+from benchmarks import gas  # the repo root is on pytest's pythonpath (pyproject.toml)
+
 REFRESH = "python -m benchmarks.gas --update"
-
-
-def _benchmarks() -> ModuleType:
-    # benchmarks/ sits beside src/, outside the installed package.
-    if str(ROOT) not in sys.path:
-        sys.path.insert(0, str(ROOT))
-    return importlib.import_module("benchmarks.gas")
-
-
-gas = _benchmarks()
 
 
 @pytest.fixture(scope="module")

@@ -23,7 +23,7 @@ from escrowkit.faultproxy import FaultyRPCProxy
 from escrowkit.stack import deploy_stack
 from escrowkit.units import MAX_UINT256
 
-pytestmark = pytest.mark.anvil
+pytestmark = [pytest.mark.slow, pytest.mark.anvil]
 
 USDC = 10**6
 SPENDS = 500
