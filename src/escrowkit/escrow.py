@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from escrowkit.chain import to_address
 from escrowkit.compiler import load_artifact
 from escrowkit.errors import ChainError, InvalidRequest
+from escrowkit.inputs import bytes32, int_in_range, metadata32
 from escrowkit.units import check_amount
 
 if TYPE_CHECKING:
@@ -89,7 +90,7 @@ class EscrowId(bytes):
     receipt: TxReceipt | None
 
     def __new__(cls, value: bytes | str, receipt: TxReceipt | None = None) -> EscrowId:
-        self = super().__new__(cls, _bytes32(value, name="escrow id"))
+        self = super().__new__(cls, bytes32(value, name="escrow id"))
         self.receipt = receipt
         return self
 
@@ -237,7 +238,7 @@ class EscrowClient:
         from escrowkit.deploy import deploy
 
         token_address = to_address(token, name="token")
-        fee = _int_in_range(fee_bps, "fee_bps", 0, MAX_FEE_BPS)
+        fee = int_in_range(fee_bps, "fee_bps", 0, MAX_FEE_BPS)
         recipient = (
             None if fee_recipient is None else to_address(fee_recipient, name="fee_recipient")
         )
@@ -288,7 +289,7 @@ class EscrowClient:
         from eth_utils.crypto import keccak
 
         address = to_address(requester, name="requester")
-        raw_salt = _bytes32(salt, name="salt")
+        raw_salt = bytes32(salt, name="salt")
         return EscrowId(keccak(bytes(12) + bytes.fromhex(address[2:]) + raw_salt))
 
     def get(self, escrow_id: bytes | str) -> EscrowRecord:
@@ -407,12 +408,12 @@ class EscrowClient:
         if provider_address == requester:
             raise InvalidRequest(f"provider {provider_address} is the requester itself")
         return (
-            secrets.token_bytes(32) if salt is None else _bytes32(salt, name="salt"),
+            secrets.token_bytes(32) if salt is None else bytes32(salt, name="salt"),
             provider_address,
             check_amount(amount),
-            _int_in_range(deadline, "deadline", 1, MAX_UINT40),
-            _int_in_range(dispute_window, "dispute_window", 0, MAX_UINT32),
-            _metadata(metadata),
+            int_in_range(deadline, "deadline", 1, MAX_UINT40),
+            int_in_range(dispute_window, "dispute_window", 0, MAX_UINT32),
+            metadata32(metadata),
         )
 
     def _create(
@@ -442,41 +443,6 @@ class EscrowClient:
 # --------------------------------------------------------------------------------------
 # Validation and decoding helpers
 # --------------------------------------------------------------------------------------
-
-
-def _int_in_range(value: object, name: str, low: int, high: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise InvalidRequest(f"{name} must be an int, not {type(value).__name__}")
-    if not low <= value <= high:
-        raise InvalidRequest(f"{name} must be in [{low}, {high}], got {value}")
-    return value
-
-
-def _bytes32(value: object, *, name: str) -> bytes:
-    if isinstance(value, str):
-        text = value[2:] if value[:2] in ("0x", "0X") else value
-        try:
-            value = bytes.fromhex(text)
-        except ValueError:
-            raise InvalidRequest(f"{name} must be 32 bytes or 0x-prefixed hex") from None
-    if not isinstance(value, (bytes, bytearray)) or len(value) != 32:
-        shown = (
-            f"{len(value)} bytes"
-            if isinstance(value, (bytes, bytearray))
-            else (type(value).__name__)
-        )
-        raise InvalidRequest(f"{name} must be exactly 32 bytes, got {shown}")
-    return bytes(value)
-
-
-def _metadata(value: object) -> bytes:
-    if isinstance(value, str):
-        raise InvalidRequest("metadata must be bytes (e.g. 'text'.encode()), not str")
-    if not isinstance(value, (bytes, bytearray)):
-        raise InvalidRequest(f"metadata must be bytes, not {type(value).__name__}")
-    if len(value) > 32:
-        raise InvalidRequest(f"metadata must be at most 32 bytes, got {len(value)}")
-    return bytes(value).ljust(32, b"\0")
 
 
 def _checksum(address: str) -> ChecksumAddress:

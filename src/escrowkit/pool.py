@@ -24,7 +24,8 @@ from typing import TYPE_CHECKING, Any
 from escrowkit.chain import to_address
 from escrowkit.compiler import load_artifact
 from escrowkit.errors import ConfigurationError, InvalidRequest
-from escrowkit.escrow import EscrowId, _bytes32, _int_in_range, _metadata
+from escrowkit.escrow import EscrowId
+from escrowkit.inputs import bytes32, int_in_range, metadata32
 from escrowkit.units import MAX_UINT96, MAX_UINT256, check_amount
 
 if TYPE_CHECKING:
@@ -205,7 +206,7 @@ class BudgetPoolClient:
         from eth_utils.crypto import keccak
 
         agent_word = bytes(12) + bytes.fromhex(to_address(agent, name="agent")[2:])
-        escrow_salt = keccak(agent_word + _bytes32(salt, name="salt"))
+        escrow_salt = keccak(agent_word + bytes32(salt, name="salt"))
         return EscrowId(keccak(bytes(12) + bytes.fromhex(self.address[2:]) + escrow_salt))
 
     # ---- views: balances and yield -------------------------------------------------------
@@ -243,7 +244,7 @@ class BudgetPoolClient:
         agent_address = to_address(agent, name="agent")
         check_amount(per_tx_limit, name="per_tx_limit", maximum=MAX_UINT96)
         check_amount(period_limit, name="period_limit", maximum=MAX_UINT96)
-        _int_in_range(period, "period", 1, MAX_UINT32)
+        int_in_range(period, "period", 1, MAX_UINT32)
         fn = self.contract.functions.setAgent(agent_address, per_tx_limit, period_limit, period)
         return self._transact(fn, sender, "setAgent")
 
@@ -317,10 +318,10 @@ class BudgetPoolClient:
         agent_address = to_address(agent, name="agent")
         provider_address = to_address(provider, name="provider")
         check_amount(amount)
-        _int_in_range(deadline, "deadline", 1, MAX_UINT40)
-        _int_in_range(dispute_window, "dispute_window", 0, MAX_UINT32)
-        meta = _metadata(metadata)
-        salt_bytes = secrets.token_bytes(32) if salt is None else _bytes32(salt, name="salt")
+        int_in_range(deadline, "deadline", 1, MAX_UINT40)
+        int_in_range(dispute_window, "dispute_window", 0, MAX_UINT32)
+        meta = metadata32(metadata)
+        salt_bytes = secrets.token_bytes(32) if salt is None else bytes32(salt, name="salt")
         fn = self.contract.functions.spend(
             agent_address, salt_bytes, provider_address, amount, deadline, dispute_window, meta
         )
