@@ -513,31 +513,40 @@ class Chain:
         signer = self._signer(sender)
         sender = signer.address
         context = context or _describe(fn)
-        base = {"from": sender, "value": value, "chainId": self.chain_id}
-        if gas is None:
-            try:
-                # Judge the call in the block it will land in, whose timestamp may be
-                # pinned by set_next_block_timestamp: anvil needs "pending" for that
-                # ("latest" is a block early); eth-tester always estimates on its pending
-                # block and rejects the parameter.
-                block = None if self.backend == "embedded" else "pending"
-                estimate = int(
-                    fn.estimate_gas({"from": sender, "value": value}, block_identifier=block)
+        fees = self._current_fees()
+        try:
+            # Every field is given, so web3 asks the node nothing: this only encodes the
+            # call, once; gas and nonce are filled in below.
+            tx: dict[str, Any] = dict(
+                fn.build_transaction(
+                    {
+                        "from": sender,
+                        "value": value,
+                        "chainId": self.chain_id,
+                        "gas": gas or 0,
+                        "maxFeePerGas": fees.max_fee,
+                        "maxPriorityFeePerGas": fees.priority,
+                        "nonce": 0,
+                    }
                 )
+            )
+        except Exception as exc:
+            raise self._translate(exc, context=context) from None
+        if gas is None:
+            call = {k: tx[k] for k in ("from", "to", "data", "value") if k in tx}
+            # Judge the call in the block it will land in, whose timestamp may be pinned
+            # by set_next_block_timestamp: anvil needs "pending" for that ("latest" is a
+            # block early); eth-tester always estimates on its pending block and rejects
+            # the parameter.
+            block = None if self.backend == "embedded" else "pending"
+            try:
+                estimate = int(self.w3.eth.estimate_gas(call, block))  # type: ignore[arg-type]
             except Exception as exc:
                 raise self._translate(exc, context=context) from None
-            gas = estimate + max(estimate * GAS_BUFFER_PERCENT // 100, GAS_BUFFER_MIN)
-        fees = self._current_fees()
-        params = {
-            **base,
-            "gas": gas,
-            "maxFeePerGas": fees.max_fee,
-            "maxPriorityFeePerGas": fees.priority,
-        }
+            tx["gas"] = estimate + max(estimate * GAS_BUFFER_PERCENT // 100, GAS_BUFFER_MIN)
         with self.nonces.lock(sender):
-            nonce = self.nonces.take(sender)
+            tx["nonce"] = self.nonces.take(sender)
             try:
-                tx = fn.build_transaction({**params, "nonce": nonce})
                 signed = signer.sign_transaction(tx)
                 tx_hash = self._request(
                     lambda: self.w3.eth.send_raw_transaction(signed.raw_transaction)

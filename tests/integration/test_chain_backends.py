@@ -137,7 +137,8 @@ def test_nonce_manager_resyncs_after_a_failed_send(anvil: Chain) -> None:
             "chainId": anvil.chain_id,
         }
     )
-    anvil.w3.eth.send_raw_transaction(raw.raw_transaction)
+    sent = anvil.w3.eth.send_raw_transaction(raw.raw_transaction)
+    anvil.w3.eth.wait_for_transaction_receipt(sent)
     with pytest.raises(ChainError, match="nonce"):
         token.mint(owner, 1, sender=owner)
     token.mint(owner, 1, sender=owner)  # resynced from the node
