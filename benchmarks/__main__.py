@@ -27,12 +27,14 @@ class Figure:
     name: str
     value: float
     unit: str
-    target: float
+    target: float | None  # None: no DESIGN.md target (still printed, and held elsewhere)
     higher_is_better: bool
     note: str = ""
 
     @property
-    def meets(self) -> bool:
+    def meets(self) -> bool | None:
+        if self.target is None:
+            return None
         return self.value >= self.target if self.higher_is_better else self.value <= self.target
 
 
@@ -70,7 +72,7 @@ def collect(quick: bool) -> list[Figure]:
     figures: list[Figure] = []
     print("gas ...", file=sys.stderr)
     for name, used in gas.measure().items():
-        figures.append(Figure(f"gas {name}", used, "gas", gas.TARGETS.get(name, used), False))
+        figures.append(Figure(f"gas {name}", used, "gas", gas.TARGETS.get(name), False))
 
     print("coordinator decisions/s ...", file=sys.stderr)
     decisions = coordinator_bench.run(
@@ -107,18 +109,15 @@ def collect(quick: bool) -> list[Figure]:
 
 
 def render(figures: list[Figure]) -> str:
-    lines = [f"{'figure':<34}{'value':>12}  {'target':>12}  ok", "-" * 64]
+    lines = [f"{'figure':<34}{'value':>12}     {'target':>10}  ok", "-" * 64]
     for f in figures:
-        sign = ">=" if f.higher_is_better else "<="
-        value = (
-            f"{f.value:,.1f}"
-            if isinstance(f.value, float) and f.unit != "gas"
-            else (f"{int(f.value):,}")
-        )
-        lines.append(
-            f"{f.name:<34}{value:>9} {f.unit:<3}{sign}{f.target:>10,.0f}  "
-            f"{'yes' if f.meets else 'NO'}"
-        )
+        value = f"{int(f.value):,}" if f.unit == "gas" else f"{f.value:,.1f}"
+        if f.target is None:
+            target, verdict = f"{'-':>12}", "-"
+        else:
+            sign = ">=" if f.higher_is_better else "<="
+            target, verdict = f"{sign}{f.target:>10,.0f}", "yes" if f.meets else "NO"
+        lines.append(f"{f.name:<34}{value:>9} {f.unit:<3} {target}  {verdict}")
     return "\n".join(lines)
 
 
