@@ -232,8 +232,12 @@ def deploy(
         typer.Option(help="MockUSDC only: mint this many tokens to the treasury."),
     ] = None,
     force: Annotated[bool, typer.Option(help="Deploy again even if the manifest has it.")] = False,
+    rpc: Annotated[
+        str | None, typer.Option("--rpc", help="JSON-RPC URL (overrides the settings).")
+    ] = None,
 ) -> None:
     """Deploy MockUSDC (unless --token), Escrow and BudgetPool; write the manifest."""
+    _State.rpc = rpc or _State.rpc
     from rich.progress import Progress
 
     from escrowkit.deploy import deploy as deploy_contract

@@ -62,7 +62,8 @@ def run_json(workdir: Path, *args: str, expect: int = 0) -> Any:
 
 def test_deploy_agents_spend_approve_report(node: Chain, workdir: Path) -> None:
     research, data, provider = node.accounts[1], node.accounts[2], node.accounts[5]
-    run(workdir, "deploy", "--mint", "5000")
+    url = node.w3.provider.endpoint_uri  # type: ignore[attr-defined]
+    run(workdir, "deploy", "--rpc", url, "--mint", "5000")
     manifest = Deployments(node.chain_id, workdir / "deployments" / f"{node.chain_id}.json")
     stack = load_stack(node, manifest)
     treasury = node.accounts[0]
