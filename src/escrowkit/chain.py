@@ -339,7 +339,7 @@ class Chain:
         try:
             chain_id = int(w3.eth.chain_id)
         except Exception as exc:
-            raise ChainError(f"cannot reach a node at {_redact(rpc_url)}: {exc}") from exc
+            raise ChainError(f"cannot reach a node at {rpc_url}: {exc}") from exc
         signers = _signers_for(account, password)
         local = _is_loopback(rpc_url)
         if not signers and chain_id == ANVIL_CHAIN_ID and local:
@@ -779,15 +779,6 @@ def _signers_for(account: Any, password: str | None) -> list[LocalAccount]:
 def _is_loopback(url: str) -> bool:
     host = urlparse(url).hostname or ""
     return host in {"localhost", "127.0.0.1", "::1"} or host.startswith("127.")
-
-
-def _redact(url: str) -> str:
-    """Drop credentials and path (API keys often live there) from a URL before logging it."""
-    parsed = urlparse(url)
-    host = parsed.hostname or "?"
-    port = f":{parsed.port}" if parsed.port else ""
-    path = "/…" if parsed.path.strip("/") else ""
-    return f"{parsed.scheme}://{host}{port}{path}"
 
 
 def _encode_call(fn: Any) -> str | None:

@@ -18,6 +18,7 @@ without listing every error here. ``Error(string)`` and ``Panic(uint256)`` are
 from __future__ import annotations
 
 import json
+import re
 import threading
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
@@ -37,6 +38,7 @@ __all__ = [
     "SolcNotFound",
     "TransactionTimeout",
     "decode_revert",
+    "redact_secrets",
     "register_abi",
     "revert_class",
 ]
@@ -75,8 +77,31 @@ class CompilationError(EscrowKitError):
         super().__init__("solc reported errors:\n" + "\n".join(self.messages))
 
 
+_URL = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)(?:[^\s/@'\"]*@)?([^\s/?#@'\"]+)([^\s'\"]*)")
+_URL_TAIL = re.compile(r"(?i)\b((?:with|for) url: )\S+")
+
+
+def redact_secrets(text: str) -> str:
+    """``text`` with every URL cut to its scheme and host, and the ``url: /path`` tails of
+    HTTP client errors dropped: RPC providers put API keys in the path, the query or the
+    user info (``https://mainnet.example/v3/KEY``), and those must never reach a log."""
+
+    def cut(match: re.Match[str]) -> str:
+        rest = "/…" if match.group(3).strip("/") else ""
+        return f"{match.group(1)}{match.group(2)}{rest}"
+
+    return _URL_TAIL.sub(r"\1…", _URL.sub(cut, text))
+
+
 class ChainError(EscrowKitError):
-    """A node or transport problem: the request may or may not have reached the chain."""
+    """A node or transport problem: the request may or may not have reached the chain.
+
+    The message never holds a URL's path, query or credentials (see :func:`redact_secrets`),
+    whatever the transport library put in it.
+    """
+
+    def __init__(self, message: str = "") -> None:
+        super().__init__(redact_secrets(str(message)))
 
 
 class TransactionTimeout(ChainError):
@@ -86,6 +111,9 @@ class TransactionTimeout(ChainError):
         self.tx_hash = tx_hash
         self.timeout = timeout
         super().__init__(f"no receipt for {tx_hash} after {timeout:g}s; it may still be mined")
+
+    def __reduce__(self) -> Any:
+        return (type(self), (self.tx_hash, self.timeout))
 
 
 # --------------------------------------------------------------------------------------

@@ -177,5 +177,11 @@ def test_connect_with_a_keystore_file(anvil: Chain, tmp_path: Path) -> None:
 def test_connect_to_nothing_is_a_clear_error() -> None:
     from escrowkit.chain import free_port
 
-    with pytest.raises(ChainError, match="cannot reach"):
-        Chain.connect(f"http://127.0.0.1:{free_port()}/secret-key-path")
+    port = free_port()
+    with pytest.raises(ChainError, match="cannot reach") as caught:
+        Chain.connect(f"http://user:pw@127.0.0.1:{port}/v3/secret-key-path?apikey=KEY2")
+    message = str(caught.value)
+    # requests repeats the path ("with url: /v3/..."): the API key must not survive it.
+    assert f"127.0.0.1:{port}/…" in message
+    for secret in ("secret-key-path", "KEY2", "user:pw"):
+        assert secret not in message

@@ -2,7 +2,16 @@ from eth_abi import encode
 from eth_utils import keccak
 
 from escrowkit import errors
-from escrowkit.errors import ContractRevert, Error, Panic, decode_revert, register_abi
+from escrowkit.errors import (
+    ChainError,
+    ContractRevert,
+    Error,
+    Panic,
+    TransactionTimeout,
+    decode_revert,
+    redact_secrets,
+    register_abi,
+)
 
 
 def selector(signature: str) -> bytes:
@@ -78,3 +87,25 @@ def test_reverts_pickle_by_their_data() -> None:
     assert type(again) is Error
     assert again.reason == "x"
     assert again.tx_hash == "0x01"
+
+
+def test_secrets_in_urls_never_reach_a_chain_error() -> None:
+    text = (
+        "HTTPSConnectionPool(host='rpc.example', port=443): Max retries exceeded with url: "
+        "/v3/KEY1?x=1 (caused by ...); 401 Client Error for url: https://u:KEY2@rpc.example"
+        "/v2/KEY3 and wss://rpc.example/ws/KEY4, http://127.0.0.1:8545"
+    )
+    cleaned = redact_secrets(text)
+    for secret in ("KEY1", "KEY2", "KEY3", "KEY4", "u:"):
+        assert secret not in cleaned
+    assert "wss://rpc.example/…" in cleaned
+    assert cleaned.endswith("http://127.0.0.1:8545")  # nothing secret: kept whole
+    assert str(ChainError(text)) == cleaned
+
+
+def test_transaction_timeout_keeps_its_fields_through_pickle() -> None:
+    import pickle
+
+    again = pickle.loads(pickle.dumps(TransactionTimeout("0xabc", 1.5)))
+    assert (again.tx_hash, again.timeout) == ("0xabc", 1.5)
+    assert "0xabc" in str(again)

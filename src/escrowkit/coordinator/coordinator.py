@@ -20,7 +20,6 @@ import datetime as dt
 import hashlib
 import json
 import logging
-import re
 import secrets
 import threading
 import time
@@ -72,6 +71,7 @@ from escrowkit.errors import (
     IdempotencyConflict,
     InvalidRequest,
     NotFound,
+    redact_secrets,
 )
 from escrowkit.units import MAX_UINT256, check_amount
 
@@ -105,16 +105,10 @@ def _escrow_bytes(escrow_id: bytes | str) -> bytes:
     return raw
 
 
-_URL = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^\s/'\"]+[^\s'\"]*")
-_URL_PATH = re.compile(r"(?i)(with url: )\S+")
-
-
 def describe_error(exc: BaseException) -> str:
-    """``Type: message`` for reasons and logs, with URLs cut to their scheme: RPC URLs
+    """``Type: message`` for reasons and logs, with URLs cut to scheme and host: RPC URLs
     often carry API keys in their path or query."""
-    text = f"{type(exc).__name__}: {exc}"
-    text = _URL.sub(r"\1…", text)
-    text = _URL_PATH.sub(r"\1…", text)
+    text = redact_secrets(f"{type(exc).__name__}: {exc}")
     return text if len(text) <= 500 else text[:497] + "..."
 
 
