@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 from escrowkit.chain import to_address
 from escrowkit.compiler import load_artifact
 from escrowkit.deploy import Deployments, deploy
-from escrowkit.errors import NotFound
+from escrowkit.errors import ConfigurationError, NotFound
 from escrowkit.escrow import EscrowClient
 from escrowkit.pool import BudgetPoolClient
 from escrowkit.token import TokenClient
@@ -54,7 +54,10 @@ def deploy_stack(
     """
     if owner is None:
         if not chain.accounts:
-            raise ValueError("deploy_stack needs an owner: this chain has no signing account")
+            raise ConfigurationError(
+                "deploy_stack needs an owner: this chain has no signing account "
+                "(pass account= to Chain.connect)"
+            )
         owner = chain.accounts[0]
     owner = to_address(owner, name="owner")
     if token is None:

@@ -160,3 +160,16 @@ def test_manifest_forgets_contracts_whose_code_is_gone(chain: Chain) -> None:
     assert len(chain.w3.eth.get_code(fresh.address)) > 0
     assert manifest.get("MockUSDC").address == fresh.address  # type: ignore[union-attr]
     del gone
+
+
+def test_a_chain_without_signers_cannot_deploy(chain: Chain) -> None:
+    from escrowkit import deploy_stack
+    from escrowkit.pool import BudgetPoolClient
+
+    read_only = Chain(chain.w3, [], backend=chain.backend)
+    with pytest.raises(ConfigurationError, match="no signing account"):
+        deploy_stack(read_only)
+    with pytest.raises(ConfigurationError, match="no signing account"):
+        deploy(read_only, "MockUSDC")
+    with pytest.raises(ConfigurationError, match="no signing account"):
+        BudgetPoolClient.deploy(read_only, chain.accounts[0])
