@@ -38,6 +38,7 @@ from escrowkit.errors import (
     InvalidRequest,
     TransactionTimeout,
     decode_revert,
+    redact_secrets,
 )
 
 if TYPE_CHECKING:
@@ -52,6 +53,7 @@ __all__ = [
     "Chain",
     "NonceManager",
     "find_anvil",
+    "redact_url",
     "revert_data_from_exception",
     "revert_from_exception",
     "to_address",
@@ -339,7 +341,10 @@ class Chain:
         try:
             chain_id = int(w3.eth.chain_id)
         except Exception as exc:
-            raise ChainError(f"cannot reach a node at {rpc_url}: {exc}") from exc
+            # ChainError cuts any URL in its message; redact_url also catches the key
+            # where the transport repeats it on its own.
+            reason = redact_url(_root_cause(exc), rpc_url)
+            raise ChainError(f"cannot reach a node at {rpc_url}: {reason}") from exc
         signers = _signers_for(account, password)
         local = _is_loopback(rpc_url)
         if not signers and chain_id == ANVIL_CHAIN_ID and local:
@@ -780,6 +785,51 @@ def _is_loopback(url: str) -> bool:
     host = urlparse(url).hostname or ""
     return host in {"localhost", "127.0.0.1", "::1"} or host.startswith("127.")
 
+
+def _redact(url: str) -> str:
+    """Drop credentials and path (API keys often live there) from a URL before logging it."""
+    parsed = urlparse(url)
+    host = parsed.hostname or "?"
+    port = f":{parsed.port}" if parsed.port else ""
+    path = "/…" if parsed.path.strip("/") else ""
+    return f"{parsed.scheme}://{host}{port}{path}"
+
+
+def redact_url(text: str, url: str) -> str:
+    """``text`` with every part of ``url`` that may hold a secret replaced.
+
+    Providers put API keys in the path (``/v3/<key>``), the query (``?apikey=``) or the
+    user info, and HTTP libraries repeat them in their messages ("Max retries exceeded
+    with url: /v3/<key>"): the whole URL becomes its redacted form, and its path, query
+    and credentials become "…" wherever they appear on their own.
+    """
+    parsed = urlparse(url)
+    pieces = {url: _redact(url)}
+    path_and_query = parsed.path + (f"?{parsed.query}" if parsed.query else "")
+    for piece in (path_and_query, parsed.path, parsed.query, parsed.password, parsed.username):
+        if piece and piece.strip("/?"):
+            pieces.setdefault(piece, "…")
+    for piece in sorted(pieces, key=len, reverse=True):
+        text = text.replace(piece, pieces[piece])
+    return redact_secrets(text)
+
+
+def _root_cause(exc: BaseException) -> str:
+    """The innermost reason of a transport error, on one line.
+
+    requests wraps urllib3's ``MaxRetryError``, whose ``reason`` holds what went wrong
+    (refused, DNS, TLS); its own message is three nested reprs.
+    """
+    cause: BaseException = exc
+    for _ in range(8):
+        inner = getattr(cause, "reason", None)
+        if not isinstance(inner, BaseException) and cause.args:
+            inner = cause.args[0]
+        if not isinstance(inner, BaseException):
+            break
+        cause = inner
+    text = " ".join(str(cause).split())
+    return f"{type(cause).__name__}: {text}" if text else type(cause).__name__
 
 def _encode_call(fn: Any) -> str | None:
     """Calldata for a bound contract function straight from eth-abi, or None.

@@ -53,6 +53,7 @@ class _State:
     debug = False
     config: Path | None = None
     rpc: str | None = None
+    rpc_url: str | None = None  # the URL in use, so that errors never show its secrets
 
 
 @app.callback()
@@ -81,7 +82,9 @@ def _main(
 def _settings() -> Settings:
     from escrowkit.settings import load_settings, with_overrides
 
-    return with_overrides(load_settings(_State.config), rpc_url=_State.rpc)
+    settings = with_overrides(load_settings(_State.config), rpc_url=_State.rpc)
+    _State.rpc_url = settings.rpc_url
+    return settings
 
 
 def _chain(settings: Settings) -> Chain:
@@ -678,6 +681,19 @@ def demo() -> None:
     console.print(f"alerts fired: {len(outcome.alerts)}")
 
 
+def _fail(message: str) -> None:
+    """On stderr, never wrapped to the terminal's width, never showing the RPC URL's key.
+
+    One line, except solc's diagnostics, which keep their own lines.
+    """
+    from escrowkit.chain import redact_url
+
+    for url in (_State.rpc_url, _State.rpc):
+        if url:
+            message = redact_url(message, url)
+    err_console.print(f"error: {message}", markup=False, highlight=False, soft_wrap=True)
+
+
 def main() -> None:
     """Entry point: escrowkit errors become one line on stderr and exit code 1."""
     try:
@@ -685,16 +701,12 @@ def main() -> None:
     except EscrowKitError as exc:
         if _State.debug:
             raise
-        err_console.print(f"error: {exc}", markup=False, highlight=False)
+        _fail(str(exc))
         sys.exit(1)
     except Exception as exc:
         if _State.debug:
             raise
-        err_console.print(
-            f"error: {type(exc).__name__}: {exc} (run with --debug for the traceback)",
-            markup=False,
-            highlight=False,
-        )
+        _fail(f"{type(exc).__name__}: {exc} (run with --debug for the traceback)")
         sys.exit(1)
 
 

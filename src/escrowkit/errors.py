@@ -78,7 +78,7 @@ class CompilationError(EscrowKitError):
 
 
 _URL = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)(?:[^\s/@'\"]*@)?([^\s/?#@'\"]+)([^\s'\"]*)")
-_URL_TAIL = re.compile(r"(?i)\b((?:with|for) url: )\S+")
+_URL_TAIL = re.compile(r"(?i)\b((?:with|for) url: )/\S*")
 
 
 def redact_secrets(text: str) -> str:
@@ -90,7 +90,7 @@ def redact_secrets(text: str) -> str:
         rest = "/…" if match.group(3).strip("/") else ""
         return f"{match.group(1)}{match.group(2)}{rest}"
 
-    return _URL_TAIL.sub(r"\1…", _URL.sub(cut, text))
+    return _URL_TAIL.sub(r"\1/…", _URL.sub(cut, text))
 
 
 class ChainError(EscrowKitError):

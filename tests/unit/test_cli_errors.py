@@ -1,0 +1,61 @@
+"""How the ``escrowkit`` command fails, as a shell user sees it: no chain needed."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ESCROWKIT = [sys.executable, "-m", "escrowkit.cli"]
+
+
+def run(cwd: Path, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ESCROWKIT_")}
+    env.pop("COLUMNS", None)  # a plain 80-column terminal, where rich would wrap
+    return subprocess.run(
+        [*ESCROWKIT, *args],
+        cwd=cwd,
+        env=env,
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def test_a_long_error_is_one_line(tmp_path: Path) -> None:
+    missing = tmp_path / ("a-settings-folder-with-a-long-name-" * 3) / "escrowkit.toml"
+    done = run(tmp_path, "--config", str(missing), "report")
+    assert done.returncode == 1
+    assert done.stderr.startswith("error: ")
+    assert len(done.stderr.strip().splitlines()) == 1, done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_an_rpc_url_with_an_api_key_never_shows(tmp_path: Path) -> None:
+    secret_url = "https://user:hunter2@127.0.0.1:1/v3/SECRETKEY123?apikey=SECRET456"
+    for args in (["--rpc", secret_url, "report"], ["deploy", "--rpc", secret_url]):
+        done = run(tmp_path, *args)
+        assert done.returncode == 1
+        assert done.stderr.startswith("error: cannot reach a node at https://127.0.0.1:1/")
+        assert len(done.stderr.strip().splitlines()) == 1, done.stderr
+        for secret in ("SECRETKEY123", "SECRET456", "hunter2", "user:"):
+            assert secret not in done.stderr + done.stdout, done.stderr
+
+
+def test_redact_url_hides_keys_in_path_query_and_user_info() -> None:
+    from escrowkit.chain import redact_url
+
+    url = "https://me:pw123@rpc.example/v3/KEY42?token=T0K"
+    text = (
+        f"401 Client Error: Unauthorized for url: {url}; "
+        "Max retries exceeded with url: /v3/KEY42?token=T0K"
+    )
+    redacted = redact_url(text, url)
+    for secret in ("KEY42", "T0K", "pw123", "me:"):
+        assert secret not in redacted
+    assert "https://rpc.example/…" in redacted
+    assert redact_url("at http://127.0.0.1:8545", "http://127.0.0.1:8545") == (
+        "at http://127.0.0.1:8545"
+    )
