@@ -88,9 +88,15 @@ def _settings() -> Settings:
 
 
 def _chain(settings: Settings) -> Chain:
+    from escrowkit.errors import ConfigurationError
+
     password = None
-    if settings.keystore is not None and not os.environ.get("ESCROWKIT_KEYSTORE_PASSWORD"):
-        password = typer.prompt(f"Password for {settings.keystore.name}", hide_input=True)
+    keystore = settings.keystore
+    if keystore is not None and not os.environ.get("ESCROWKIT_KEYSTORE_PASSWORD"):
+        if not keystore.is_file():
+            raise ConfigurationError(f"keystore file {keystore} does not exist")
+        # On stderr, like the errors: stdout is for what a pipe reads (--json).
+        password = typer.prompt(f"Password for {keystore.name}", hide_input=True, err=True)
     return settings.open_chain(password=password)
 
 

@@ -59,3 +59,29 @@ def test_redact_url_hides_keys_in_path_query_and_user_info() -> None:
     assert redact_url("at http://127.0.0.1:8545", "http://127.0.0.1:8545") == (
         "at http://127.0.0.1:8545"
     )
+
+
+def test_the_password_prompt_keeps_stdout_clean(tmp_path: Path) -> None:
+    import json
+
+    from eth_account import Account
+
+    keystore = Account.encrypt(Account.create().key, "hunter2", kdf="pbkdf2", iterations=2)
+    (tmp_path / "treasury.json").write_text(json.dumps(keystore))
+    (tmp_path / "escrowkit.toml").write_text(
+        '[network]\nrpc_url = "http://127.0.0.1:1"\nkeystore = "treasury.json"\n'
+    )
+    done = run(tmp_path, "report", "--json", stdin="hunter2\n")
+    assert "Password for treasury.json" in done.stderr
+    assert done.stdout == ""  # what a `| jq` reads: the prompt is not part of it
+    assert "hunter2" not in done.stdout + done.stderr
+
+
+def test_a_missing_keystore_is_named_before_any_prompt(tmp_path: Path) -> None:
+    (tmp_path / "escrowkit.toml").write_text(
+        '[network]\nrpc_url = "http://127.0.0.1:1"\nkeystore = "nowhere.json"\n'
+    )
+    done = run(tmp_path, "report", stdin="")
+    assert done.returncode == 1
+    assert "Password" not in done.stdout + done.stderr
+    assert done.stderr.startswith("error: keystore file nowhere.json does not exist")
