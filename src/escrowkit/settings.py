@@ -249,10 +249,10 @@ def _from_file(file: Path) -> dict[str, Any]:
     if "total_budget" in picked:
         picked["total_budget"] = _amount(file, "coordinator.total_budget", picked["total_budget"])
     values.update(picked)
-    token = data.get("token", {})
+    token = _pick(file, "token", data.get("token", {}), {"address"})
     if "address" in token:
         values["token"] = str(token["address"])
-    chain = data.get("chain", {})
+    chain = _pick(file, "chain", data.get("chain", {}), {"state"})
     if "state" in chain:
         values["anvil_state"] = str(chain["state"])
     values["categories"] = {
@@ -297,14 +297,27 @@ def _agent(file: Path, index: int, raw: Mapping[str, Any]) -> AgentSettings:
         for key in ("spending_limit", "daily_limit", "requires_approval", "hourly_limit")
         if key in raw
     }
+    categories, providers = (
+        _strings(file, f"{where}.{key}", raw[key]) if key in raw else None
+        for key in ("categories", "allowed_providers")
+    )
     return AgentSettings(
         id=str(raw["id"]),
         address=str(raw["address"]),
         name=str(raw.get("name", "")),
-        categories=tuple(raw["categories"]) if "categories" in raw else None,
-        allowed_providers=tuple(raw["allowed_providers"]) if "allowed_providers" in raw else None,
+        categories=categories,
+        allowed_providers=providers,
         **amounts,
     )
+
+
+def _strings(file: Path, where: str, value: object) -> tuple[str, ...]:
+    # tuple("compute") would be seven one-letter categories.
+    if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+        raise ConfigurationError(
+            f'{file}: {where} must be a list of strings (e.g. ["compute"]), got {value!r}'
+        )
+    return tuple(value)
 
 
 def with_overrides(settings: Settings, **overrides: Any) -> Settings:

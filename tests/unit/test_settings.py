@@ -6,6 +6,10 @@ from escrowkit.errors import ConfigurationError, NotFound
 from escrowkit.settings import Settings, load_settings
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "escrowkit.example.toml"
+AGENT = (
+    '[[agents]]\nid = "a"\naddress = "0x70997970C51812dc3A010C7d01b50e0d17dc79C8"\n'
+    'spending_limit = "1"\ndaily_limit = "2"\nrequires_approval = "1"\n'
+)
 
 
 def test_the_example_file_loads() -> None:
@@ -54,6 +58,10 @@ def test_a_named_file_must_exist(tmp_path: Path) -> None:
         ('[[agents]]\nid = "a"\n', "missing"),
         ('[coordinator]\nmode = "yolo"\n', "mode must be"),
         ('[categories]\nx = "1.2.3"\n', "categories.x"),
+        ('[chain]\nstat = "x.json"\n', r"unknown keys in \[chain\]"),
+        ('[token]\nadress = "0x00"\n', r"unknown keys in \[token\]"),
+        (AGENT + 'categories = "compute"\n', r"agents\[0\].categories must be a list"),
+        (AGENT + "allowed_providers = [1]\n", r"agents\[0\].allowed_providers must be a list"),
     ],
 )
 def test_bad_files_are_clear_errors(tmp_path: Path, text: str, match: str) -> None:
