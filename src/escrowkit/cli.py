@@ -210,16 +210,26 @@ def compile_cmd(
 
 @app.command()
 def chain(
-    port: Annotated[int, typer.Option(help="Port on 127.0.0.1.")] = 8545,
+    port: Annotated[
+        int | None,
+        typer.Option(help="Port on 127.0.0.1 (default: rpc_url's port when local, else 8545)."),
+    ] = None,
     state: Annotated[
         Path | None,
         typer.Option(help="State file loaded at start and saved at exit (default from settings)."),
     ] = None,
 ) -> None:
     """Run a local anvil in the foreground; its state survives restarts."""
+    from urllib.parse import urlparse
+
     from escrowkit.chain import find_anvil
 
     settings = _settings()
+    if port is None:
+        # Where every other command will look for it.
+        url = urlparse(settings.rpc_url)
+        local = url.hostname in ("127.0.0.1", "localhost")
+        port = url.port if local and url.port else 8545
     state_file = state or settings.anvil_state
     state_file.parent.mkdir(parents=True, exist_ok=True)
     binary = find_anvil()

@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ESCROWKIT = [sys.executable, "-m", "escrowkit.cli"]
 
 
@@ -85,3 +87,25 @@ def test_a_missing_keystore_is_named_before_any_prompt(tmp_path: Path) -> None:
     assert done.returncode == 1
     assert "Password" not in done.stdout + done.stderr
     assert done.stderr.startswith("error: keystore file nowhere.json does not exist")
+
+
+def test_chain_listens_where_the_settings_point(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from typer.testing import CliRunner
+
+    from escrowkit import cli
+
+    started: list[list[str]] = []
+    monkeypatch.setattr(cli.os, "execv", lambda _binary, args: started.append(args))
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("ESCROWKIT_RPC_URL", raising=False)
+    monkeypatch.delenv("ESCROWKIT_CONFIG", raising=False)
+    (tmp_path / "escrowkit.toml").write_text('[network]\nrpc_url = "http://127.0.0.1:18555"\n')
+    runner = CliRunner()
+    assert runner.invoke(cli.app, ["chain"]).exit_code == 0
+    assert runner.invoke(cli.app, ["chain", "--port", "9000"]).exit_code == 0
+    monkeypatch.setenv("ESCROWKIT_RPC_URL", "https://rpc.example/v3/key")
+    assert runner.invoke(cli.app, ["chain"]).exit_code == 0
+    ports = [args[args.index("--port") + 1] for args in started]
+    assert ports == ["18555", "9000", "8545"]
