@@ -574,7 +574,9 @@ def escrow_show(
     record = stack.escrow.get(escrow_id)
     history = stack.escrow.history(escrow_id)
     if as_json:
-        _print_json({"escrow": record, "history": history})
+        # The event's name is a ClassVar, which asdict leaves out.
+        events = [{"event": event.event, **_plain(event)} for event in history]
+        _print_json({"escrow": record, "history": events})
         return
     token = stack.token
     table = Table(title=f"escrow {escrow_id}", show_header=False)

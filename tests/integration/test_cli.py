@@ -135,6 +135,7 @@ def test_deploy_agents_spend_approve_report(node: Chain, workdir: Path) -> None:
 
     shown = run_json(workdir, "escrow", "show", first["escrow_id"])
     assert shown["escrow"]["state"] == "FUNDED"
+    assert [event["event"] for event in shown["history"]] == ["EscrowCreated", "EscrowFunded"]
 
     run(workdir, "escrow", "settle", first["escrow_id"])
     assert stack.escrow.get(first["escrow_id"]).state is EscrowState.SETTLED
