@@ -26,7 +26,7 @@ from escrowkit.errors import EscrowKitError
 
 if TYPE_CHECKING:
     from escrowkit.chain import Chain
-    from escrowkit.coordinator import BudgetCoordinator, BudgetReport, SpendResult
+    from escrowkit.coordinator import BudgetCoordinator, BudgetReport, SpendRequest, SpendResult
     from escrowkit.settings import Settings
     from escrowkit.stack import Stack
     from escrowkit.token import TokenClient
@@ -416,7 +416,10 @@ def batch(
     file: Annotated[Path, typer.Argument(help="A .json list or .csv of spends.")],
     as_json: Annotated[bool, typer.Option("--json", help="Print the results as JSON.")] = False,
 ) -> None:
-    """Fund a list of spends from a file (agent_id, amount, provider, purpose, ...)."""
+    """Fund a list of spends from a file (agent_id, amount, provider, purpose, ...).
+
+    Exits like spend: 1 if any spend failed, else 2 if any was denied, else 0.
+    """
     from rich.progress import Progress
 
     from escrowkit.spendfile import read_spend_requests
@@ -431,7 +434,18 @@ def batch(
             progress.advance(task)
     if as_json:
         _print_json([result.to_json() for _, result in results])
-        return
+    else:
+        _show_batch(file, results, stack.token)
+    statuses = {result.status.name for _, result in results}
+    if "FAILED" in statuses:
+        raise typer.Exit(1)
+    if "DENIED" in statuses:
+        raise typer.Exit(2)
+
+
+def _show_batch(
+    file: Path, results: list[tuple[SpendRequest, SpendResult]], token: TokenClient
+) -> None:
     table = Table(title=f"{len(results)} spends from {file.name}")
     for column in ("agent", "amount", "status", "reason"):
         table.add_column(column)
@@ -439,7 +453,7 @@ def batch(
         status = result.status.name
         table.add_row(
             request.agent_id,
-            stack.token.format(request.amount),
+            token.format(request.amount),
             f"[{_status_style(status)}]{status}[/]",
             result.reason,
         )

@@ -142,6 +142,17 @@ def test_deploy_agents_spend_approve_report(node: Chain, workdir: Path) -> None:
     assert stack.token.balance_of(provider) == 25 * USDC
     assert run_json(workdir, "report")["total_spent"] == str(175 * USDC)
 
+    # A batch exits like spend: 2 when a row was denied; each result is checked on-chain.
+    (workdir / "spends.csv").write_text(
+        "agent_id,amount,provider,purpose\n"
+        f"research-agent,10,{provider},a\n"
+        f"research-agent,500,{provider},too much\n"
+    )
+    batch = run_json(workdir, "batch", "spends.csv", expect=2)
+    assert [result["status"] for result in batch] == ["APPROVED", "DENIED"]
+    assert stack.escrow.get(batch[0]["escrow_id"]).amount == 10 * USDC
+    assert run_json(workdir, "report")["total_spent"] == str(185 * USDC)
+
     run(workdir, "freeze", "incident 42")
     frozen = run_json(workdir, "spend", "research-agent", "1", provider, "--purpose", "x", expect=2)
     assert "frozen" in frozen["reason"]
