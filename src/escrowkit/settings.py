@@ -7,8 +7,10 @@ Environment variables override the file: ``ESCROWKIT_RPC_URL``, ``ESCROWKIT_KEYS
 ``ESCROWKIT_TREASURY``, ``ESCROWKIT_DEPLOYMENTS``. A keystore's password comes from
 ``ESCROWKIT_KEYSTORE_PASSWORD`` or a prompt, never from the file or the command line.
 
-Amounts in the file are in token units (``total_budget = "1000"`` or ``1000`` is 1,000
-USDC); floats are refused because ``0.1`` has no exact value. Example::
+Relative paths in the file (keystore, deployments, chain state, a SQLite database) are
+relative to the file. Amounts in the file are in token units (``total_budget = "1000"``
+or ``1000`` is 1,000 USDC); floats are refused because ``0.1`` has no exact value.
+Example::
 
     [network]
     rpc_url = "http://127.0.0.1:8545"
@@ -260,6 +262,21 @@ def _from_file(file: Path) -> dict[str, Any]:
         for name, amount in data.get("categories", {}).items()
     }
     values["agents"] = tuple(_agent(file, n, raw) for n, raw in enumerate(data.get("agents", [])))
+    return _relative_to(file.parent, values)
+
+
+def _relative_to(folder: Path, values: dict[str, Any]) -> dict[str, Any]:
+    """Paths written in a file are relative to that file, so that ``--config`` from another
+    directory reaches the same ledger and manifest instead of starting empty ones here
+    (a second ledger for one treasury would enforce no budget)."""
+    for key in ("keystore", "deployments", "anvil_state"):
+        if isinstance(values.get(key), str):
+            values[key] = str(folder / Path(values[key]).expanduser())
+    database = values.get("database")
+    if isinstance(database, str) and database.startswith("sqlite:///"):
+        path = database.removeprefix("sqlite:///")
+        if path and path != ":memory:" and not Path(path).is_absolute():
+            values["database"] = f"sqlite:///{folder / path}"
     return values
 
 

@@ -69,3 +69,34 @@ def test_bad_files_are_clear_errors(tmp_path: Path, text: str, match: str) -> No
     path.write_text(text)
     with pytest.raises(ConfigurationError, match=match):
         load_settings(path, env={})
+
+
+def test_paths_in_a_file_are_relative_to_the_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "escrowkit.toml").write_text(
+        '[network]\nkeystore = "keys/treasury.json"\ndeployments = "deployments"\n'
+        '[chain]\nstate = ".escrowkit/state.json"\n'
+        '[coordinator]\ndatabase = "sqlite:///ledger.db"\n'
+    )
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    settings = load_settings(project / "escrowkit.toml", env={})
+    # The same ledger and manifest whichever directory the command runs in.
+    assert settings.database == f"sqlite:///{project / 'ledger.db'}"
+    assert settings.deployments == project / "deployments"
+    assert settings.keystore == project / "keys" / "treasury.json"
+    assert settings.anvil_state == project / ".escrowkit" / "state.json"
+    # Absolute paths, in-memory SQLite and environment values are left as they are.
+    (project / "escrowkit.toml").write_text(
+        '[coordinator]\ndatabase = "sqlite:////var/ledger.db"\n'
+    )
+    assert load_settings(project / "escrowkit.toml", env={}).database == "sqlite:////var/ledger.db"
+    env = {"ESCROWKIT_DATABASE": "sqlite:///here.db", "ESCROWKIT_DEPLOYMENTS": "dep"}
+    overridden = load_settings(project / "escrowkit.toml", env=env)
+    assert (overridden.database, overridden.deployments) == ("sqlite:///here.db", Path("dep"))
+    (project / "escrowkit.toml").write_text('[coordinator]\ndatabase = "sqlite://"\n')
+    assert load_settings(project / "escrowkit.toml", env={}).database == "sqlite://"
