@@ -585,7 +585,13 @@ def escrow_show(
     settings = _settings()
     chain_ = _chain(settings)
     stack = settings.open_stack(chain_)
+    from escrowkit.errors import NotFound
+    from escrowkit.escrow import EscrowState
+
     record = stack.escrow.get(escrow_id)
+    if record.state is EscrowState.NONE:
+        # The contract answers zeros for an id it never saw; a typo is not an empty escrow.
+        raise NotFound(f"no escrow {escrow_id} on Escrow {stack.escrow.address}")
     history = stack.escrow.history(escrow_id)
     if as_json:
         # The event's name is a ClassVar, which asdict leaves out.

@@ -175,6 +175,8 @@ def test_errors_are_one_line_without_traceback(workdir: Path) -> None:
         expect=1,
     )
     assert "decimal places" in bad_amount.stderr and "Traceback" not in bad_amount.stderr
+    unknown = run(workdir, "escrow", "show", "0x" + "ab" * 32, expect=1)
+    assert unknown.stderr.startswith("error: no escrow 0xabab")
 
 
 def test_every_command_has_help() -> None:
