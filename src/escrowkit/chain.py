@@ -831,6 +831,7 @@ def _root_cause(exc: BaseException) -> str:
     text = " ".join(str(cause).split())
     return f"{type(cause).__name__}: {text}" if text else type(cause).__name__
 
+
 def _encode_call(fn: Any) -> str | None:
     """Calldata for a bound contract function straight from eth-abi, or None.
 
