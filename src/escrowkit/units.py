@@ -7,6 +7,7 @@ with :class:`decimal.Decimal` and refuses anything that does not fit exactly, an
 
 from __future__ import annotations
 
+import re
 from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation, localcontext
 
 from escrowkit.errors import InvalidRequest
@@ -15,6 +16,10 @@ __all__ = ["MAX_UINT96", "MAX_UINT256", "check_amount", "format_units", "parse_u
 
 MAX_UINT96 = 2**96 - 1
 MAX_UINT256 = 2**256 - 1
+
+# Plain decimal notation only: "1e3" is a typo as often as it is a thousand, and
+# "1e999999999" would build an integer of a billion digits.
+_PLAIN_DECIMAL = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)")
 
 
 def parse_units(value: str | int | Decimal, decimals: int) -> int:
@@ -34,12 +39,23 @@ def parse_units(value: str | int | Decimal, decimals: int) -> int:
         return value * int(10**decimals)
     if not isinstance(value, (str, Decimal)):
         raise InvalidRequest(f"amount must be a str, int or Decimal, not {type(value).__name__}")
-    try:
-        number = Decimal(value.strip().replace("_", "")) if isinstance(value, str) else value
-    except InvalidOperation:
-        raise InvalidRequest(f"not a decimal amount: {value!r}") from None
+    if isinstance(value, str):
+        text = value.strip().replace("_", "")
+        if not _PLAIN_DECIMAL.fullmatch(text):
+            raise InvalidRequest(
+                f"not a decimal amount: {value!r} (write digits with an optional point, "
+                'like "25" or "0.01")'
+            )
+        try:
+            number = Decimal(text)
+        except InvalidOperation:
+            raise InvalidRequest(f"not a decimal amount: {value!r}") from None
+    else:
+        number = value
     if not number.is_finite():
         raise InvalidRequest(f"amount must be finite, got {value!r}")
+    if number and number.adjusted() + decimals > 78:
+        raise InvalidRequest(f"{value!r} is larger than any token amount (2**256)")
     # Decimal's default 28-digit context would round a uint96 of an 18-decimal token.
     with localcontext(prec=200):
         scaled = number.scaleb(decimals)

@@ -15,13 +15,22 @@ from escrowkit.units import MAX_UINT96, check_amount, format_units, parse_units
         (Decimal("3.25"), 6, 3_250_000),
         (7, 18, 7 * 10**18),
         ("9.3", 18, 9_300_000_000_000_000_000),
+        (" .5 ", 6, 500_000),
+        ("5.", 6, 5_000_000),
     ],
 )
 def test_parse_units_is_exact(text: object, decimals: int, expected: int) -> None:
     assert parse_units(text, decimals) == expected  # type: ignore[arg-type]
 
 
-@pytest.mark.parametrize("bad", [0.1, True, None, "abc", "1e", "nan", "inf", "0.0000001"])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        *(0.1, True, None, "abc", "1e", "nan", "inf", "0.0000001"),
+        *("1e3", "2E-1", "0x10", "1,5", "", "."),  # plain decimal notation only
+        *("1e999999999", Decimal("1e999999999"), "1" + "0" * 80),  # no billion-digit ints
+    ],
+)
 def test_parse_units_refuses_floats_and_junk(bad: object) -> None:
     with pytest.raises(InvalidRequest):
         parse_units(bad, 6)  # type: ignore[arg-type]
