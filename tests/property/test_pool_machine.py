@@ -6,7 +6,9 @@ edges, pause, cap changes, withdrawals, contributions, distributions and claims.
 predicts each call's outcome (the named error, or the new counters); after every step the
 chain must agree, and:
 
-- every agent's window spend <= its period limit;
+- every agent's window spend <= the period limit in force when it last spent in that
+  window (the owner may lower a limit below what is already spent: spending then stops
+  until the window resets, but nothing already spent is undone);
 - net spend <= the budget cap (the machine never lowers the cap below net spend);
 - pool balance + escrowed == deposits - withdrawals - settled payouts (claims are
   withdrawals of yield);
@@ -125,6 +127,8 @@ class PoolMachine(RuleBasedStateMachine):
         w.chain.time_travel(3_600)
         self.limits: dict[str, tuple[int, int, int]] = {}  # per_tx, period_limit, period
         self.usage: dict[str, tuple[int, int]] = {}  # window_start, window_spent
+        #: window_start and period limit of each agent's latest successful spend
+        self.ceiling: dict[str, tuple[int, int]] = {}
         self.spends: dict[bytes, Spend] = {}
         self.net_spent = 0
         self.cap = UNLIMITED_BUDGET_CAP
@@ -314,6 +318,7 @@ class PoolMachine(RuleBasedStateMachine):
             )
             _, used = self.window(address, t)
             self.usage[address] = (start, used + amount)
+            self.ceiling[address] = (start, self.limits[address][1])
             self.net_spent += amount
             self.balance -= amount
 
@@ -430,8 +435,12 @@ class PoolMachine(RuleBasedStateMachine):
                 assert not view.is_agent
                 continue
             assert (view.per_tx_limit, view.period_limit, view.period) == self.limits[agent]
-            assert view.window_spent <= view.period_limit
             assert (view.window_start, view.window_spent) == self.window(agent, now)
+            if view.window_spent:
+                # Usage only grows by spends, each checked against the limit of its time.
+                start, limit = self.ceiling[agent]
+                assert start == view.window_start
+                assert view.window_spent <= limit
 
     @invariant()
     def net_spend_within_cap(self) -> None:
@@ -472,6 +481,23 @@ HEAVY = settings(DEFAULT, max_examples=60, stateful_step_count=40)
 def run(world: World, config: settings) -> None:
     machine = type("PoolMachineRun", (PoolMachine,), {"world": world})
     run_state_machine_as_test(machine, settings=config)
+
+
+def test_a_lowered_limit_is_not_an_overspend(world: World, chain: Chain) -> None:
+    """A step sequence the machine can draw: spend 80 of 100, then the owner lowers the
+    limit to 50 in the same window. The window holds 80 > 50 and that is correct (spending
+    stops; nothing is undone), so the invariants must accept it."""
+    machine = type("PoolMachineSteps", (PoolMachine,), {"world": world})()
+    try:
+        machine.add_agents(limits=[(100, 100, 86_400), None, None])
+        machine.spend(agent=0, amount=80, by="agent", ttl=1_000, dispute_window=60)
+        machine.set_agent(agent=0, limits=(100, 50, 86_400))
+        machine.spend(agent=0, amount=1, by="operator", ttl=1_000, dispute_window=60)
+        machine.agents_within_limits()
+        machine.net_spend_within_cap()
+        machine.money_is_accounted_for()
+    finally:
+        machine.teardown()
 
 
 def test_pool_matches_its_model(world: World, chain: Chain) -> None:
