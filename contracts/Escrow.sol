@@ -80,14 +80,17 @@ contract Escrow is IEscrow {
 
     /// @param token_ The ERC-20 this escrow holds (must have code).
     /// @param feeBps_ The fee taken at settle, in basis points (0..500).
-    /// @param feeRecipient_ Who receives the fee: the zero address exactly when `feeBps_` is 0.
+    /// @param feeRecipient_ Who receives the fee: the zero address exactly when `feeBps_` is 0;
+    ///        never this escrow.
     constructor(address token_, uint256 feeBps_, address feeRecipient_) {
         // Since EIP-6780 code cannot disappear, so the no-return handling below can rely
         // on this check instead of an EXTCODESIZE on every transfer.
         if (token_.code.length == 0) revert InvalidToken(token_);
-        if (feeBps_ > MAX_FEE_BPS || (feeBps_ == 0) != (feeRecipient_ == address(0))) {
-            revert InvalidFee(feeBps_, feeRecipient_);
-        }
+        // A fee paid to the escrow itself would sit in its balance with nobody to claim it.
+        if (
+            feeBps_ > MAX_FEE_BPS || (feeBps_ == 0) != (feeRecipient_ == address(0))
+                || feeRecipient_ == address(this)
+        ) revert InvalidFee(feeBps_, feeRecipient_);
         token = token_;
         feeBps = feeBps_;
         feeRecipient = feeRecipient_;
@@ -132,7 +135,7 @@ contract Escrow is IEscrow {
     /// @notice Records an escrow of `amount` for `provider`; the caller is the requester.
     ///         No tokens move until `fund`.
     /// @param salt Picked by the requester; the id is `escrowId(msg.sender, salt)`.
-    /// @param provider Who is paid at settle: not zero, not the requester.
+    /// @param provider Who is paid at settle: not zero, not the requester, not this escrow.
     /// @param amount Base units, 0 < amount < 2^96.
     /// @param deadline Unix time, after now and below 2^40: funding must happen before it.
     /// @param disputeWindow Seconds after the deadline before the provider may settle
@@ -153,7 +156,7 @@ contract Escrow is IEscrow {
     /// @notice `create` and `fund` in one call: the escrow starts FUNDED and `amount` is
     ///         pulled from the caller (approve this contract first).
     /// @param salt Picked by the requester; the id is `escrowId(msg.sender, salt)`.
-    /// @param provider Who is paid at settle: not zero, not the requester.
+    /// @param provider Who is paid at settle: not zero, not the requester, not this escrow.
     /// @param amount Base units, 0 < amount < 2^96; exactly this must arrive.
     /// @param deadline Unix time, after now and below 2^40.
     /// @param disputeWindow Seconds after the deadline before the provider may settle
@@ -252,10 +255,11 @@ contract Escrow is IEscrow {
 
     /// @notice Sends everything owed to the caller (payments that could not be pushed) to
     ///         `to`, which may be any address the token accepts.
-    /// @param to Where the tokens go; not the zero address.
+    /// @param to Where the tokens go; not the zero address, not this escrow.
     /// @return amount What was sent.
     function withdrawOwed(address to) external nonReentrant returns (uint256 amount) {
-        if (to == address(0)) revert InvalidRecipient(to);
+        // Sent to itself, the tokens would stay here, owed to nobody, locked for good.
+        if (to == address(0) || to == address(this)) revert InvalidRecipient(to);
         amount = owed[msg.sender];
         if (amount == 0) revert NothingOwed(msg.sender);
         owed[msg.sender] = 0;
@@ -289,7 +293,13 @@ contract Escrow is IEscrow {
         // Checked first, so that a retried create reports the existing escrow.
         if (w1 != 0) revert InvalidState(id, _state(w1));
         if (amount == 0 || amount > type(uint96).max) revert AmountOutOfRange(amount);
-        if (provider == address(0) || provider == msg.sender) revert InvalidProvider(provider);
+        // Not the escrow either: it can never withdraw what it is paid, so the money would
+        // burn. (Branchless: this runs on every create.)
+        bool badProvider;
+        assembly ("memory-safe") {
+            badProvider := or(or(iszero(provider), eq(provider, caller())), eq(provider, address()))
+        }
+        if (badProvider) revert InvalidProvider(provider);
         if (deadline <= block.timestamp || deadline > type(uint40).max) {
             revert InvalidDeadline(deadline, block.timestamp);
         }

@@ -44,7 +44,7 @@ interface IEscrow {
     error TooLate(bytes32 id, uint256 endedAt);
     /// @notice Thrown when `amount` is 0 or does not fit in 96 bits.
     error AmountOutOfRange(uint256 amount);
-    /// @notice Thrown when the provider is the zero address or the requester itself.
+    /// @notice Thrown when the provider is the zero address, the requester itself or the escrow.
     error InvalidProvider(address provider);
     /// @notice Thrown when `deadline` is not after `nowTs` or does not fit in 40 bits.
     error InvalidDeadline(uint256 deadline, uint256 nowTs);
@@ -57,11 +57,11 @@ interface IEscrow {
     /// @notice Thrown when a call re-enters the escrow while another is running.
     error Reentrancy();
     /// @notice Thrown by the constructor for a fee above 500 bps, a fee without a recipient,
-    ///         or a recipient without a fee.
+    ///         a recipient without a fee, or the escrow itself as the recipient.
     error InvalidFee(uint256 feeBps, address feeRecipient);
     /// @notice Thrown by the constructor when `token` has no code.
     error InvalidToken(address token);
-    /// @notice Thrown when owed tokens would be withdrawn to the zero address.
+    /// @notice Thrown when owed tokens would be withdrawn to the zero address or the escrow.
     error InvalidRecipient(address to);
     /// @notice Thrown when `account` has nothing owed to withdraw.
     error NothingOwed(address account);

@@ -388,8 +388,12 @@ class EscrowClient:
         return self._transact("cancel", EscrowId(escrow_id), sender=sender)
 
     def withdraw_owed(self, to: str, sender: str) -> TxReceipt:
-        """Send everything owed to ``sender`` to ``to`` (any address the token accepts)."""
-        return self._transact("withdrawOwed", to_address(to, name="to"), sender=sender)
+        """Send everything owed to ``sender`` to ``to`` (any address the token accepts,
+        except the escrow itself)."""
+        target = to_address(to, name="to")
+        if target == self.address:
+            raise InvalidRequest(f"to {target} is the escrow itself: the tokens would be locked")
+        return self._transact("withdrawOwed", target, sender=sender)
 
     # ---- internals ---------------------------------------------------------------------
 
@@ -407,6 +411,10 @@ class EscrowClient:
         provider_address = to_address(provider, name="provider")
         if provider_address == requester:
             raise InvalidRequest(f"provider {provider_address} is the requester itself")
+        if provider_address == self.address:
+            raise InvalidRequest(
+                f"provider {provider_address} is the escrow itself (it could never withdraw)"
+            )
         return (
             secrets.token_bytes(32) if salt is None else bytes32(salt, name="salt"),
             provider_address,

@@ -252,6 +252,8 @@ BAD_CREATES = [
     pytest.param({"amount": 2**96}, "AmountOutOfRange", {"amount": 2**96}, id="amount-2^96"),
     pytest.param({"provider": "0x" + "00" * 20}, "InvalidProvider", {}, id="provider-zero"),
     pytest.param({"provider": "requester"}, "InvalidProvider", {}, id="provider-self"),
+    # Paid to itself, the escrow would hold tokens that nobody can ever withdraw.
+    pytest.param({"provider": "escrow"}, "InvalidProvider", {}, id="provider-escrow"),
     pytest.param({"deadline": "now"}, "InvalidDeadline", {}, id="deadline-now"),
     pytest.param({"deadline": 2**40}, "InvalidDeadline", {}, id="deadline-2^40"),
     pytest.param(
@@ -280,6 +282,8 @@ def test_create_rejects_bad_input(
     args.update(override)
     if args["provider"] == "requester":
         args["provider"] = env.requester
+    elif args["provider"] == "escrow":
+        args["provider"] = env.escrow.address
     if args["deadline"] == "now":
         args["deadline"] = now  # the transaction runs at or after this
     fn = env.escrow.contract.functions[function](*args.values())

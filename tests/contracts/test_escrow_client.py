@@ -53,6 +53,7 @@ BAD_CREATE = [
     ({"provider": "0x6813eb9362372eef6200f3b1dbc3f819671cba6"}, "20-byte hex"),
     ({"provider": "0x6813Eb9362372EEF6200f3b1dbC3f819671cBA6A"}, "checksum"),
     ({"provider": "requester"}, "is the requester itself"),
+    ({"provider": "escrow"}, "is the escrow itself"),
     ({"deadline": 1.0e12}, "deadline must be an int"),
     ({"deadline": 0}, "deadline must be in"),
     ({"deadline": 2**40}, "deadline must be in"),
@@ -89,6 +90,8 @@ def test_create_validates_before_sending(
     kwargs.update(override)
     if kwargs["provider"] == "requester":
         kwargs["provider"] = requester
+    elif kwargs["provider"] == "escrow":
+        kwargs["provider"] = escrow.address
     sent = nonce(chain, requester)
     with pytest.raises(InvalidRequest, match=match) as info:
         getattr(escrow, method)(**kwargs)
@@ -109,6 +112,8 @@ def test_ids_are_validated(
 def test_withdraw_owed_validates_the_destination(escrow: EscrowClient, accounts: list[str]) -> None:
     with pytest.raises(InvalidRequest, match="to"):
         escrow.withdraw_owed("0x" + "00" * 20, sender=accounts[1])
+    with pytest.raises(InvalidRequest, match="escrow itself"):
+        escrow.withdraw_owed(escrow.address, sender=accounts[1])
     with pytest.raises(errors.NothingOwed) as info:
         escrow.withdraw_owed(accounts[3], sender=accounts[1])
     assert info.value.arguments == {"account": accounts[1]}

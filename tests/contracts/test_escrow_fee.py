@@ -6,6 +6,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import pytest
+import rlp  # type: ignore[import-untyped]
+from eth_utils.address import to_checksum_address
+from eth_utils.crypto import keccak
 
 from escrowkit import errors
 from escrowkit.chain import Chain
@@ -118,6 +121,16 @@ def test_constructor_rejects_a_bad_fee(env: Env, bps: int, recipient: str) -> No
     with pytest.raises(errors.InvalidFee) as info:
         deploy(env.chain, "Escrow", env.token.address, bps, address, sender=env.requester)
     assert info.value.arguments == {"feeBps": bps, "feeRecipient": address}
+
+
+def test_constructor_rejects_the_escrow_as_its_own_fee_recipient(env: Env) -> None:
+    """Fees paid to the escrow itself would sit in its balance with nobody to claim them."""
+    nonce = env.chain.w3.eth.get_transaction_count(env.requester)  # type: ignore[arg-type]
+    sender = bytes.fromhex(env.requester[2:])
+    future = to_checksum_address(keccak(rlp.encode([sender, nonce]))[12:])
+    with pytest.raises(errors.InvalidFee) as info:
+        deploy(env.chain, "Escrow", env.token.address, 100, future, sender=env.requester)
+    assert info.value.arguments == {"feeBps": 100, "feeRecipient": future}
 
 
 def test_constructor_rejects_a_token_without_code(env: Env) -> None:

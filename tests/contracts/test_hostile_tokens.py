@@ -352,6 +352,22 @@ def test_withdraw_owed_to_a_refusing_address_reverts_and_keeps_the_debt(blocklis
     env.assert_solvent(eid, owed_to=(env.provider,))
 
 
+def test_owed_cannot_be_sent_to_the_escrow_itself(blocklist: Env) -> None:
+    """Sent to the escrow, the tokens would stay in its balance, owed to nobody: locked."""
+    env = blocklist
+    eid = env.open()
+    block(env, env.provider)
+    env.escrow.settle(eid, sender=env.requester)
+    owed = env.escrow.owed(env.provider)
+    assert owed > 0
+    fn = env.escrow.contract.functions.withdrawOwed(env.escrow.address)
+    with pytest.raises(errors.InvalidRecipient) as info:
+        env.chain.transact(fn, sender=env.provider)
+    assert info.value.arguments == {"to": env.escrow.address}
+    assert env.escrow.owed(env.provider) == owed
+    env.assert_solvent(eid, owed_to=(env.provider,))
+
+
 def test_blocked_requester_cannot_fund(blocklist: Env) -> None:
     env = blocklist
     eid = env.open(funded=False)
