@@ -554,6 +554,23 @@ def test_refund_in_a_later_window_credits_net_spend_only(
     assert (limits.window_start, limits.window_spent) == (edge, PER_TX)
 
 
+@pytest.mark.parametrize(("at", "credited"), [(-1, True), (0, False)], ids=["edge-1", "edge"])
+def test_window_credit_stops_exactly_at_the_grid_edge(
+    ready: BudgetPoolClient, chain: Chain, roles: Roles, at: int, credited: bool
+) -> None:
+    """A refund mined in the last second of the spend's window credits the window; one
+    mined in the first second of the next window credits net spend only."""
+    edge = next_window(chain)
+    escrow_id = spend(ready, chain, roles, PER_TX, at=edge - 100, deadline_in=50)
+    receipt = transact_at(chain, ready.contract.functions.cancel(escrow_id), roles.agent, edge + at)
+    (event,) = refunded_events(ready, receipt)
+    assert event["args"]["windowCredited"] is credited
+    assert ready.net_spent() == 0
+    limits = ready.agent(roles.agent)
+    if credited:
+        assert (limits.window_start, limits.window_spent) == (edge - DAY, 0)
+
+
 def test_reconcile_credits_a_provider_cancel_exactly_once(
     ready: BudgetPoolClient,
     chain: Chain,

@@ -72,6 +72,21 @@ def test_180_usdc_over_1200_450_380_200(
     assert info.value.arguments == {"member": members[0]}
 
 
+def test_distribute_costs_the_same_for_one_member_or_many(
+    pool: BudgetPoolClient, members: list[ChecksumAddress]
+) -> None:
+    """O(1): a distribution moves an index, it never walks the members."""
+    distributor = members[4]
+    pool.contribute(100 * USDC, sender=members[0])
+    pool.distribute(USDC, sender=distributor)  # the index's first write (zero to non-zero)
+    alone = int(pool.distribute(USDC, sender=distributor)["gasUsed"])
+    for member in members[1:4]:
+        pool.contribute(100 * USDC, sender=member)
+    many = int(pool.distribute(USDC, sender=distributor)["gasUsed"])
+    assert many == alone
+    assert pool.claimable(members[3]) == USDC // 4
+
+
 def test_yield_follows_contributions_over_time(
     pool: BudgetPoolClient, members: list[ChecksumAddress]
 ) -> None:
