@@ -117,7 +117,8 @@ contract BudgetPool is IBudgetPool {
         _owner = owner_;
         _budgetCap = uint128(_UNLIMITED);
         emit OwnershipTransferred(address(0), owner_);
-        // One max approval for the pool's lifetime: tokens like USDC never decrement it.
+        // One max approval for the pool's lifetime: tokens that decrement even a max
+        // allowance (Circle's USDC does) still cannot run it down to zero.
         _callToken(abi.encodeCall(IERC20.approve, (address(escrow_), type(uint256).max)), address(escrow_), 0);
     }
 
