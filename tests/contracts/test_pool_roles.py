@@ -145,6 +145,10 @@ def test_ownership_moves_in_two_steps(pool: BudgetPoolClient, roles: Roles) -> N
     assert pool.pending_owner() == new_owner
     assert pool.owner() == roles.owner  # nothing changes until accepted
     pool.set_budget_cap(5, sender=roles.owner)
+    with pytest.raises(errors.NotOwner):  # the pending owner has no power yet
+        pool.set_budget_cap(7, sender=new_owner)
+    with pytest.raises(errors.NotOwnerOrGuardian):
+        pool.pause(sender=new_owner)
 
     pool.accept_ownership(sender=new_owner)
     assert pool.owner() == new_owner
