@@ -278,10 +278,12 @@ def deploy(
                 ).address
             )
         progress.advance(task)
-        escrow = EscrowClient.deploy(chain_, token_address, sender=owner, deployments=manifest)
+        escrow = EscrowClient.deploy(
+            chain_, token_address, sender=owner, deployments=manifest, force=force
+        )
         progress.advance(task)
         pool = BudgetPoolClient.deploy(
-            chain_, escrow.address, owner=owner, sender=owner, deployments=manifest
+            chain_, escrow.address, owner=owner, sender=owner, deployments=manifest, force=force
         )
         progress.advance(task)
     usdc = TokenClient(chain_, token_address)

@@ -229,8 +229,10 @@ class EscrowClient:
         fee_recipient: str | None = None,
         sender: str | None = None,
         deployments: Deployments | None = None,
+        force: bool = False,
     ) -> EscrowClient:
-        """Deploy an Escrow for ``token`` (or reuse the one in ``deployments``).
+        """Deploy an Escrow for ``token`` (or reuse the one in ``deployments`` unless
+        ``force``).
 
         ``fee_bps`` (0..500) of every settled amount goes to ``fee_recipient``, which is
         required exactly when ``fee_bps`` is not 0. Both are immutable.
@@ -255,6 +257,7 @@ class EscrowClient:
             recipient or _ZERO_ADDRESS,
             sender=sender,
             deployments=deployments,
+            force=force,
         )
         entry = deployments.get("Escrow") if deployments is not None else None
         from_block = entry.block if entry and entry.address == contract.address else start

@@ -111,12 +111,14 @@ class BudgetPoolClient:
         owner: str | None = None,
         sender: str | None = None,
         deployments: Deployments | None = None,
+        force: bool = False,
     ) -> BudgetPoolClient:
         """Deploy a pool over the Escrow at ``escrow`` (the pool's token is the Escrow's).
 
         ``sender`` (default ``chain.accounts[0]``) pays for the deployment; ``owner``
         (default ``sender``) owns the pool and is its guardian until one is set. With a
-        ``deployments`` manifest, a pool already deployed with the same arguments is reused.
+        ``deployments`` manifest, a pool already deployed with the same arguments is reused
+        unless ``force``.
         """
         from escrowkit.deploy import deploy
 
@@ -136,6 +138,7 @@ class BudgetPoolClient:
             owner_address,
             sender=sender,
             deployments=deployments,
+            force=force,
         )
         return cls(chain, str(contract.address))
 

@@ -46,11 +46,13 @@ def deploy_stack(
     fee_bps: int = 0,
     fee_recipient: str | None = None,
     deployments: Deployments | None = None,
+    force: bool = False,
 ) -> Stack:
     """Deploy (or, with a manifest, reuse) MockUSDC, Escrow and BudgetPool.
 
     ``token`` is an existing ERC-20 address; without it a MockUSDC is deployed.
     ``owner`` (default ``chain.accounts[0]``) deploys everything and owns the pool.
+    ``force`` deploys every contract again even when the manifest has it.
     """
     if owner is None:
         if not chain.accounts:
@@ -61,7 +63,9 @@ def deploy_stack(
         owner = chain.accounts[0]
     owner = to_address(owner, name="owner")
     if token is None:
-        token = str(deploy(chain, "MockUSDC", sender=owner, deployments=deployments).address)
+        token = str(
+            deploy(chain, "MockUSDC", sender=owner, deployments=deployments, force=force).address
+        )
     token_client = TokenClient(chain, token)
     escrow = EscrowClient.deploy(
         chain,
@@ -70,9 +74,10 @@ def deploy_stack(
         fee_recipient=fee_recipient,
         sender=owner,
         deployments=deployments,
+        force=force,
     )
     pool = BudgetPoolClient.deploy(
-        chain, escrow.address, owner=owner, sender=owner, deployments=deployments
+        chain, escrow.address, owner=owner, sender=owner, deployments=deployments, force=force
     )
     return Stack(chain=chain, token=token_client, escrow=escrow, pool=pool)
 

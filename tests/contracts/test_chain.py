@@ -173,3 +173,22 @@ def test_a_chain_without_signers_cannot_deploy(chain: Chain) -> None:
         deploy(read_only, "MockUSDC")
     with pytest.raises(ConfigurationError, match="no signing account"):
         BudgetPoolClient.deploy(read_only, chain.accounts[0])
+
+
+def test_deploy_stack_force_redeploys_all_three_even_for_an_existing_token(
+    chain: Chain, tmp_path: Path
+) -> None:
+    from escrowkit import deploy_stack
+
+    manifest = Deployments(chain.chain_id, tmp_path / "m.json")
+    first = deploy_stack(chain, deployments=manifest)
+    reused = deploy_stack(chain, first.token.address, deployments=manifest)
+    assert (reused.escrow.address, reused.pool.address) == (
+        first.escrow.address,
+        first.pool.address,
+    )
+    forced = deploy_stack(chain, first.token.address, deployments=manifest, force=True)
+    assert forced.token.address == first.token.address  # given, so never deployed
+    assert forced.escrow.address != first.escrow.address
+    assert forced.pool.address != first.pool.address
+    assert manifest.get("Escrow").address == forced.escrow.address  # type: ignore[union-attr]
