@@ -136,3 +136,46 @@ def test_recover_leaves_alone_what_this_process_is_still_funding(
     result = coordinator.agent("research-agent").purchase_service(team.provider, 5 * USDC, "x")
     assert result.approved
     assert seen[0].committed == seen[0].voided == seen[0].left_pending == ()
+
+
+def _pending_row(
+    coordinator: BudgetCoordinator, stack: Stack, monkeypatch: pytest.MonkeyPatch, team: Team
+) -> Any:
+    """A reservation left PENDING by a crash before anything was sent."""
+    monkeypatch.setattr(stack.escrow, "create_and_fund", _raise)
+    monkeypatch.setattr(stack.escrow, "create", _raise)
+    with pytest.raises(Crash):
+        coordinator.agent("research-agent").purchase_service(team.provider, 25 * USDC, "x")
+    monkeypatch.undo()
+    (row,) = coordinator.reservations(ReservationStatus.PENDING)
+    return row
+
+
+def test_recover_rereads_the_escrow_once_the_key_is_idle(
+    coordinator: BudgetCoordinator, stack: Stack, team: Team, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The funding transaction is mined between recover's first read of the escrow (none
+    yet) and its nonce check (nothing pending any more): the escrow must be read again,
+    or a funded escrow would be voided and the money escrowed outside the ledger."""
+    row = _pending_row(coordinator, stack, monkeypatch, team)
+    pending = stack.chain.pending_transactions
+
+    def mined_meanwhile(address: str) -> int:
+        stack.escrow.create_and_fund(
+            row.provider,
+            row.amount,
+            deadline=stack.chain.now() + 86_400,
+            dispute_window=3_600,
+            salt=row.salt,
+            sender=team.treasury,
+        )
+        monkeypatch.setattr(stack.chain, "pending_transactions", pending)
+        return pending(address)
+
+    monkeypatch.setattr(stack.chain, "pending_transactions", mined_meanwhile)
+    summary = coordinator.recover(older_than=0)
+
+    assert stack.escrow.get(row.escrow_id).state is EscrowState.FUNDED
+    assert summary.committed == (row.id,)
+    assert coordinator.reservation(row.id).status is ReservationStatus.COMMITTED
+    assert coordinator.report().total_spent == 25 * USDC

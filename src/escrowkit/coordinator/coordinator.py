@@ -605,6 +605,14 @@ class BudgetCoordinator:
 
         try:
             state = self.executor.state(escrow_id)
+            idle = False
+            if state is ChainState.NONE:
+                idle = self.executor.idle()
+                if idle:
+                    # Read again: a transaction mined between the first read and the
+                    # nonce check shows in neither, and voiding it would leave a funded
+                    # escrow outside the ledger.
+                    state = self.executor.state(escrow_id)
             if state is ChainState.INITIATED:
                 state = self._cancel_initiated(escrow_id, tx_hashes)
                 if state is ChainState.CANCELLED:
@@ -619,7 +627,7 @@ class BudgetCoordinator:
                 if self.mode == "pool":
                     self._try_reconcile(escrow_id)
                 return done(ReservationStatus.VOIDED, f"{why}; nothing was spent", "voided")
-            if self.executor.idle():
+            if idle:
                 reason = f"{why}; no escrow exists and nothing is in flight"
                 return done(ReservationStatus.VOIDED, reason, "voided")
             note = "no escrow yet but a transaction is still in flight"
