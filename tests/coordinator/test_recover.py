@@ -179,3 +179,29 @@ def test_recover_rereads_the_escrow_once_the_key_is_idle(
     assert summary.committed == (row.id,)
     assert coordinator.reservation(row.id).status is ReservationStatus.COMMITTED
     assert coordinator.report().total_spent == 25 * USDC
+
+
+def test_recover_asks_about_the_key_that_sent_the_row(
+    coordinator: BudgetCoordinator,
+    stack: Stack,
+    team: Team,
+    store_url: str,
+    clock: Clock,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Processes with their own treasury keys share one ledger (as in test_processes.py).
+    A row whose sender still has a transaction in flight must be left alone, whatever
+    the recovering process's own key has pending."""
+    other_key = stack.chain.accounts[4]
+    with BudgetCoordinator(
+        stack, treasury=other_key, total_budget=BUDGET, store=store_url, clock=clock
+    ) as other:
+        row = _pending_row(other, stack, monkeypatch, team)
+    assert row.requester == other_key
+    monkeypatch.setattr(
+        stack.chain, "pending_transactions", lambda address: int(address == other_key)
+    )
+    summary = coordinator.recover(older_than=0)
+    assert summary.left_pending == (row.id,)
+    assert coordinator.reservation(row.id).status is ReservationStatus.PENDING
+    assert coordinator.report().reserved == 25 * USDC

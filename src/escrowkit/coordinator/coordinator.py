@@ -607,7 +607,7 @@ class BudgetCoordinator:
             state = self.executor.state(escrow_id)
             idle = False
             if state is ChainState.NONE:
-                idle = self.executor.idle()
+                idle = self.executor.idle(reservation.requester)
                 if idle:
                     # Read again: a transaction mined between the first read and the
                     # nonce check shows in neither, and voiding it would leave a funded

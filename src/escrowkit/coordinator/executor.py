@@ -97,8 +97,9 @@ class SpendExecutor(Protocol):
         """Bring on-chain counters up to date after a refund (pool mode); hash or None."""
         ...
 
-    def idle(self) -> bool:
-        """True when the sending key has no transaction waiting to be mined."""
+    def idle(self, requester: str) -> bool:
+        """True when the key that sent for ``requester`` (a reservation's) has no
+        transaction waiting to be mined."""
         ...
 
     def register_agent(self, config: AgentConfig) -> str | None:
@@ -137,8 +138,13 @@ class _ChainExecutor:
     def state(self, escrow_id: bytes) -> ChainState:
         return ChainState(int(self.stack.escrow.get(escrow_id).state))
 
-    def idle(self) -> bool:
-        return self.chain.pending_transactions(self.treasury) == 0
+    def idle(self, requester: str) -> bool:
+        return self.chain.pending_transactions(self._sender(requester)) == 0
+
+    def _sender(self, requester: str) -> str:
+        """The key that sent for ``requester``'s escrows. Pool mode: the pool is every
+        row's requester and the ledger does not say which operator sent, so our own key."""
+        return self.treasury
 
 
 class TreasuryExecutor(_ChainExecutor):
@@ -166,6 +172,11 @@ class TreasuryExecutor(_ChainExecutor):
 
     def escrow_id(self, agent_address: str, salt: bytes) -> bytes:
         return bytes(self.stack.escrow.escrow_id(self.treasury, salt))
+
+    def _sender(self, requester: str) -> str:
+        # The requester is the key that sent: processes with keys of their own may share
+        # one ledger, and another's transaction in flight is not this key's business.
+        return requester
 
     def _read_allowance(self) -> int:
         """The chain's figure (call with the lock held)."""
@@ -371,7 +382,7 @@ class NoopExecutor:
     def reconcile(self, escrow_id: bytes) -> str | None:
         return None
 
-    def idle(self) -> bool:
+    def idle(self, requester: str) -> bool:
         return True
 
     def register_agent(self, config: AgentConfig) -> str | None:
