@@ -205,3 +205,41 @@ def test_recover_asks_about_the_key_that_sent_the_row(
     assert summary.left_pending == (row.id,)
     assert coordinator.reservation(row.id).status is ReservationStatus.PENDING
     assert coordinator.report().reserved == 25 * USDC
+
+
+def test_a_spend_voided_by_another_process_but_funded_counts_again(
+    coordinator: BudgetCoordinator,
+    stack: Stack,
+    team: Team,
+    store_url: str,
+    clock: Clock,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Another process's recover() saw no escrow yet and voided the row; then this
+    process's funding landed. The money is escrowed, so the ledger must count it (and
+    the caller and a replay of its key hear APPROVED), not leave it outside the budget."""
+    other = BudgetCoordinator(
+        stack, treasury=team.treasury, total_budget=BUDGET, store=store_url, clock=clock
+    )
+    create_and_fund = stack.escrow.create_and_fund
+    seen: list[RecoveryReport] = []
+
+    def recovered_elsewhere_first(*args: Any, **kwargs: Any) -> Any:
+        seen.append(other.recover(older_than=0))
+        return create_and_fund(*args, **kwargs)
+
+    monkeypatch.setattr(stack.escrow, "create_and_fund", recovered_elsewhere_first)
+    request = SpendRequest("research-agent", 25 * USDC, team.provider, "x", idempotency_key="k")
+    result = coordinator.request_spending(request)
+    monkeypatch.undo()
+    other.close()
+
+    assert len(seen[0].voided) == 1  # the other process did void it
+    assert result.status is SpendStatus.APPROVED, result.reason
+    assert stack.escrow.get(result.escrow_id or "").state is EscrowState.FUNDED
+    row = coordinator.reservation(result.reservation_id or "")
+    assert row.status is ReservationStatus.COMMITTED
+    report = coordinator.report()
+    assert (report.total_spent, report.reserved) == (25 * USDC, 0)
+    assert "recounted" in [e.event for e in coordinator.audit_log(reservation_id=row.id)]
+    assert coordinator.request_spending(request) == result

@@ -695,12 +695,25 @@ class BudgetCoordinator:
             now = self.clock()
             self._refresh(ledger)
             final = ledger.transition(reservation, to, now, tx_hashes=tx_hashes, reason=reason)
+            written = event
             if final is None:  # another process (recover) resolved it first
                 current = ledger.reservation(reservation.id)
                 assert current is not None
-                return current, [], False
+                if current.status is not ReservationStatus.VOIDED or to not in COUNTED:
+                    return current, [], False
+                # It saw no escrow and voided the row; then ours was funded after all.
+                # The money is escrowed, so the spend counts again, past a limit if it
+                # must: the ledger follows the chain.
+                final = ledger.transition(current, to, now, tx_hashes=tx_hashes, reason=reason)
+                assert final is not None  # under the lock nobody else moves it
+                written = "recounted"
+                logger.error(
+                    "spend %s was voided elsewhere but its escrow %s is funded: counted again",
+                    reservation.id,
+                    _hex(reservation.escrow_id),
+                )
             ledger.audit(
-                event,
+                written,
                 now,
                 agent_id=reservation.agent_id,
                 reservation_id=reservation.id,

@@ -859,7 +859,8 @@ class Ledger:
 
         Returns the updated row, or None when another writer moved it first (the row no
         longer has the expected status). Leaving the counted statuses credits the amount
-        back; nothing ever re-enters them.
+        back; re-entering them (a voided spend whose escrow was funded after all) counts
+        it again.
         """
         hashes = reservation.tx_hashes if tx_hashes is None else tuple(tx_hashes)
         why = reservation.reason if reason is None else reason
@@ -878,10 +879,9 @@ class Ledger:
         )
         if result.rowcount != 1:
             return None
-        if reservation.counted and to not in COUNTED:
-            self.add_usage(
-                reservation.agent_id, reservation.day, reservation.category, -reservation.amount
-            )
+        if reservation.counted != (to in COUNTED):
+            delta = -reservation.amount if reservation.counted else reservation.amount
+            self.add_usage(reservation.agent_id, reservation.day, reservation.category, delta)
         return replace(reservation, status=to, updated_at=now, tx_hashes=hashes, reason=why)
 
     # ---- approvals ---------------------------------------------------------------------
