@@ -9,7 +9,15 @@ from typing import TYPE_CHECKING
 import pytest
 from coordinator_helpers import BUDGET, USDC, Team
 
-from escrowkit.coordinator import BudgetCoordinator, ReservationStatus, SpendResult, SpendStatus
+from escrowkit.coordinator import (
+    AgentConfig,
+    BudgetCoordinator,
+    NoopExecutor,
+    ReservationStatus,
+    SpendRequest,
+    SpendResult,
+    SpendStatus,
+)
 from escrowkit.escrow import EscrowState
 
 if TYPE_CHECKING:
@@ -64,3 +72,40 @@ def test_threads_racing_for_the_budget_get_exactly_what_fits(
     assert sorted(r.escrow_id.hex() for r in committed) == sorted(
         (r.escrow_id or "")[2:] for r in approved
     )
+
+
+@pytest.mark.parametrize("store_url", ["file", "pg"], indirect=True)
+def test_two_stores_on_one_database_never_overspend(store_url: str) -> None:
+    """Two coordinators with their own Store (own engine and connections, as two
+    processes have) race on one database: only the database's lock (SQLite BEGIN
+    IMMEDIATE, PostgreSQL's row lock) stands between them, and exactly what fits is
+    approved. Chain work is a shared no-op executor: the ledger is what is under test."""
+    executor = NoopExecutor()
+    agent = AgentConfig(
+        "a", "A", "0x7E5F4552091A69125d5DfCb7b8C2659029395Bdf", AMOUNT, BUDGET, AMOUNT
+    )
+    coordinators = [
+        BudgetCoordinator(None, total_budget=BUDGET, store=store_url, executor=executor)
+        for _ in range(2)
+    ]
+    coordinators[0].register_agent(agent)
+    results: list[SpendResult] = []
+    gate = threading.Barrier(THREADS)
+    provider = "0x2B5AD5c4795c026514f8317c7a215E218DcCD6cF"
+
+    def spend(coordinator: BudgetCoordinator) -> None:
+        gate.wait()
+        results.append(coordinator.request_spending(SpendRequest("a", AMOUNT, provider, "x")))
+
+    threads = [threading.Thread(target=spend, args=(coordinators[n % 2],)) for n in range(THREADS)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    approved = [r for r in results if r.approved]
+    assert len(results) == THREADS and len(approved) == BUDGET // AMOUNT
+    for coordinator in coordinators:
+        report = coordinator.report()
+        assert (report.total_spent, report.reserved) == (len(approved) * AMOUNT, 0)
+        coordinator.close()
