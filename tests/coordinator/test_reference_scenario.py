@@ -7,15 +7,26 @@ shows 175 spent, 825 remaining. Every step is checked in the ledger and on the c
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from coordinator_helpers import BUDGET, USDC, Team, assert_escrowed
 
-from escrowkit.coordinator import BudgetCoordinator, ReservationStatus, SpendRequest, SpendStatus
+from escrowkit.coordinator import (
+    AgentConfig,
+    BudgetCoordinator,
+    ReservationStatus,
+    SpendRequest,
+    SpendStatus,
+)
 
 if TYPE_CHECKING:
     from escrowkit.stack import Stack
+
+
+def _hex(value: bytes) -> str:
+    return "0x" + value.hex()
+
 
 BOTH_MODES = pytest.mark.parametrize("mode", ["treasury", "pool"], indirect=True)
 
@@ -120,3 +131,30 @@ def test_settle_and_refund_keep_the_ledger_equal_to_the_chain(
         # Refunds landed in the pool; reconcile credited the provider's cancel back.
         assert stack.pool.net_spent() == 60 * USDC
         assert stack.token.balance_of(stack.pool.address) == BUDGET - 60 * USDC
+
+
+@pytest.mark.parametrize("mode", ["pool"], indirect=True)
+def test_a_pool_spend_funds_the_escrow_it_reserved(
+    coordinator: BudgetCoordinator, stack: Stack, team: Team, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """In pool mode the escrow id depends on the agent's address. The agent gets a new
+    address between the reservation and the funding (another thread registered it):
+    the spend must still fund the escrow id the ledger holds, for the address it was
+    reserved with, or the ledger would count an escrow that does not exist."""
+    execute = coordinator._execute
+    moved = AgentConfig(
+        "research-agent", "Research", team.other_provider, 100 * USDC, 300 * USDC, 0
+    )
+
+    def address_changed_meanwhile(*args: Any, **kwargs: Any) -> Any:
+        coordinator.register_agent(moved)
+        return execute(*args, **kwargs)
+
+    monkeypatch.setattr(coordinator, "_execute", address_changed_meanwhile)
+    result = coordinator.agent("research-agent").purchase_service(team.provider, 25 * USDC, "x")
+    assert result.approved, result.reason
+    row = coordinator.reservation(result.reservation_id or "")
+    assert _hex(row.escrow_id) == result.escrow_id
+    assert_escrowed(stack, result, 25 * USDC, team.provider)
+    record = stack.pool.spend_record(row.escrow_id)
+    assert record is not None and record.agent == team.research

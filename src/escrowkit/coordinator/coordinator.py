@@ -126,10 +126,13 @@ def _fingerprint(request: SpendRequest) -> str:
 
 @dataclass(frozen=True)
 class _Reserved:
-    """Phase 1's outcome when the spend may go ahead."""
+    """Phase 1's outcome when the spend may go ahead. ``agent_address`` is the agent's
+    address the reservation was made with: a pool escrow's id depends on it, and the
+    agent may be registered anew before phase 2."""
 
     reservation: Reservation
     remaining: tuple[int | None, int]
+    agent_address: str
 
 
 @dataclass
@@ -478,12 +481,13 @@ class BudgetCoordinator:
             reservation = self._reserve(ledger, request, now, day, idempotency_key=key)
             if key is not None:
                 ledger.insert_idempotency(key, fingerprint, now, reservation_id=reservation.id)
-            return _Reserved(reservation, self._remaining(inputs, daily, request.amount))
+            address = self._agents[request.agent_id].address
+            return _Reserved(reservation, self._remaining(inputs, daily, request.amount), address)
 
         outcome = self.store.run(decide)
         if isinstance(outcome, SpendResult):
             return outcome
-        return self._execute(outcome.reservation, outcome.remaining)
+        return self._execute(outcome)
 
     def _replay(
         self, stored: str, result: dict[str, Any] | None, fingerprint: str, key: str
@@ -550,12 +554,12 @@ class BudgetCoordinator:
             remaining_total=left_total,
         )
 
-    def _execute(self, reservation: Reservation, remaining: tuple[int | None, int]) -> SpendResult:
+    def _execute(self, reserved: _Reserved) -> SpendResult:
         """Phase 2: fund on-chain, then commit, or resolve the row from the chain."""
-        agent = self._agents[reservation.agent_id]
+        reservation, remaining = reserved.reservation, reserved.remaining
         plan = PlannedSpend(
             reservation_id=reservation.id,
-            agent_address=agent.address,
+            agent_address=reserved.agent_address,
             provider=reservation.provider,
             amount=reservation.amount,
             salt=reservation.salt,
@@ -828,8 +832,12 @@ class BudgetCoordinator:
                 amount=request.amount,
                 approver=approver,
             )
-            remaining = self._remaining(inputs, daily, request.amount)
-        return self._execute(reservation, remaining)
+            reserved = _Reserved(
+                reservation,
+                self._remaining(inputs, daily, request.amount),
+                self._agents[request.agent_id].address,
+            )
+        return self._execute(reserved)
 
     def reject_spending(self, approval_id: str, reason: str) -> SpendResult:
         """Close a pending approval without spending."""
