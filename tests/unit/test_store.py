@@ -316,3 +316,22 @@ def test_the_audit_log_is_append_only_in_the_database(store: Store) -> None:
             conn.exec_driver_sql(statement)
     with store.read() as ledger:
         assert [e.event for e in ledger.audit_log()] == ["denied"]
+
+
+@pytest.mark.parametrize("kind", ["file", "pg"])
+def test_a_read_is_one_snapshot(kind: str, tmp_path: Path) -> None:
+    """report() adds up several queries (the usage counter, the PENDING rows, ...) in one
+    read: a commit by another process between two of them must not show in one and not
+    the other, or the report's figures contradict each other."""
+    one = _sqlite_file(tmp_path) if kind == "file" else _postgres(tmp_path)
+    two = Store(one.url)
+    with one.read() as ledger:
+        before = len(ledger.reservations())
+        with two.write() as other:
+            other.insert_reservation(reservation(5))
+        assert len(ledger.reservations()) == before
+        assert ledger.pending_amounts() == []
+    with one.read() as ledger:
+        assert len(ledger.reservations()) == before + 1
+    one.close()
+    two.close()

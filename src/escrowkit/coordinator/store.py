@@ -1192,6 +1192,11 @@ class Store:
             if self.dialect == "sqlite":
                 # SQLAlchemy's own BEGIN is a no-op for pysqlite; this is the real one.
                 conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+            elif not write:
+                # A read adds up several queries (report): one snapshot for all of them,
+                # as SQLite's read transaction is. (Writes need no snapshot: the row lock
+                # serializes them and each statement sees every earlier commit.)
+                conn.execution_options(isolation_level="REPEATABLE READ")
             try:
                 yield conn
             except BaseException:
@@ -1327,7 +1332,7 @@ class Store:
 
     @contextlib.contextmanager
     def read(self) -> Iterator[Ledger]:
-        """A read transaction: a consistent snapshot on SQLite, per statement on PostgreSQL."""
+        """A read transaction: one consistent snapshot (PostgreSQL: REPEATABLE READ)."""
         with self._lock, self._transaction(write=False) as conn:
             yield Ledger(conn)
 
