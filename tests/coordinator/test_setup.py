@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 import pytest
 from coordinator_helpers import BUDGET, USDC, Team
 
-from escrowkit.coordinator import AgentConfig, BudgetCoordinator
+from escrowkit.coordinator import AgentConfig, BudgetCoordinator, NoopExecutor
 from escrowkit.errors import ConfigurationError, InvalidRequest
 
 if TYPE_CHECKING:
@@ -81,3 +81,20 @@ def test_a_treasury_without_a_key_is_refused(stack: Stack) -> None:
     stranger = "0x000000000000000000000000000000000000bEEF"
     with pytest.raises(ConfigurationError, match="no key for treasury"):
         BudgetCoordinator(stack, treasury=stranger, total_budget=BUDGET)
+
+
+def test_a_new_total_budget_is_audited(tmp_path: Path) -> None:
+    """Opening a store with another total_budget changes the budget of every process on
+    it: that goes to the audit log like every other change of a limit."""
+    url = f"sqlite:///{tmp_path / 'ledger.db'}"
+    BudgetCoordinator(None, total_budget=BUDGET, store=url, executor=NoopExecutor()).close()
+    BudgetCoordinator(None, total_budget=BUDGET, store=url, executor=NoopExecutor()).close()
+    with BudgetCoordinator(
+        None, total_budget=2 * BUDGET, store=url, executor=NoopExecutor()
+    ) as raised:
+        changes = [e.detail for e in raised.audit_log() if e.event == "total_budget"]
+        assert raised.report().total_budget == 2 * BUDGET
+    assert changes == [
+        {"budget": str(BUDGET), "previous": "0"},
+        {"budget": str(2 * BUDGET), "previous": str(BUDGET)},
+    ]

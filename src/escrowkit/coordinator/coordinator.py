@@ -213,7 +213,12 @@ class BudgetCoordinator:
         self._window = _Window()
         with self.store.write() as ledger:
             self._bind(ledger)
-            ledger.set_total_budget(self.total_budget, self.clock())
+            now, previous = self.clock(), ledger.state().total_budget
+            if previous != self.total_budget:  # the budget of every process on this store
+                ledger.set_total_budget(self.total_budget, now)
+                ledger.audit(
+                    "total_budget", now, budget=str(self.total_budget), previous=str(previous)
+                )
             self._refresh(ledger)
 
     def __repr__(self) -> str:
