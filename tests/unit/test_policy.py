@@ -319,4 +319,9 @@ def test_spend_request_normalizes_provider_and_checks_key() -> None:
         SpendRequest("a", U, PROVIDER, "x", idempotency_key="k" * 256)
     with pytest.raises(InvalidRequest):
         SpendRequest("", U, PROVIDER, "x")
+    # No agent can have such an id (AgentConfig refuses it), and the ledger's columns
+    # could not hold it: refused as malformed, not a database error on PostgreSQL.
+    for agent_id in ("a" * 129, " research-agent", "research\nagent", None):
+        with pytest.raises(InvalidRequest, match="agent_id"):
+            SpendRequest(agent_id, U, PROVIDER, "x")  # type: ignore[arg-type]
     assert req.fingerprint_fields()["amount"] == str(U)

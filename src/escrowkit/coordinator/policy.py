@@ -234,8 +234,9 @@ class SpendRequest:
     idempotency_key: str | None = None
 
     def __post_init__(self) -> None:
-        if not isinstance(self.agent_id, str) or not self.agent_id:
-            raise InvalidRequest(f"agent_id must be a non-empty string, got {self.agent_id!r}")
+        # The shape of every registered id: a longer one would fail the store's column
+        # (PostgreSQL) with a database error instead of this one.
+        validate_name(self.agent_id, "agent_id")
         check_amount(self.amount)
         object.__setattr__(self, "provider", _provider_address(self.provider))
         if not isinstance(self.purpose, str):
