@@ -213,7 +213,11 @@ def _npm_solc(package: Path, node: Path) -> SolcInfo:
     """A shim script that runs the node wrapper against this solc-js, and its version."""
     soljson = package / "soljson.js"
     stamp = _stat_key(soljson)
-    shim = cache_dir() / "bin" / f"solcjs-{hashlib.sha256(stamp.encode()).hexdigest()[:16]}"
+    # The shim names node and the wrapper by path, so its name depends on both: a shim
+    # left by another node (a temporary one, another venv's package) must not be reused.
+    node = node.resolve()
+    shim_key = f"{stamp}|{node}|{WRAPPER.resolve()}"
+    shim = cache_dir() / "bin" / f"solcjs-{hashlib.sha256(shim_key.encode()).hexdigest()[:16]}"
     if not shim.exists():
         shim.parent.mkdir(parents=True, exist_ok=True)
         script = (

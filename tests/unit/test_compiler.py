@@ -27,8 +27,9 @@ contract Answer {
 
 @pytest.fixture
 def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """No SOLC_BINARY, no py-solc-x installs, no solc on PATH (node stays)."""
+    """No SOLC_BINARY, no py-solc-x installs, no solc on PATH (node stays), own cache."""
     monkeypatch.delenv("SOLC_BINARY", raising=False)
+    monkeypatch.setenv("ESCROWKIT_CACHE_DIR", str(tmp_path / "cache"))
     monkeypatch.setenv("SOLCX_BINARY_PATH", str(tmp_path / "solcx"))
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
@@ -96,6 +97,29 @@ def test_missing_everything_explains_how_to_fix(
     (isolated / "node").unlink()
     with pytest.raises(SolcNotFound, match="npm ci"):
         find_solc()
+
+
+def test_a_shim_made_for_another_node_is_not_reused(
+    isolated: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The wrapper's shim names node by path: a shim cached while another node (a
+    temporary one, another machine's) was on PATH must not be used once that one is gone."""
+    real_node = (isolated / "node").resolve()
+    for name in ("first", "second"):
+        folder = tmp_path / name
+        folder.mkdir()
+        launcher = folder / "node"  # a script, so resolve() cannot see through it
+        launcher.write_text(f'#!/bin/sh\nexec "{real_node}" "$@"\n')
+        launcher.chmod(0o755)
+    monkeypatch.setenv("PATH", str(tmp_path / "first"))
+    assert find_solc().origin == "npm solc-js"
+    (tmp_path / "first" / "node").unlink()
+
+    monkeypatch.setenv("PATH", str(tmp_path / "second"))
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "Answer.sol").write_text(SOURCE)
+    assert compile_contracts(src, use_cache=False)["Answer"].bytecode.startswith("0x6080")
 
 
 def test_wrapper_speaks_the_py_solcx_protocol() -> None:
