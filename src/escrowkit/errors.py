@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 __all__ = [
+    "ApprovalClosed",
     "ChainError",
     "CompilationError",
     "ConfigurationError",
@@ -54,6 +55,19 @@ class InvalidRequest(EscrowKitError, ValueError):
 
 class IdempotencyConflict(EscrowKitError):
     """An idempotency key was reused for a different request, or while the first is in flight."""
+
+
+class ApprovalClosed(EscrowKitError):
+    """A decision on an approval that is no longer pending: it was already approved (the
+    spend went ahead), rejected, denied on re-check, or it expired. ``status`` says which."""
+
+    def __init__(self, approval_id: str, status: str, message: str) -> None:
+        self.approval_id = approval_id
+        self.status = status
+        super().__init__(message)
+
+    def __reduce__(self) -> Any:
+        return (type(self), (self.approval_id, self.status, str(self)))
 
 
 class ConfigurationError(EscrowKitError):

@@ -11,7 +11,7 @@ import pytest
 from coordinator_helpers import USDC, Clock, Team
 
 from escrowkit.coordinator import AgentConfig, BudgetCoordinator, SpendRequest, SpendStatus
-from escrowkit.errors import InvalidRequest, NotFound
+from escrowkit.errors import ApprovalClosed, InvalidRequest, NotFound
 
 if TYPE_CHECKING:
     from escrowkit.stack import Stack
@@ -168,6 +168,43 @@ def test_closed_approvals_cannot_be_used(
 
     after = snapshot(coordinator, stack, team)
     assert after.reservations == before.reservations and after.report == before.report
+
+
+def test_rejecting_a_closed_approval_says_nothing_was_rejected(
+    coordinator: BudgetCoordinator, stack: Stack, team: Team, clock: Clock
+) -> None:
+    """A DENIED result would read as "not spent", which is false for an approved one."""
+
+    def ask() -> str:
+        result = coordinator.request_spending(
+            SpendRequest("data-agent", 150 * USDC, team.provider, "data")
+        )
+        assert result.approval_id is not None
+        return result.approval_id
+
+    used, rejected, expired = ask(), ask(), ask()
+    funded = coordinator.approve_spending(used, approver="cfo")
+    assert funded.approved
+    assert coordinator.reject_spending(rejected, reason="no").status is SpendStatus.DENIED
+    clock.advance(coordinator.approval_ttl)
+    before = snapshot(coordinator, stack, team)
+
+    for approval_id, status in ((used, "APPROVED"), (rejected, "REJECTED"), (expired, "EXPIRED")):
+        with pytest.raises(ApprovalClosed, match="nothing was rejected") as caught:
+            coordinator.reject_spending(approval_id, reason="too late")
+        assert (caught.value.approval_id, caught.value.status) == (approval_id, status)
+    with pytest.raises(NotFound):
+        coordinator.reject_spending("apr_nope", reason="x")
+
+    after = snapshot(coordinator, stack, team)
+    assert after.report[:3] == before.report[:3] and before.report[0] == 150 * USDC
+    assert after.reservations == before.reservations
+    assert (after.treasury_balance, after.escrow_balance) == (
+        before.treasury_balance,
+        before.escrow_balance,
+    )
+    assert stack.escrow.get(funded.escrow_id).state.name == "FUNDED"  # type: ignore[arg-type]
+    assert after.report[3] == {}  # the expired one is now closed as EXPIRED
     assert (after.treasury_balance, after.escrow_balance) == (
         before.treasury_balance,
         before.escrow_balance,

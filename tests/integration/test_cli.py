@@ -111,6 +111,9 @@ def test_deploy_agents_spend_approve_report(node: Chain, workdir: Path) -> None:
     assert pending["status"] == "PENDING_APPROVAL" and pending["approval_id"]
     approved = run_json(workdir, "approve", pending["approval_id"], "--approver", "ops")
     assert approved["status"] == "APPROVED"
+    # Rejecting it now would reject nothing: an error, not a DENIED that reads "not spent".
+    late = run(workdir, "reject", pending["approval_id"], "--reason", "late", expect=1)
+    assert "already approved; nothing was rejected" in late.stderr
     denied = run_json(
         workdir, "spend", "research-agent", "150", provider, "--purpose", "too much", expect=2
     )

@@ -66,6 +66,7 @@ from escrowkit.coordinator.store import (
     Store,
 )
 from escrowkit.errors import (
+    ApprovalClosed,
     ConfigurationError,
     ContractRevert,
     IdempotencyConflict,
@@ -845,23 +846,37 @@ class BudgetCoordinator:
         return self._execute(reserved)
 
     def reject_spending(self, approval_id: str, reason: str) -> SpendResult:
-        """Close a pending approval without spending."""
+        """Close a pending approval without spending; the result is DENIED.
+
+        Raises :class:`~escrowkit.errors.ApprovalClosed` when there was nothing to reject:
+        the approval was already approved (its spend went ahead), rejected or denied, or
+        it has expired. (A DENIED result there would read as "not spent".)
+        """
         if not isinstance(reason, str):
             raise InvalidRequest("reject_spending needs a reason (a string)")
         now = self.clock()
+        refusal: ApprovalClosed | None = None
         with self.store.write() as ledger:
             approval = self._open_approval(ledger, approval_id, now)
             if isinstance(approval, SpendResult):
-                return approval
-            ledger.close_approval(approval_id, ApprovalStatus.REJECTED, now, reason=reason)
-            ledger.audit(
-                "rejected",
-                now,
-                agent_id=approval.request.agent_id,
-                approval_id=approval_id,
-                amount=approval.request.amount,
-                reason=reason,
-            )
+                closed = ledger.approval(approval_id)
+                status = closed.status.value if closed is not None else "CLOSED"
+                refusal = ApprovalClosed(
+                    approval_id, status, f"{approval.reason}; nothing was rejected"
+                )
+            else:
+                ledger.close_approval(approval_id, ApprovalStatus.REJECTED, now, reason=reason)
+                ledger.audit(
+                    "rejected",
+                    now,
+                    agent_id=approval.request.agent_id,
+                    approval_id=approval_id,
+                    amount=approval.request.amount,
+                    reason=reason,
+                )
+        if refusal is not None:
+            # Raised outside the transaction, so that an expiry it recorded is kept.
+            raise refusal
         return SpendResult(SpendStatus.DENIED, f"Rejected: {reason}", approval_id=approval_id)
 
     def _open_approval(
