@@ -617,9 +617,7 @@ class Ledger:
     def flush(self) -> None:
         """Write what this transaction buffered: new reservations and idempotency keys,
         the counters it changed, the audit entries (one statement per kind)."""
-        if self._new_reservations:
-            self.conn.execute(_INSERT_RESERVATION, self._new_reservations)
-            self._new_reservations = []
+        self._flush_reservations()
         if self._new_keys:
             self.conn.execute(_INSERT_IDEMPOTENCY, list(self._new_keys.values()))
             self._new_keys = {}
@@ -650,6 +648,11 @@ class Ledger:
         if self._audit:
             self.conn.execute(_INSERT_AUDIT, self._audit)
             self._audit = []
+
+    def _flush_reservations(self) -> None:
+        if self._new_reservations:
+            self.conn.execute(_INSERT_RESERVATION, self._new_reservations)
+            self._new_reservations = []
 
     # ---- treasury state ----------------------------------------------------------------
 
@@ -864,8 +867,11 @@ class Ledger:
         """
         hashes = reservation.tx_hashes if tx_hashes is None else tuple(tx_hashes)
         why = reservation.reason if reason is None else reason
-        if self._new_reservations:
-            self.flush()
+        # Only a row this transaction buffered must be written before it is updated; the
+        # counters and audit entries wait for the end of the transaction (a commit group
+        # that mixes decisions and outcomes would otherwise write them once per outcome).
+        if any(row["id"] == reservation.id for row in self._new_reservations):
+            self._flush_reservations()
         result = self.conn.execute(
             _TRANSITION,
             {
