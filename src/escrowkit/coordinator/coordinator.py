@@ -490,7 +490,7 @@ class BudgetCoordinator:
             address = self._agents[request.agent_id].address
             return _Reserved(reservation, self._remaining(inputs, daily, request.amount), address)
 
-        outcome = self.store.run(decide)
+        outcome = self.store.run(decide, keys=() if key is None else (key,))
         if isinstance(outcome, SpendResult):
             return outcome
         return self._execute(outcome)
@@ -739,7 +739,7 @@ class BudgetCoordinator:
             fired = self._check_alerts(ledger, final, now) if final.counted else []
             return final, fired, True
 
-        final, fired, moved = self.store.run(finish)
+        final, fired, moved = self.store.run(finish, reservation_ids=(reservation.id,))
         self._fire(fired)
         if not moved:
             return final

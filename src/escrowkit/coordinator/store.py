@@ -575,6 +575,10 @@ _TRANSITION = (
 _SELECT_IDEMPOTENCY = select(_i.fingerprint, _i.result, _i.reservation_id).where(
     _i.key == bindparam("b_key")
 )
+_PREFETCH_IDEMPOTENCY = select(_i.key, _i.fingerprint, _i.result, _i.reservation_id).where(
+    _i.key.in_(bindparam("b_keys", expanding=True))
+)
+_PREFETCH_STATUS = select(_r.id, _r.status).where(_r.id.in_(bindparam("b_ids", expanding=True)))
 _INSERT_IDEMPOTENCY = insert(idempotency_table)
 _FINISH_IDEMPOTENCY = (
     update(idempotency_table)
@@ -613,11 +617,23 @@ class Ledger:
         self._new_reservations: list[dict[str, Any]] = []
         self._new_keys: dict[str, dict[str, Any]] = {}
         self._key_results: dict[str, str] = {}
+        # Read ahead for a commit group (see prefetch): key -> row (None: no such key),
+        # and reservation id -> status, with the transitions to write at flush.
+        self._known_keys: dict[str, Any] = {}
+        self._statuses: dict[str, str] = {}
+        self._transitions: list[dict[str, Any]] = []
 
     def flush(self) -> None:
         """Write what this transaction buffered: new reservations and idempotency keys,
         the counters it changed, the audit entries (one statement per kind)."""
         self._flush_reservations()
+        if self._transitions:
+            moved = self.conn.execute(_TRANSITION, self._transitions)
+            expected, self._transitions = len(self._transitions), []
+            if self.conn.dialect.supports_sane_multi_rowcount and moved.rowcount != expected:
+                # prefetch read the statuses under the write lock, so nobody can have
+                # moved a row since: a mismatch is a bug. Raising rolls the group back.
+                raise AssertionError(f"{moved.rowcount} of {expected} transitions applied")
         if self._new_keys:
             self.conn.execute(_INSERT_IDEMPOTENCY, list(self._new_keys.values()))
             self._new_keys = {}
@@ -648,6 +664,26 @@ class Ledger:
         if self._audit:
             self.conn.execute(_INSERT_AUDIT, self._audit)
             self._audit = []
+
+    def prefetch(self, keys: Sequence[str] = (), reservation_ids: Sequence[str] = ()) -> None:
+        """Read, in one query each, the idempotency keys and the reservation statuses a
+        commit group will look at, instead of one query per call.
+
+        Valid for the whole transaction: it holds the database's write lock, so no other
+        writer can change them, and this ledger's own writes go through its buffers. The
+        transitions of prefetched rows are then checked here and written at flush.
+        """
+        for chunk in _chunks(sorted(set(keys) - self._known_keys.keys() - self._new_keys.keys())):
+            found = {
+                row.key: row for row in self.conn.execute(_PREFETCH_IDEMPOTENCY, {"b_keys": chunk})
+            }
+            for key in chunk:
+                self._known_keys[key] = found.get(key)
+        wanted = sorted(set(reservation_ids) - self._statuses.keys())
+        buffered = {row["id"] for row in self._new_reservations}
+        for chunk in _chunks([rid for rid in wanted if rid not in buffered]):
+            for row in self.conn.execute(_PREFETCH_STATUS, {"b_ids": chunk}):
+                self._statuses[row.id] = row.status
 
     def _flush_reservations(self) -> None:
         if self._new_reservations:
@@ -867,24 +903,29 @@ class Ledger:
         """
         hashes = reservation.tx_hashes if tx_hashes is None else tuple(tx_hashes)
         why = reservation.reason if reason is None else reason
-        # Only a row this transaction buffered must be written before it is updated; the
-        # counters and audit entries wait for the end of the transaction (a commit group
-        # that mixes decisions and outcomes would otherwise write them once per outcome).
-        if any(row["id"] == reservation.id for row in self._new_reservations):
-            self._flush_reservations()
-        result = self.conn.execute(
-            _TRANSITION,
-            {
-                "b_id": reservation.id,
-                "b_from": reservation.status.value,
-                "b_to": to.value,
-                "b_at": now,
-                "b_tx_hashes": json.dumps(list(hashes)),
-                "b_reason": why,
-            },
-        )
-        if result.rowcount != 1:
-            return None
+        params = {
+            "b_id": reservation.id,
+            "b_from": reservation.status.value,
+            "b_to": to.value,
+            "b_at": now,
+            "b_tx_hashes": json.dumps(list(hashes)),
+            "b_reason": why,
+        }
+        known = self._statuses.get(reservation.id)
+        if known is not None:
+            if known != reservation.status.value:
+                return None
+            self._statuses[reservation.id] = to.value
+            self._transitions.append(params)
+        else:
+            # Only a row this transaction buffered must be written before it is updated;
+            # the counters and audit entries wait for the end of the transaction (a commit
+            # group that mixes decisions and outcomes would otherwise write them once per
+            # outcome).
+            if any(row["id"] == reservation.id for row in self._new_reservations):
+                self._flush_reservations()
+            if self.conn.execute(_TRANSITION, params).rowcount != 1:
+                return None
         if reservation.counted != (to in COUNTED):
             delta = -reservation.amount if reservation.counted else reservation.amount
             self.add_usage(reservation.agent_id, reservation.day, reservation.category, delta)
@@ -952,11 +993,13 @@ class Ledger:
 
     def idempotency(self, key: str) -> IdempotencyRecord | None:
         buffered = self._new_keys.get(key)
-        row: Any = (
-            SimpleNamespace(**buffered)
-            if buffered is not None
-            else self.conn.execute(_SELECT_IDEMPOTENCY, {"b_key": key}).first()
-        )
+        row: Any
+        if buffered is not None:
+            row = SimpleNamespace(**buffered)
+        elif key in self._known_keys:
+            row = self._known_keys[key]
+        else:
+            row = self.conn.execute(_SELECT_IDEMPOTENCY, {"b_key": key}).first()
         if row is None:
             return None
         text_result = self._key_results.get(key, row.result)
@@ -1082,6 +1125,12 @@ class Ledger:
 T = TypeVar("T")
 
 
+def _chunks(items: Sequence[str], size: int = 500) -> Iterator[list[str]]:
+    """``items`` in lists of at most ``size`` (SQLite's bound on variables per query)."""
+    for start in range(0, len(items), size):
+        yield list(items[start : start + size])
+
+
 @dataclass
 class _DayCache:
     """Day counters as of ``usage_seq == seq`` (value, whether the row exists)."""
@@ -1096,10 +1145,14 @@ class _DayCache:
 class _Op(Generic[T]):
     """One call waiting in :meth:`Store.run`'s queue."""
 
-    __slots__ = ("done", "error", "fn", "result", "wake")
+    __slots__ = ("done", "error", "fn", "keys", "reservation_ids", "result", "wake")
 
-    def __init__(self, fn: Callable[[Ledger], T]) -> None:
+    def __init__(
+        self, fn: Callable[[Ledger], T], keys: Sequence[str], reservation_ids: Sequence[str]
+    ) -> None:
         self.fn = fn
+        self.keys = keys
+        self.reservation_ids = reservation_ids
         self.wake = threading.Event()
         self.done = False
         self.result: T | None = None
@@ -1255,7 +1308,13 @@ class Store:
                 raise
             ledger._keep(self._day_cache)
 
-    def run(self, fn: Callable[[Ledger], T]) -> T:
+    def run(
+        self,
+        fn: Callable[[Ledger], T],
+        *,
+        keys: Sequence[str] = (),
+        reservation_ids: Sequence[str] = (),
+    ) -> T:
         """Run ``fn(ledger)`` in a write transaction shared with other threads' calls.
 
         Group commit: calls waiting for the lock queue up, and whichever thread gets it
@@ -1266,8 +1325,12 @@ class Store:
         ``fn`` may raise an :class:`EscrowKitError` only before it writes (it is handed
         back to its caller and the others go on). Any other exception rolls the batch
         back, and each call is then run again alone, so only the faulty one fails.
+
+        ``keys`` and ``reservation_ids`` name the idempotency keys ``fn`` will look up and
+        the reservations it will move: a group reads them all in one query each
+        (:meth:`Ledger.prefetch`). They are hints; ``fn`` is right without them.
         """
-        op: _Op[T] = _Op(fn)
+        op: _Op[T] = _Op(fn, keys, reservation_ids)
         with self._turn:
             self._queue.append(op)
             leading = not self._leading
@@ -1322,6 +1385,11 @@ class Store:
         for op in batch:
             op.result, op.error = None, None
         with self.write() as ledger:
+            if len(batch) > 1:  # alone, a call's own queries cost the same or less
+                ledger.prefetch(
+                    [key for op in batch for key in op.keys],
+                    [rid for op in batch for rid in op.reservation_ids],
+                )
             for op in batch:
                 try:
                     op.result = op.fn(ledger)
