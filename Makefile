@@ -30,10 +30,13 @@ lint: $(PY_STAMP)
 	$(VENV)/bin/ruff format --check src tests scripts benchmarks
 	$(VENV)/bin/mypy
 
-# The default suite on eth-tester, then the chain suites again on a real anvil.
+# The default suite on eth-tester, then the chain suites again on a real anvil; one
+# worker per core (each with its own chain and deployment), idle workers steal queued tests.
+XDIST := -n auto --dist worksteal
+
 test: install lint
-	$(VENV)/bin/pytest -q
-	$(VENV)/bin/pytest -q --chain anvil tests/contracts tests/property tests/coordinator
+	$(VENV)/bin/pytest -q $(XDIST)
+	$(VENV)/bin/pytest -q $(XDIST) --chain anvil tests/contracts tests/property tests/coordinator
 
 test-fast: install
 	$(VENV)/bin/pytest -q -x

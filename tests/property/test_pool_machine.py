@@ -16,7 +16,8 @@ chain must agree, and:
   most one base unit less.
 
 Each example runs in a chain snapshot that is reverted afterwards. The default run is
-small (about half a minute); ``pytest -m slow`` runs a heavier one.
+small (about half a minute) and draws the same examples every time; ``pytest -m slow``
+runs a heavier one with new examples each time.
 """
 
 from __future__ import annotations
@@ -34,8 +35,8 @@ from hypothesis.stateful import (
     invariant,
     precondition,
     rule,
-    run_state_machine_as_test,
 )
+from machine_thread import run_machine
 
 from escrowkit import errors
 from escrowkit.chain import Chain
@@ -473,14 +474,16 @@ DEFAULT = settings(
     max_examples=8,
     stateful_step_count=25,
     deadline=None,
+    # The same examples every run: the default suite takes the same time and fails the
+    # same way twice. The heavy run (-m slow, in CI) draws new ones each time.
+    derandomize=True,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
 )
-HEAVY = settings(DEFAULT, max_examples=60, stateful_step_count=40)
+HEAVY = settings(DEFAULT, max_examples=60, stateful_step_count=40, derandomize=False)
 
 
 def run(world: World, config: settings) -> None:
-    machine = type("PoolMachineRun", (PoolMachine,), {"world": world})
-    run_state_machine_as_test(machine, settings=config)
+    run_machine(type("PoolMachineRun", (PoolMachine,), {"world": world}), config)
 
 
 def test_a_lowered_limit_is_not_an_overspend(world: World, chain: Chain) -> None:
