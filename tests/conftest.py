@@ -1,0 +1,27 @@
+"""Suite-wide scheduling: the longest tests start first.
+
+With several xdist workers, a long test collected last (the property machines sit near
+the end of the alphabet) runs alone while the other workers are idle. Started first, the
+long ones overlap with everything else. Order does not matter for correctness: every
+chain test runs in its own snapshot.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+#: Files whose tests take seconds each (state machines, CLI and script subprocesses).
+LONG_FIRST = (
+    "tests/property/",
+    "tests/integration/test_cli.py",
+    "tests/integration/test_scripts.py",
+    "tests/coordinator/test_processes.py",
+)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    def weight(item: pytest.Item) -> int:
+        path = item.nodeid.split("::")[0]
+        return 0 if path.startswith(LONG_FIRST) else 1
+
+    items.sort(key=weight)  # stable: the order within each group is kept
