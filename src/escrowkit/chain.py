@@ -52,6 +52,7 @@ __all__ = [
     "ANVIL_DEV_KEYS",
     "Chain",
     "NonceManager",
+    "checksum",
     "find_anvil",
     "redact_url",
     "revert_data_from_exception",
@@ -94,6 +95,15 @@ def to_address(value: object, *, name: str = "address") -> ChecksumAddress:
     if isinstance(checked, str):
         return cast("ChecksumAddress", checked)
     raise InvalidRequest(checked[0].format(name=name, value=value))
+
+
+@functools.lru_cache(maxsize=8192)
+def checksum(address: str) -> ChecksumAddress:
+    """The checksummed form of a well-formed address a node returned (cached: each one
+    costs a keccak, and receipts repeat the same few)."""
+    from eth_utils.address import to_checksum_address
+
+    return to_checksum_address(address)
 
 
 @functools.lru_cache(maxsize=8192)
@@ -172,6 +182,17 @@ def revert_data_from_exception(exc: BaseException) -> bytes | None:
         text = tester_message.removeprefix("execution reverted: ")
         return _ERROR_STRING_SELECTOR + encode(["string"], [text])
     return b""
+
+
+def _json_value(value: object) -> object:
+    """A transaction field as JSON-RPC wants it: quantities and bytes as 0x hex."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int):
+        return hex(value)
+    if isinstance(value, (bytes, bytearray)):
+        return "0x" + bytes(value).hex()
+    return value
 
 
 def _data_of(value: object) -> bytes | None:
@@ -295,6 +316,10 @@ class Chain:
         self._fees_lock = threading.Lock()
         self._seen: tuple[int, float] | None = None  # (latest timestamp, monotonic read time)
         self._process: subprocess.Popen[bytes] | None = None
+        # Raw JSON-RPC for the requests every transaction makes (see escrowkit.rpc), on a
+        # node reached through the lean provider; None on eth-tester or web3's provider.
+        self._lean: Any = w3.provider if getattr(w3.provider, "lean_json_rpc", False) else None
+        self._fast_signers: dict[str, Any] = {}
 
     def __repr__(self) -> str:
         return f"Chain({self.backend}, chain_id={self.chain_id}, accounts={len(self._accounts)})"
@@ -333,11 +358,7 @@ class Chain:
         """
         from web3 import Web3
 
-        w3 = Web3(
-            Web3.HTTPProvider(
-                rpc_url, request_kwargs={"timeout": request_timeout}, session=_http_session()
-            )
-        )
+        w3 = Web3(_http_provider(rpc_url, request_timeout))
         try:
             chain_id = int(w3.eth.chain_id)
         except Exception as exc:
@@ -561,18 +582,22 @@ class Chain:
             # block early); eth-tester always estimates on its pending block and rejects
             # the parameter.
             block = None if self.backend == "embedded" else "pending"
-            try:
-                estimate = int(self.w3.eth.estimate_gas(call, block))  # type: ignore[arg-type]
-            except Exception as exc:
-                raise self._translate(exc, context=context) from None
+            if self._lean is not None:
+                # A deployment has an empty ``to``, which JSON-RPC spells by leaving it out.
+                raw_call = {k: _json_value(v) for k, v in call.items() if k != "to" or v}
+                estimate = int(
+                    self._lean_request("eth_estimateGas", [raw_call, "pending"], context), 16
+                )
+            else:
+                try:
+                    estimate = int(self.w3.eth.estimate_gas(call, block))  # type: ignore[arg-type]
+                except Exception as exc:
+                    raise self._translate(exc, context=context) from None
             tx["gas"] = estimate + max(estimate * GAS_BUFFER_PERCENT // 100, GAS_BUFFER_MIN)
         with self.nonces.lock(sender):
             tx["nonce"] = self.nonces.take(sender)
             try:
-                signed = signer.sign_transaction(tx)
-                tx_hash = self._request(
-                    lambda: self.w3.eth.send_raw_transaction(signed.raw_transaction)
-                ).to_0x_hex()
+                tx_hash = self._sign_and_send(signer, tx, context)
             except BaseException as exc:
                 # The node may or may not have taken the nonce: ask it again next time.
                 self.nonces.resync(sender)
@@ -587,11 +612,47 @@ class Chain:
             raise self._replay_revert(tx, receipt, tx_hash, context)
         return receipt
 
+    def _sign_and_send(self, signer: LocalAccount, tx: dict[str, Any], context: str) -> str:
+        """Sign ``tx`` and hand it to the node; its hash. (Called under the nonce lock.)"""
+        if self._lean is None or not isinstance(tx.get("to"), str) or not tx["to"]:
+            # eth-tester, web3's provider, or a deployment (no ``to``): eth-account.
+            signed = signer.sign_transaction(tx)
+            return str(
+                self._request(
+                    lambda: self.w3.eth.send_raw_transaction(signed.raw_transaction)
+                ).to_0x_hex()
+            )
+        fast = self._fast_signers.get(signer.address)
+        if fast is None:
+            from escrowkit.signing import Signer
+
+            fast = self._fast_signers.setdefault(signer.address, Signer(signer.key))
+        raw, tx_hash = fast.sign(tx)
+        sent = self._lean_request("eth_sendRawTransaction", ["0x" + raw.hex()], context)
+        return str(sent or tx_hash)
+
+    def _lean_request(self, method: str, params: list[Any], context: str) -> Any:
+        """A raw JSON-RPC call through the lean provider, failing the way web3's does:
+        a revert as its named ContractRevert, anything else as ChainError."""
+        from escrowkit.rpc import RpcError
+
+        try:
+            return self._lean.request(method, params)
+        except RpcError as exc:
+            data = _data_of(exc.data)
+            if exc.code == 3 or "revert" in exc.message.lower():
+                raise decode_revert(data or b"", context=context) from None
+            raise ChainError(f"{context}: {exc}") from None
+        except Exception as exc:
+            raise ChainError(f"{context}: {method} failed: {type(exc).__name__}: {exc}") from exc
+
     def wait_for_receipt(self, tx_hash: str, timeout: float | None = None) -> TxReceipt:
         """Wait for a receipt; :class:`TransactionTimeout` (with the hash) if none comes."""
         from web3.exceptions import TimeExhausted
 
         wait = self.receipt_timeout if timeout is None else timeout
+        if self._lean is not None:
+            return self._lean_wait_for_receipt(tx_hash, wait)
         try:
             return self.w3.eth.wait_for_transaction_receipt(
                 tx_hash,  # type: ignore[arg-type]
@@ -602,6 +663,23 @@ class Chain:
             raise TransactionTimeout(tx_hash, wait) from None
         except Exception as exc:
             raise ChainError(f"waiting for {tx_hash} failed: {exc}") from exc
+
+    def _lean_wait_for_receipt(self, tx_hash: str, wait: float) -> TxReceipt:
+        from escrowkit.rpc import format_receipt
+
+        deadline = time.monotonic() + wait
+        while True:
+            try:
+                raw = self._lean_request(
+                    "eth_getTransactionReceipt", [tx_hash], f"waiting for {tx_hash}"
+                )
+            except ContractRevert as exc:  # a node that answers oddly: not a revert here
+                raise ChainError(f"waiting for {tx_hash} failed: {exc}") from None
+            if raw is not None:
+                return cast("TxReceipt", format_receipt(raw))
+            if time.monotonic() >= deadline:
+                raise TransactionTimeout(tx_hash, wait)
+            time.sleep(self.poll_latency)
 
     def pending_transactions(self, address: str) -> int:
         """How many of ``address``'s transactions the node has seen but not mined."""
@@ -724,26 +802,16 @@ def _trim_middleware(w3: Web3) -> None:
 _PROXY_VARIABLES = ("http_proxy", "https_proxy", "all_proxy", "no_proxy")
 
 
-def _http_session() -> Any:
-    """One pooled ``requests`` session shared by all threads, or None for web3's default.
-
-    ``requests`` re-reads every environment variable on each request to look for proxy
-    settings (over a millisecond per spend here). Without proxy variables there is
-    nothing to find, so a session that skips the lookup serves every thread from one
-    connection pool sized for the coordinator's concurrency. With proxy variables set,
-    web3's default behaviour (which honours them) is kept.
-    """
+def _http_provider(rpc_url: str, timeout: float) -> Any:
+    """The lean provider (:mod:`escrowkit.rpc`), or web3's own when proxy variables are
+    set: ``requests`` honours them and ``http.client`` would not."""
     if any(key.lower() in _PROXY_VARIABLES for key in os.environ):
-        return None
-    import requests
-    from requests.adapters import HTTPAdapter
+        from web3 import HTTPProvider
 
-    session = requests.Session()
-    session.trust_env = False
-    adapter = HTTPAdapter(pool_connections=4, pool_maxsize=64)
-    session.mount("http://", adapter)
-    session.mount("https://", adapter)
-    return session
+        return HTTPProvider(rpc_url, request_kwargs={"timeout": timeout})
+    from escrowkit.rpc import LeanHTTPProvider
+
+    return LeanHTTPProvider(rpc_url, timeout)
 
 
 def _anvil_dev_signers() -> list[LocalAccount]:

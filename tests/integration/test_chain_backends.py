@@ -11,7 +11,7 @@ import pytest
 from eth_account import Account
 
 from escrowkit.chain import Chain
-from escrowkit.compiler import Artifact, compile_contracts
+from escrowkit.compiler import Artifact, compile_contracts, load_artifact
 from escrowkit.deploy import deploy
 from escrowkit.errors import ChainError, ConfigurationError, ContractRevert
 from escrowkit.token import TokenClient
@@ -185,3 +185,41 @@ def test_connect_to_nothing_is_a_clear_error() -> None:
     assert f"127.0.0.1:{port}/…" in message
     for secret in ("secret-key-path", "KEY2", "user:pw"):
         assert secret not in message
+
+
+def _shape(value: Any) -> Any:
+    """A value with its type at every level, so equal shapes mean identical receipts."""
+    if isinstance(value, dict) or hasattr(value, "items"):
+        return (type(value).__name__, {k: _shape(v) for k, v in value.items()})
+    if isinstance(value, (list, tuple)):
+        return (type(value).__name__, [_shape(v) for v in value])
+    return (type(value).__name__, value)
+
+
+def test_lean_receipts_are_exactly_what_web3_returns(
+    anvil: Chain, reverter_artifact: Artifact
+) -> None:
+    """The lean path formats receipts itself (escrowkit.rpc): deployments, transfers with
+    logs and mined failures must come out as web3's get_transaction_receipt does."""
+    assert anvil._lean is not None  # the lean path is the one under test
+    sender, other = anvil.accounts[0], anvil.accounts[1]
+    artifact = load_artifact("MockUSDC")
+    factory = anvil.w3.eth.contract(abi=artifact.abi, bytecode=artifact.bytecode)
+    deployed = anvil.transact(factory.constructor(), sender=sender)
+    token = TokenClient(anvil, deployed["contractAddress"])
+    reverter = deploy(anvil, "Reverter", artifact=reverter_artifact)
+    receipts = [
+        deployed,
+        token.mint(sender, 10**9, sender=sender),
+        token.transfer(other, 5, sender=sender),
+        token.approve(other, 7, sender=sender),
+    ]
+    with pytest.raises(ContractRevert) as failed:
+        anvil.transact(reverter.functions.bare(), sender=sender, gas=100_000)
+    assert failed.value.tx_hash is not None
+    hashes = [r["transactionHash"].to_0x_hex() for r in receipts] + [failed.value.tx_hash]
+    for tx_hash in hashes:
+        lean = anvil.wait_for_receipt(tx_hash)
+        assert _shape(lean) == _shape(anvil.w3.eth.get_transaction_receipt(tx_hash))  # type: ignore[arg-type]
+    assert deployed["contractAddress"] == token.address
+    assert receipts[2]["logs"][0]["topics"][0].hex().startswith("ddf252ad")  # Transfer
