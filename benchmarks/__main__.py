@@ -38,9 +38,21 @@ class Figure:
         return self.value >= self.target if self.higher_is_better else self.value <= self.target
 
 
-def import_time_ms(runs: int = 7) -> float:
-    """Median wall time of ``import escrowkit`` in a fresh interpreter (ms)."""
-    code = "import time; t = time.perf_counter(); import escrowkit; print(time.perf_counter() - t)"
+def machine_loop_s() -> float:
+    """Seconds for ten million additions in a pure-Python loop: how fast this machine is
+    right now (a shared VM's speed drifts; read the throughput figures against it)."""
+    start = time.perf_counter()
+    total = 0
+    for i in range(10_000_000):
+        total += i
+    return time.perf_counter() - start
+
+
+def import_time_ms(runs: int = 7, names: str = "") -> float:
+    """Median wall time of ``import escrowkit`` (or ``from escrowkit import names``) in a
+    fresh interpreter (ms)."""
+    statement = f"from escrowkit import {names}" if names else "import escrowkit"
+    code = f"import time; t = time.perf_counter(); {statement}; print(time.perf_counter() - t)"
     samples = [
         float(
             subprocess.run(
@@ -70,6 +82,7 @@ def collect(quick: bool) -> list[Figure]:
     from benchmarks import coordinator_bench, e2e, gas
 
     figures: list[Figure] = []
+    loop_before = machine_loop_s()
     print("gas ...", file=sys.stderr)
     for name, used in gas.measure().items():
         figures.append(Figure(f"gas {name}", used, "gas", gas.TARGETS.get(name), False))
@@ -89,6 +102,15 @@ def collect(quick: bool) -> list[Figure]:
             f"{decisions.threads} threads, {decisions.prefill:,} rows, SQLite file",
         )
     )
+    figures.append(
+        Figure(
+            "coordinator CPU per decision",
+            round(decisions.cpu_per_decision_us),
+            "us",
+            None,
+            False,
+        )
+    )
     for mode in ("treasury", "pool"):
         print(f"end to end on anvil ({mode}) ...", file=sys.stderr)
         result = e2e.run(mode, spends=200 if quick else e2e.SPENDS)
@@ -102,16 +124,51 @@ def collect(quick: bool) -> list[Figure]:
                 f"{result.threads} agent threads, {result.spends} spends",
             )
         )
+        figures.append(
+            Figure(
+                f"e2e CPU per spend ({mode})",
+                round(result.cpu_seconds * 1000 / result.spends, 2),
+                "ms",
+                None,
+                False,
+                "this process only (anvil runs on the other core)",
+            )
+        )
     print("compile and import ...", file=sys.stderr)
     figures.append(Figure("warm compile", round(warm_compile_ms(), 1), "ms", 50, False))
     figures.append(Figure("import escrowkit", round(import_time_ms(), 1), "ms", 300, False))
+    everything = "Chain, BudgetCoordinator, deploy_stack"
+    figures.append(
+        Figure(
+            "import + Chain, BudgetCoordinator",
+            round(import_time_ms(names=everything), 1),
+            "ms",
+            None,
+            False,
+            "the names load web3 and SQLAlchemy on first use",
+        )
+    )
+    loops = (loop_before, machine_loop_s())
+    figures.append(
+        Figure(
+            "machine: 10M-add Python loop",
+            round(max(loops), 2),
+            "s",
+            None,
+            False,
+            f"before {loops[0]:.2f} s, after {loops[1]:.2f} s",
+        )
+    )
     return figures
 
 
 def render(figures: list[Figure]) -> str:
     lines = [f"{'figure':<34}{'value':>12}     {'target':>10}  ok", "-" * 64]
     for f in figures:
-        value = f"{int(f.value):,}" if f.unit == "gas" else f"{f.value:,.1f}"
+        if f.unit == "gas":
+            value = f"{int(f.value):,}"
+        else:
+            value = f"{f.value:,.2f}" if abs(f.value) < 10 else f"{f.value:,.1f}"
         if f.target is None:
             target, verdict = f"{'-':>12}", "-"
         else:

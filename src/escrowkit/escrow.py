@@ -445,7 +445,7 @@ class EscrowClient:
         )
 
     def _transact(self, function: str, *args: Any, sender: str) -> TxReceipt:
-        fn = self.contract.functions[function](*args)
+        fn = self.chain.prepare(self.contract, function, *args)
         return self.chain.transact(
             fn, sender=to_address(sender, name="sender"), context=f"Escrow.{function}"
         )

@@ -325,8 +325,16 @@ class BudgetPoolClient:
         int_in_range(dispute_window, "dispute_window", 0, MAX_UINT32)
         meta = metadata32(metadata)
         salt_bytes = secrets.token_bytes(32) if salt is None else bytes32(salt, name="salt")
-        fn = self.contract.functions.spend(
-            agent_address, salt_bytes, provider_address, amount, deadline, dispute_window, meta
+        fn = self.chain.prepare(
+            self.contract,
+            "spend",
+            agent_address,
+            salt_bytes,
+            provider_address,
+            amount,
+            deadline,
+            dispute_window,
+            meta,
         )
         receipt = self._transact(fn, sender, "spend")
         escrow_id = EscrowId(self.escrow_id(agent_address, salt_bytes), receipt)
@@ -337,12 +345,12 @@ class BudgetPoolClient:
 
     def settle(self, id: bytes | str, sender: str) -> TxReceipt:
         """Release escrow ``id`` to its provider (its agent, an operator or the owner)."""
-        fn = self.contract.functions.settle(EscrowId(id))
+        fn = self.chain.prepare(self.contract, "settle", EscrowId(id))
         return self._transact(fn, sender, "settle")
 
     def cancel(self, id: bytes | str, sender: str) -> TxReceipt:
         """Cancel escrow ``id`` under Escrow's requester rules and credit it back."""
-        fn = self.contract.functions.cancel(EscrowId(id))
+        fn = self.chain.prepare(self.contract, "cancel", EscrowId(id))
         return self._transact(fn, sender, "cancel")
 
     def reconcile(self, id: bytes | str, sender: str) -> TxReceipt:

@@ -14,7 +14,6 @@ from collections.abc import Mapping
 from typing import Any
 
 import coincurve
-import rlp
 from eth_utils.crypto import keccak
 
 __all__ = ["Signer"]
@@ -41,8 +40,38 @@ class Signer:
             bytes.fromhex(tx["data"][2:]),
             [],
         ]
-        signature = self._key.sign_recoverable(keccak(b"\x02" + rlp.encode(fields)), hasher=None)
-        r = int.from_bytes(signature[:32], "big")
-        s = int.from_bytes(signature[32:64], "big")
-        raw = b"\x02" + rlp.encode([*fields, signature[64], r, s])
+        body = b"".join(_item(field) for field in fields)
+        signature = self._key.sign_recoverable(keccak(b"\x02" + _list(body)), hasher=None)
+        y_parity = _item(signature[64])
+        # r and s as RLP integers: big-endian without leading zero bytes.
+        r, s = _item(signature[:32].lstrip(b"\0")), _item(signature[32:64].lstrip(b"\0"))
+        raw = b"\x02" + _list(body + y_parity + r + s)
         return raw, "0x" + keccak(raw).hex()
+
+
+# RLP, for the two shapes a transaction has: byte strings (integers as their minimal
+# big-endian bytes) and lists. (The rlp package infers a serializer per item: most of
+# what signing cost.)
+
+
+def _length(length: int, short: int) -> bytes:
+    if length < 56:
+        return bytes((short + length,))
+    size = (length.bit_length() + 7) // 8
+    return bytes((short + 55 + size,)) + length.to_bytes(size, "big")
+
+
+def _item(value: int | bytes | list[Any]) -> bytes:
+    if isinstance(value, list):
+        return _list(b"".join(_item(v) for v in value))
+    if isinstance(value, int):
+        if value < 0:
+            raise ValueError("RLP integers are unsigned")
+        value = value.to_bytes((value.bit_length() + 7) // 8, "big")
+    if len(value) == 1 and value[0] < 0x80:
+        return value
+    return _length(len(value), 0x80) + value
+
+
+def _list(body: bytes) -> bytes:
+    return _length(len(body), 0xC0) + body
