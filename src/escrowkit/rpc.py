@@ -182,56 +182,58 @@ def _int(value: Any) -> Any:
     return int(value, 16) if isinstance(value, str) else value
 
 
+def _address(value: Any) -> Any:
+    return checksum(value) if isinstance(value, str) and len(value) == 42 else value
+
+
+def _format(raw: Mapping[str, Any], formatters: Mapping[str, Any]) -> Any:
+    """``raw`` with each known field converted (None stays None) and the rest as web3
+    leaves them (nested mappings as AttributeDicts)."""
+    out: dict[str, Any] = {}
+    for key, value in raw.items():
+        convert = formatters.get(key)
+        if value is None:
+            out[key] = None
+        elif convert is not None:
+            out[key] = convert(value)
+        else:
+            out[key] = AttributeDict.recursive(value)
+    return AttributeDict(out)
+
+
+def _log(raw: Mapping[str, Any]) -> Any:
+    return _format(raw, _LOG_FIELDS)
+
+
+_LOG_FIELDS: dict[str, Any] = {
+    **dict.fromkeys(("blockNumber", "transactionIndex", "logIndex"), _int),
+    **dict.fromkeys(("blockHash", "transactionHash", "data"), HexBytes),
+    "topics": lambda topics: [HexBytes(topic) for topic in topics],
+    "address": checksum,
+}
+_RECEIPT_FIELDS: dict[str, Any] = {
+    **dict.fromkeys(
+        (
+            "blockNumber",
+            "transactionIndex",
+            "cumulativeGasUsed",
+            "status",
+            "gasUsed",
+            "effectiveGasPrice",
+            "type",
+            "blobGasPrice",
+            "blobGasUsed",
+        ),
+        _int,
+    ),
+    **dict.fromkeys(("blockHash", "transactionHash", "logsBloom"), HexBytes),
+    **dict.fromkeys(("from", "contractAddress", "to"), _address),
+    "logs": lambda logs: [_log(log) for log in logs],
+}
+
+
 def format_receipt(raw: Mapping[str, Any]) -> Any:
     """A raw ``eth_getTransactionReceipt`` result as web3 formats it: an ``AttributeDict``
     with ints, ``HexBytes`` hashes and checksummed addresses (unknown fields as they are).
     """
-    out: dict[str, Any] = {}
-    for key, value in raw.items():
-        if value is None:
-            out[key] = None
-        elif key in _RECEIPT_INTS:
-            out[key] = _int(value)
-        elif key in ("blockHash", "transactionHash", "logsBloom"):
-            out[key] = HexBytes(value)
-        elif key in ("from", "contractAddress", "to"):
-            out[key] = checksum(value) if isinstance(value, str) and len(value) == 42 else value
-        elif key == "logs":
-            out[key] = [_format_log(log) for log in value]
-        else:
-            out[key] = AttributeDict.recursive(value)
-    return AttributeDict(out)
-
-
-_RECEIPT_INTS = frozenset(
-    (
-        "blockNumber",
-        "transactionIndex",
-        "cumulativeGasUsed",
-        "status",
-        "gasUsed",
-        "effectiveGasPrice",
-        "type",
-        "blobGasPrice",
-        "blobGasUsed",
-    )
-)
-_LOG_INTS = frozenset(("blockNumber", "transactionIndex", "logIndex"))
-
-
-def _format_log(log: Mapping[str, Any]) -> Any:
-    out: dict[str, Any] = {}
-    for key, value in log.items():
-        if value is None:
-            out[key] = None
-        elif key in _LOG_INTS:
-            out[key] = _int(value)
-        elif key in ("blockHash", "transactionHash", "data"):
-            out[key] = HexBytes(value)
-        elif key == "topics":
-            out[key] = [HexBytes(topic) for topic in value]
-        elif key == "address":
-            out[key] = checksum(value)
-        else:
-            out[key] = AttributeDict.recursive(value)
-    return AttributeDict(out)
+    return _format(raw, _RECEIPT_FIELDS)

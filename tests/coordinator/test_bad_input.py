@@ -137,17 +137,19 @@ def test_category_budget_caps_all_agents_together(
     assert stack.token.balance_of(stack.escrow.address) - escrow_before == 60 * USDC
 
 
+def ask_approval(coordinator: BudgetCoordinator, team: Team) -> str:
+    """A 150 USDC spend of data-agent (approval above 100): its approval id."""
+    result = coordinator.request_spending(
+        SpendRequest("data-agent", 150 * USDC, team.provider, "data")
+    )
+    assert result.approval_id is not None
+    return result.approval_id
+
+
 def test_closed_approvals_cannot_be_used(
     coordinator: BudgetCoordinator, stack: Stack, team: Team, clock: Clock
 ) -> None:
-    def ask() -> str:
-        result = coordinator.request_spending(
-            SpendRequest("data-agent", 150 * USDC, team.provider, "data")
-        )
-        assert result.approval_id is not None
-        return result.approval_id
-
-    expired, used, rejected = ask(), ask(), ask()
+    expired, used, rejected = (ask_approval(coordinator, team) for _ in range(3))
     assert coordinator.approve_spending(used, approver="cfo").approved
     assert coordinator.reject_spending(rejected, reason="not this quarter").reason == (
         "Rejected: not this quarter"
@@ -174,15 +176,7 @@ def test_rejecting_a_closed_approval_says_nothing_was_rejected(
     coordinator: BudgetCoordinator, stack: Stack, team: Team, clock: Clock
 ) -> None:
     """A DENIED result would read as "not spent", which is false for an approved one."""
-
-    def ask() -> str:
-        result = coordinator.request_spending(
-            SpendRequest("data-agent", 150 * USDC, team.provider, "data")
-        )
-        assert result.approval_id is not None
-        return result.approval_id
-
-    used, rejected, expired = ask(), ask(), ask()
+    used, rejected, expired = (ask_approval(coordinator, team) for _ in range(3))
     funded = coordinator.approve_spending(used, approver="cfo")
     assert funded.approved
     assert coordinator.reject_spending(rejected, reason="no").status is SpendStatus.DENIED

@@ -800,18 +800,15 @@ class BudgetCoordinator:
             inputs, daily = self._inputs(ledger, request, now, day)
             decision = evaluate(request, inputs, approval_threshold=False)
             if not decision.allowed:
-                ledger.close_approval(
-                    approval_id, ApprovalStatus.DENIED, now, by=approver, reason=decision.reason
-                )
-                ledger.audit(
+                self._close_approval(
+                    ledger,
+                    approval,
+                    ApprovalStatus.DENIED,
                     "approval_denied",
                     now,
-                    agent_id=request.agent_id,
-                    approval_id=approval_id,
-                    amount=request.amount,
-                    approver=approver,
-                    check=decision.check.value if decision.check else None,
+                    by=approver,
                     reason=decision.reason,
+                    check=decision.check.value if decision.check else None,
                 )
                 left_daily, left_total = self._remaining(inputs, daily)
                 return SpendResult(
@@ -822,21 +819,14 @@ class BudgetCoordinator:
                     remaining_total=left_total,
                 )
             reservation = self._reserve(ledger, request, now, day, approval_id=approval_id)
-            ledger.close_approval(
-                approval_id,
+            self._close_approval(
+                ledger,
+                approval,
                 ApprovalStatus.APPROVED,
+                "approved",
                 now,
                 by=approver,
                 reservation_id=reservation.id,
-            )
-            ledger.audit(
-                "approved",
-                now,
-                agent_id=request.agent_id,
-                approval_id=approval_id,
-                reservation_id=reservation.id,
-                amount=request.amount,
-                approver=approver,
             )
             reserved = _Reserved(
                 reservation,
@@ -865,19 +855,44 @@ class BudgetCoordinator:
                     approval_id, status, f"{approval.reason}; nothing was rejected"
                 )
             else:
-                ledger.close_approval(approval_id, ApprovalStatus.REJECTED, now, reason=reason)
-                ledger.audit(
-                    "rejected",
-                    now,
-                    agent_id=approval.request.agent_id,
-                    approval_id=approval_id,
-                    amount=approval.request.amount,
-                    reason=reason,
+                self._close_approval(
+                    ledger, approval, ApprovalStatus.REJECTED, "rejected", now, reason=reason
                 )
         if refusal is not None:
             # Raised outside the transaction, so that an expiry it recorded is kept.
             raise refusal
         return SpendResult(SpendStatus.DENIED, f"Rejected: {reason}", approval_id=approval_id)
+
+    @staticmethod
+    def _close_approval(
+        ledger: Ledger,
+        approval: Approval,
+        status: ApprovalStatus,
+        event: str,
+        now: float,
+        *,
+        by: str | None = None,
+        reason: str | None = None,
+        reservation_id: str | None = None,
+        **detail: Any,
+    ) -> None:
+        """Decide a pending approval and write the decision to the audit log."""
+        ledger.close_approval(
+            approval.id, status, now, by=by, reason=reason, reservation_id=reservation_id
+        )
+        if by is not None:
+            detail["approver"] = by
+        if reason is not None:
+            detail["reason"] = reason
+        ledger.audit(
+            event,
+            now,
+            agent_id=approval.request.agent_id,
+            approval_id=approval.id,
+            reservation_id=reservation_id,
+            amount=approval.request.amount,
+            **detail,
+        )
 
     def _open_approval(
         self, ledger: Ledger, approval_id: str, now: float
@@ -892,13 +907,8 @@ class BudgetCoordinator:
             reason = f"Approval {approval_id} was already {approval.status.value.lower()}"
             return SpendResult(SpendStatus.DENIED, reason, approval_id=approval_id)
         if now >= approval.expires_at:
-            ledger.close_approval(approval_id, ApprovalStatus.EXPIRED, now, reason="expired")
-            ledger.audit(
-                "approval_expired",
-                now,
-                agent_id=approval.request.agent_id,
-                approval_id=approval_id,
-                amount=approval.request.amount,
+            self._close_approval(
+                ledger, approval, ApprovalStatus.EXPIRED, "approval_expired", now, reason="expired"
             )
             reason = f"Approval {approval_id} expired"
             return SpendResult(SpendStatus.DENIED, reason, approval_id=approval_id)
