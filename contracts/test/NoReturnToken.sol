@@ -3,7 +3,8 @@ pragma solidity ^0.8.24;
 
 /// @title NoReturnToken
 /// @notice A USDT-like test token: `transfer`, `transferFrom` and `approve` return nothing,
-///         so a caller that decodes a `bool` reverts. Open `mint`. Tests only.
+///         so a caller that decodes a `bool` reverts; like USDT, `approve` refuses to change
+///         an allowance from one non-zero value to another. Open `mint`. Tests only.
 contract NoReturnToken {
     event Transfer(address indexed from, address indexed to, uint256 value);
     event Approval(address indexed owner, address indexed spender, uint256 value);
@@ -12,6 +13,9 @@ contract NoReturnToken {
     error InsufficientBalance(address from, uint256 balance, uint256 needed);
     /// @notice Thrown when `spender` may move less than `needed`.
     error InsufficientAllowance(address spender, uint256 allowance, uint256 needed);
+    /// @notice Thrown when a non-zero allowance of `spender` would be set to another
+    ///         non-zero value (USDT's rule: set it to 0 first).
+    error AllowanceNotZero(address spender, uint256 allowance);
 
     string public constant name = "No Return Token";
     string public constant symbol = "NRT";
@@ -28,8 +32,11 @@ contract NoReturnToken {
         emit Transfer(address(0), to, amount);
     }
 
-    /// @notice Sets the caller's allowance for `spender`; returns nothing.
+    /// @notice Sets the caller's allowance for `spender`; returns nothing. Reverts when
+    ///         both the current allowance and `amount` are non-zero.
     function approve(address spender, uint256 amount) external {
+        uint256 current = allowance[msg.sender][spender];
+        if (amount != 0 && current != 0) revert AllowanceNotZero(spender, current);
         allowance[msg.sender][spender] = amount;
         emit Approval(msg.sender, spender, amount);
     }

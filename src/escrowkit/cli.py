@@ -691,7 +691,7 @@ def pool_contribute(
     sender = settings.signer(chain_)
     value = _amount(stack.token, amount)
     if stack.token.allowance(sender, stack.pool.address) < value:
-        stack.token.approve(stack.pool.address, value, sender=sender)
+        stack.token.force_approve(stack.pool.address, value, sender=sender)
     stack.pool.contribute(value, sender=sender)
     console.print(f"contributed {stack.token.format(value)}")
 

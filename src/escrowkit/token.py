@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from escrowkit.chain import to_address
 from escrowkit.compiler import load_artifact
+from escrowkit.errors import ContractRevert
 from escrowkit.units import MAX_UINT256, check_amount, format_units, parse_units
 
 if TYPE_CHECKING:
@@ -63,6 +64,18 @@ class TokenClient:
         check_amount(amount, allow_zero=True, maximum=MAX_UINT256)
         fn = self.contract.functions.approve(to_address(spender), amount)
         return self.chain.transact(fn, sender=sender, context=f"{self.symbol}.approve")
+
+    def force_approve(self, spender: str, amount: int, sender: str) -> list[TxReceipt]:
+        """Set the allowance to ``amount`` on any token, as OpenZeppelin's
+        ``SafeERC20.forceApprove`` does: USDT and its kin refuse to change an allowance
+        from one non-zero value to another, so when ``approve`` reverts and an allowance
+        is left, it is set to 0 first. Returns the receipts of the transactions sent."""
+        try:
+            return [self.approve(spender, amount, sender)]
+        except ContractRevert:
+            if amount == 0 or self.allowance(sender, spender) == 0:
+                raise
+        return [self.approve(spender, 0, sender), self.approve(spender, amount, sender)]
 
     def transfer(self, to: str, amount: int, sender: str) -> TxReceipt:
         fn = self.contract.functions.transfer(

@@ -125,6 +125,21 @@ def test_no_return_token_failure_is_still_caught(no_return: Env) -> None:
     assert env.escrow.get(eid).state is EscrowState.INITIATED
 
 
+def test_no_return_token_takes_a_new_allowance_only_through_zero(no_return: Env) -> None:
+    """USDT's approve rule: non-zero to non-zero reverts; ``force_approve`` goes through 0."""
+    env, spender = no_return, no_return.other
+    env.token.approve(spender, 7, sender=env.requester)
+    with pytest.raises(errors.AllowanceNotZero) as info:
+        env.token.approve(spender, 9, sender=env.requester)
+    assert info.value.arguments == {"spender": spender, "allowance": 7}
+    assert len(env.token.force_approve(spender, 9, sender=env.requester)) == 2  # 0, then 9
+    assert env.token.allowance(env.requester, spender) == 9
+    # From zero (or to zero) one approve is enough.
+    assert len(env.token.force_approve(spender, 0, sender=env.requester)) == 1
+    assert len(env.token.force_approve(spender, 4, sender=env.requester)) == 1
+    assert env.token.allowance(env.requester, spender) == 4
+
+
 # --------------------------------------------------------------------------------------
 # Fee on transfer
 # --------------------------------------------------------------------------------------

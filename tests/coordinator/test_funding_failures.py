@@ -10,13 +10,16 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 import pytest
-from coordinator_helpers import BUDGET, USDC, Team
+from coordinator_helpers import BUDGET, USDC, Clock, Team, reference_agents
 
 from escrowkit.coordinator import BudgetCoordinator, ReservationStatus, SpendStatus
+from escrowkit.deploy import deploy
 from escrowkit.errors import ChainError, TransactionTimeout
 from escrowkit.escrow import EscrowState
+from escrowkit.stack import deploy_stack
 
 if TYPE_CHECKING:
+    from escrowkit.chain import Chain
     from escrowkit.stack import Stack
 
 
@@ -180,3 +183,31 @@ def test_allowance_revoked_elsewhere_falls_back_to_three_steps(
     assert stack.escrow.get(result.escrow_id or "").state is EscrowState.FUNDED
     assert stack.token.allowance(team.treasury, stack.escrow.address) == 0  # exactly used
     assert coordinator.report().total_spent == 12 * USDC
+
+
+def test_usdt_like_token_gets_its_new_allowance_through_zero(
+    chain: Chain, team: Team, clock: Clock
+) -> None:
+    """USDT refuses to change an allowance from one non-zero value to another. Once spends
+    have used part of it, the next spend that needs more must set it to 0 first, or every
+    spend from then on fails at the approve."""
+    token = deploy(chain, "NoReturnToken", sender=team.treasury)
+    stack = deploy_stack(chain, token=str(token.address), owner=team.treasury)
+    stack.token.mint(team.treasury, BUDGET, sender=team.treasury)
+    with BudgetCoordinator(
+        stack, treasury=team.treasury, total_budget=BUDGET, clock=clock
+    ) as coordinator:
+        for agent in reference_agents(team):
+            coordinator.register_agent(agent)
+        agent = coordinator.agent("research-agent")
+        first = agent.purchase_service(team.provider, 25 * USDC, "x")
+        assert first.approved and len(first.tx_hashes) == 3  # create, approve 25, fund
+        stack.token.approve(stack.escrow.address, 0, sender=team.treasury)
+        stack.token.approve(stack.escrow.address, 10 * USDC, sender=team.treasury)
+        second = agent.purchase_service(team.provider, 30 * USDC, "x")
+        assert second.approved, second.reason
+        assert len(second.tx_hashes) == 4  # create, approve 0, approve 30, fund
+        assert stack.escrow.get(second.escrow_id or "").state is EscrowState.FUNDED
+        assert stack.token.allowance(team.treasury, stack.escrow.address) == 0
+        assert stack.token.balance_of(stack.escrow.address) == 55 * USDC
+        assert coordinator.report().total_spent == 55 * USDC

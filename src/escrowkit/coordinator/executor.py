@@ -244,9 +244,12 @@ class TreasuryExecutor(_ChainExecutor):
         with self._allowance_lock:
             allowance = self._read_allowance()
             if allowance - self._claimed < spend.amount:
-                # Enough for the spends in flight and this one.
+                # Enough for the spends in flight and this one. A USDT-like token takes a
+                # new allowance only through 0; a spend in flight whose fund lands in
+                # between fails and is cancelled like any other failed funding.
                 wanted = self._claimed + spend.amount
-                tx_hashes.append(_hash(token.approve(escrow.address, wanted, sender=self.treasury)))
+                receipts = token.force_approve(escrow.address, wanted, sender=self.treasury)
+                tx_hashes.extend(map(_hash, receipts))
                 self._allowance = wanted
             self._claimed += spend.amount
         try:
