@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 import pytest
-from coordinator_helpers import BUDGET, USDC, Clock, Team
+from coordinator_helpers import BUDGET, USDC, Clock, Team, reference_agents
 
 from escrowkit.coordinator import Alert, BudgetCoordinator, SpendRequest, SpendStatus
 
@@ -107,3 +108,46 @@ def test_freeze_denies_everything_until_unfreeze(
     closed = coordinator.approve_spending(waiting.approval_id, approver="cfo")
     assert closed.status is SpendStatus.DENIED and "already denied" in closed.reason
     other.close()
+
+
+@pytest.mark.parametrize("store_url", ["file"], indirect=True)
+def test_a_changed_limit_re_arms_its_alerts(
+    coordinator: BudgetCoordinator, stack: Stack, team: Team, clock: Clock, store_url: str
+) -> None:
+    """An alert fires once per limit: after the daily limit or the budget is raised, the
+    same threshold of the new limit fires again."""
+    fired: list[Alert] = []
+    coordinator.on_alert(fired.append)
+    research = coordinator.agent("research-agent")  # 300 a day, 50 each without approval
+
+    def spend(times: int) -> list[tuple[str, int, int]]:
+        for _ in range(times):
+            assert research.purchase_service(team.provider, 50 * USDC, "x").approved
+        seen = [(a.kind, a.threshold, a.limit) for a in fired]
+        fired.clear()
+        return seen
+
+    assert spend(5) == [("daily_limit", 80, 300 * USDC)]  # 250 of 300
+    config = next(a for a in reference_agents(team) if a.id == "research-agent")
+    coordinator.register_agent(replace(config, daily_limit=600 * USDC))
+    assert spend(4) == []  # 450 of 600
+    assert spend(1) == [("daily_limit", 80, 600 * USDC)]  # 500 of 600
+    # 500 of the 1,000 budget so far; 800 fires the total's 80 %.
+    clock.advance(86_400)
+    assert spend(6) == [("total_budget", 80, BUDGET)]
+    coordinator.close()
+    # Another coordinator on the same ledger doubles the budget: 1,600 fires it again.
+    with BudgetCoordinator(
+        stack, treasury=team.treasury, total_budget=2 * BUDGET, store=store_url, clock=clock
+    ) as raised:
+        raised.on_alert(fired.append)
+        research = raised.agent("research-agent")
+        clock.advance(86_400)
+        assert spend(6) == []  # 1,100 of 2,000 (300 of 600 today)
+        clock.advance(86_400)
+        assert spend(10) == [("total_budget", 80, 2 * BUDGET), ("daily_limit", 80, 600 * USDC)]
+        report = raised.report()
+        assert [(a.kind, a.threshold, a.limit) for a in report.alerts if a.scope == "total"] == [
+            ("total_budget", 80, 2 * BUDGET)
+        ]
+        assert report.total_spent == 1_600 * USDC

@@ -206,7 +206,7 @@ class BudgetCoordinator:
         self.store = store if isinstance(store, Store) else Store(store)
         self._owns_store = not isinstance(store, Store)
         self._callbacks: list[Callable[[Alert], object]] = []
-        self._fired: set[tuple[str, str, int, str]] = set()
+        self._fired: set[tuple[str, str, int, str, int]] = set()
         self._agents: dict[str, AgentConfig] = {}
         self._config_version = -1
         self._in_flight: set[str] = set()
@@ -1101,7 +1101,9 @@ class BudgetCoordinator:
     ) -> list[Alert]:
         fired = []
         for threshold in ALERT_THRESHOLDS:
-            if spent * 100 < threshold * limit or (kind, scope, threshold, period) in self._fired:
+            if spent * 100 < threshold * limit:
+                continue
+            if (kind, scope, threshold, period, limit) in self._fired:
                 continue
             if ledger.record_alert(kind, scope, threshold, period, spent, limit, now):
                 alert = Alert(kind, scope, threshold, spent, limit, period, now)
@@ -1121,7 +1123,7 @@ class BudgetCoordinator:
     def _fire(self, alerts: Iterable[Alert]) -> None:
         """After the commit: remember, log and call back (a failing callback is logged)."""
         for alert in alerts:
-            self._fired.add((alert.kind, alert.scope, alert.threshold, alert.period))
+            self._fired.add((alert.kind, alert.scope, alert.threshold, alert.period, alert.limit))
             logger.warning(
                 "alert: %s %s reached %d%% (%s of %s)",
                 alert.kind,

@@ -83,7 +83,9 @@ class Alert:
     """Net committed spend reached ``threshold`` percent of a limit.
 
     ``kind`` is ``"total_budget"`` (``scope`` ``"total"``) or ``"daily_limit"`` (``scope``
-    the agent id, ``period`` the day). Each (kind, scope, threshold, period) fires once.
+    the agent id, ``period`` the day). Each (kind, scope, threshold, period) fires once
+    for a given ``limit``: a changed limit (a raised budget, an agent's new daily limit)
+    re-arms it, and it fires again when spend reaches the threshold of the new limit.
     """
 
     kind: str

@@ -1087,15 +1087,19 @@ class Ledger:
     def record_alert(
         self, kind: str, scope: str, threshold: int, period: str, spent: int, limit: int, now: float
     ) -> bool:
-        """Insert an alert unless it already fired; True when this call recorded it."""
+        """Record an alert unless it already fired for this ``limit``; True when this call
+        recorded it. One row per (kind, scope, threshold, period): an alert that fired for
+        another limit (the budget or the daily limit changed since) is fired anew."""
         t = alerts_table.c
-        exists = self.conn.execute(
-            select(t.kind).where(
-                and_(t.kind == kind, t.scope == scope, t.threshold == threshold, t.period == period)
-            )
-        ).first()
-        if exists:
+        key = and_(t.kind == kind, t.scope == scope, t.threshold == threshold, t.period == period)
+        fired_for = self.conn.execute(select(t.limit).where(key)).scalar()
+        if fired_for == limit:
             return False
+        if fired_for is not None:
+            self.conn.execute(
+                update(alerts_table).where(key).values(spent=spent, limit=limit, at=now)
+            )
+            return True
         self.conn.execute(
             insert(alerts_table).values(
                 kind=kind,
