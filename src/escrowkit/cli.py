@@ -157,13 +157,19 @@ def _show_result(result: SpendResult, token: TokenClient) -> None:
         console.print(f"  remaining total {token.format(result.remaining_total)}")
 
 
+#: Exit codes of ``spend`` and ``batch``: 0 approved or waiting for approval. Denied is 3,
+#: not 2, which is click's usage error: a mistyped option must not read as a denial.
+EXIT_FAILED = 1
+EXIT_DENIED = 3
+
+
 def _exit_for(result: SpendResult) -> None:
-    """0 when approved or waiting for approval; 2 when denied; 1 when it failed."""
+    """0 when approved or waiting for approval; 3 when denied; 1 when it failed."""
     status = result.status.name
     if status == "DENIED":
-        raise typer.Exit(2)
+        raise typer.Exit(EXIT_DENIED)
     if status == "FAILED":
-        raise typer.Exit(1)
+        raise typer.Exit(EXIT_FAILED)
 
 
 # --------------------------------------------------------------------------------------
@@ -391,7 +397,7 @@ def spend(
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
 ) -> None:
-    """Ask to spend: exit 0 approved or pending approval, 2 denied, 1 failed."""
+    """Ask to spend: exit 0 approved or pending approval, 3 denied, 1 failed."""
     from escrowkit.coordinator import SpendRequest
 
     _, _, stack, coordinator = _coordinator()
@@ -440,9 +446,9 @@ def batch(
         _show_batch(file, results, stack.token)
     statuses = {result.status.name for _, result in results}
     if "FAILED" in statuses:
-        raise typer.Exit(1)
+        raise typer.Exit(EXIT_FAILED)
     if "DENIED" in statuses:
-        raise typer.Exit(2)
+        raise typer.Exit(EXIT_DENIED)
 
 
 def _show_batch(

@@ -115,7 +115,7 @@ def test_deploy_agents_spend_approve_report(node: Chain, workdir: Path) -> None:
     late = run(workdir, "reject", pending["approval_id"], "--reason", "late", expect=1)
     assert "already approved; nothing was rejected" in late.stderr
     denied = run_json(
-        workdir, "spend", "research-agent", "150", provider, "--purpose", "too much", expect=2
+        workdir, "spend", "research-agent", "150", provider, "--purpose", "too much", expect=3
     )
     assert denied["status"] == "DENIED" and "per-transaction limit" in denied["reason"]
 
@@ -151,13 +151,13 @@ def test_deploy_agents_spend_approve_report(node: Chain, workdir: Path) -> None:
         f"research-agent,10,{provider},a\n"
         f"research-agent,500,{provider},too much\n"
     )
-    batch = run_json(workdir, "batch", "spends.csv", expect=2)
+    batch = run_json(workdir, "batch", "spends.csv", expect=3)
     assert [result["status"] for result in batch] == ["APPROVED", "DENIED"]
     assert stack.escrow.get(batch[0]["escrow_id"]).amount == 10 * USDC
     assert run_json(workdir, "report")["total_spent"] == str(185 * USDC)
 
     run(workdir, "freeze", "incident 42")
-    frozen = run_json(workdir, "spend", "research-agent", "1", provider, "--purpose", "x", expect=2)
+    frozen = run_json(workdir, "spend", "research-agent", "1", provider, "--purpose", "x", expect=3)
     assert "frozen" in frozen["reason"]
     run(workdir, "unfreeze")
 

@@ -35,6 +35,15 @@ def test_a_long_error_is_one_line(tmp_path: Path) -> None:
     assert "Traceback" not in done.stderr
 
 
+def test_a_mistyped_option_is_not_read_as_a_denial(tmp_path: Path) -> None:
+    """Click's usage error exits 2; a denied spend exits 3, so a script tells them apart."""
+    from escrowkit.cli import EXIT_DENIED, EXIT_FAILED
+
+    done = run(tmp_path, "spend", "research-agent", "25", "0x" + "11" * 20, "--purpsoe", "x")
+    assert done.returncode == 2 and "--purpsoe" in done.stderr
+    assert len({0, 2, EXIT_DENIED, EXIT_FAILED}) == 4
+
+
 def test_an_rpc_url_with_an_api_key_never_shows(tmp_path: Path) -> None:
     secret_url = "https://user:hunter2@127.0.0.1:1/v3/SECRETKEY123?apikey=SECRET456"
     for args in (["--rpc", secret_url, "report"], ["deploy", "--rpc", secret_url]):
