@@ -213,6 +213,24 @@ def test_idempotency_alerts_and_audit(store: Store) -> None:
         assert [e.event for e in ledger.audit_log(limit=1)] == ["reserved"]
 
 
+def test_a_key_read_ahead_reads_as_written_after_a_flush(store: Store) -> None:
+    """A commit group reads its keys ahead; reads in the group may flush half-way. A key
+    written before such a flush must not read as the absent row prefetch saw (a retry in
+    the same group would reserve twice), nor lose its result."""
+    with store.write() as ledger:
+        ledger.prefetch(keys=["k"])
+        assert ledger.idempotency("k") is None
+        ledger.insert_idempotency("k", "f" * 64, 1.0, reservation_id="res_1")
+        ledger.flush()
+        record = ledger.idempotency("k")
+        assert record is not None and record.reservation_id == "res_1"
+        assert record.result is None
+        ledger.finish_idempotency("k", {"status": "APPROVED"})
+        ledger.flush()
+        record = ledger.idempotency("k")
+        assert record is not None and record.result == {"status": "APPROVED"}
+
+
 def test_memory_store_is_one_database_for_all_threads() -> None:
     store = Store()
     seen: list[int] = []

@@ -614,7 +614,7 @@ class Ledger:
         self._days: dict[tuple[str, str], int] = {}
         self._day_flags: dict[tuple[str, str], str] = {}
         self._audit: list[dict[str, Any]] = []
-        self._new_reservations: list[dict[str, Any]] = []
+        self._new_reservations: dict[str, dict[str, Any]] = {}  # id -> row
         self._new_keys: dict[str, dict[str, Any]] = {}
         self._key_results: dict[str, str] = {}
         # Read ahead for a commit group (see prefetch): key -> row (None: no such key),
@@ -634,14 +634,18 @@ class Ledger:
                 # prefetch read the statuses under the write lock, so nobody can have
                 # moved a row since: a mismatch is a bug. Raising rolls the group back.
                 raise AssertionError(f"{moved.rowcount} of {expected} transitions applied")
+        # A key read ahead and written since is read from the table again, not as the
+        # row (or absence) that prefetch saw: reads may flush in the middle of a group.
         if self._new_keys:
             self.conn.execute(_INSERT_IDEMPOTENCY, list(self._new_keys.values()))
+            self._forget_keys(self._new_keys)
             self._new_keys = {}
         if self._key_results:
             self.conn.execute(
                 _FINISH_IDEMPOTENCY,
                 [{"b_key": k, "b_result": v} for k, v in self._key_results.items()],
             )
+            self._forget_keys(self._key_results)
             self._key_results = {}
         if self._used_dirty and self._state is not None:
             seq = self._state.usage_seq + 1
@@ -665,6 +669,10 @@ class Ledger:
             self.conn.execute(_INSERT_AUDIT, self._audit)
             self._audit = []
 
+    def _forget_keys(self, keys: Iterable[str]) -> None:
+        for key in keys:
+            self._known_keys.pop(key, None)
+
     def prefetch(self, keys: Sequence[str] = (), reservation_ids: Sequence[str] = ()) -> None:
         """Read, in one query each, the idempotency keys and the reservation statuses a
         commit group will look at, instead of one query per call.
@@ -680,15 +688,14 @@ class Ledger:
             for key in chunk:
                 self._known_keys[key] = found.get(key)
         wanted = sorted(set(reservation_ids) - self._statuses.keys())
-        buffered = {row["id"] for row in self._new_reservations}
-        for chunk in _chunks([rid for rid in wanted if rid not in buffered]):
+        for chunk in _chunks([rid for rid in wanted if rid not in self._new_reservations]):
             for row in self.conn.execute(_PREFETCH_STATUS, {"b_ids": chunk}):
                 self._statuses[row.id] = row.status
 
     def _flush_reservations(self) -> None:
         if self._new_reservations:
-            self.conn.execute(_INSERT_RESERVATION, self._new_reservations)
-            self._new_reservations = []
+            self.conn.execute(_INSERT_RESERVATION, list(self._new_reservations.values()))
+            self._new_reservations = {}
 
     # ---- treasury state ----------------------------------------------------------------
 
@@ -852,7 +859,7 @@ class Ledger:
 
     def insert_reservation(self, reservation: Reservation) -> None:
         """Write a PENDING reservation and count it (total, agent's day, category)."""
-        self._new_reservations.append(reservation._row())
+        self._new_reservations[reservation.id] = reservation._row()
         self.add_usage(
             reservation.agent_id, reservation.day, reservation.category, reservation.amount
         )
@@ -922,7 +929,7 @@ class Ledger:
             # the counters and audit entries wait for the end of the transaction (a commit
             # group that mixes decisions and outcomes would otherwise write them once per
             # outcome).
-            if any(row["id"] == reservation.id for row in self._new_reservations):
+            if reservation.id in self._new_reservations:
                 self._flush_reservations()
             if self.conn.execute(_TRANSITION, params).rowcount != 1:
                 return None
