@@ -65,15 +65,20 @@ class TokenClient:
         fn = self.contract.functions.approve(to_address(spender), amount)
         return self.chain.transact(fn, sender=sender, context=f"{self.symbol}.approve")
 
-    def force_approve(self, spender: str, amount: int, sender: str) -> list[TxReceipt]:
+    def force_approve(
+        self, spender: str, amount: int, sender: str, *, current: int | None = None
+    ) -> list[TxReceipt]:
         """Set the allowance to ``amount`` on any token, as OpenZeppelin's
         ``SafeERC20.forceApprove`` does: USDT and its kin refuse to change an allowance
         from one non-zero value to another, so when ``approve`` reverts and an allowance
-        is left, it is set to 0 first. Returns the receipts of the transactions sent."""
+        is left, it is set to 0 first. ``current``: the allowance, if the caller just read
+        it. Returns the receipts of the transactions sent."""
         try:
             return [self.approve(spender, amount, sender)]
         except ContractRevert:
-            if amount == 0 or self.allowance(sender, spender) == 0:
+            if current is None:
+                current = self.allowance(sender, spender)
+            if amount == 0 or current == 0:
                 raise
         return [self.approve(spender, 0, sender), self.approve(spender, amount, sender)]
 

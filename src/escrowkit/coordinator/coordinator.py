@@ -25,7 +25,7 @@ import threading
 import time
 import zoneinfo
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Literal
 
 from escrowkit.coordinator.executor import (
@@ -414,10 +414,12 @@ class BudgetCoordinator:
         request: SpendRequest,
         now: float,
         day: str,
+        remaining: tuple[int | None, int],
         *,
         approval_id: str | None = None,
         idempotency_key: str | None = None,
-    ) -> Reservation:
+    ) -> _Reserved:
+        """Write the PENDING reservation (counted from now on) and its audit entry."""
         agent = self._agents[request.agent_id]
         salt = secrets.token_bytes(32)
         reservation = Reservation(
@@ -452,7 +454,7 @@ class BudgetCoordinator:
             provider=request.provider,
             category=request.category,
         )
-        return reservation
+        return _Reserved(reservation, remaining, agent.address)
 
     def request_spending(self, request: SpendRequest) -> SpendResult:
         """Decide and, when allowed, fund the escrow on-chain.
@@ -484,11 +486,12 @@ class BudgetCoordinator:
                 if key is not None:
                     ledger.insert_idempotency(key, fingerprint, now, result=result.to_json())
                 return result
-            reservation = self._reserve(ledger, request, now, day, idempotency_key=key)
+            remaining = self._remaining(inputs, daily, request.amount)
+            reserved = self._reserve(ledger, request, now, day, remaining, idempotency_key=key)
             if key is not None:
-                ledger.insert_idempotency(key, fingerprint, now, reservation_id=reservation.id)
-            address = self._agents[request.agent_id].address
-            return _Reserved(reservation, self._remaining(inputs, daily, request.amount), address)
+                reservation_id = reserved.reservation.id
+                ledger.insert_idempotency(key, fingerprint, now, reservation_id=reservation_id)
+            return reserved
 
         outcome = self.store.run(decide, keys=() if key is None else (key,))
         if isinstance(outcome, SpendResult):
@@ -793,9 +796,9 @@ class BudgetCoordinator:
         day = self._day(now)
         with self.store.write() as ledger:
             self._refresh(ledger)
-            approval = self._open_approval(ledger, approval_id, now)
-            if isinstance(approval, SpendResult):
-                return approval
+            approval, closed = self._open_approval(ledger, approval_id, now)
+            if closed is not None:
+                return closed
             request = approval.request
             inputs, daily = self._inputs(ledger, request, now, day)
             decision = evaluate(request, inputs, approval_threshold=False)
@@ -818,7 +821,8 @@ class BudgetCoordinator:
                     remaining_daily=left_daily,
                     remaining_total=left_total,
                 )
-            reservation = self._reserve(ledger, request, now, day, approval_id=approval_id)
+            remaining = self._remaining(inputs, daily, request.amount)
+            reserved = self._reserve(ledger, request, now, day, remaining, approval_id=approval_id)
             self._close_approval(
                 ledger,
                 approval,
@@ -826,12 +830,7 @@ class BudgetCoordinator:
                 "approved",
                 now,
                 by=approver,
-                reservation_id=reservation.id,
-            )
-            reserved = _Reserved(
-                reservation,
-                self._remaining(inputs, daily, request.amount),
-                self._agents[request.agent_id].address,
+                reservation_id=reserved.reservation.id,
             )
         return self._execute(reserved)
 
@@ -847,12 +846,10 @@ class BudgetCoordinator:
         now = self.clock()
         refusal: ApprovalClosed | None = None
         with self.store.write() as ledger:
-            approval = self._open_approval(ledger, approval_id, now)
-            if isinstance(approval, SpendResult):
-                closed = ledger.approval(approval_id)
-                status = closed.status.value if closed is not None else "CLOSED"
+            approval, closed = self._open_approval(ledger, approval_id, now)
+            if closed is not None:
                 refusal = ApprovalClosed(
-                    approval_id, status, f"{approval.reason}; nothing was rejected"
+                    approval_id, approval.status.value, f"{closed.reason}; nothing was rejected"
                 )
             else:
                 self._close_approval(
@@ -896,8 +893,9 @@ class BudgetCoordinator:
 
     def _open_approval(
         self, ledger: Ledger, approval_id: str, now: float
-    ) -> Approval | SpendResult:
-        """The approval if it can still be decided, else the DENIED result saying why."""
+    ) -> tuple[Approval, SpendResult | None]:
+        """The approval, and None if it can still be decided, else the DENIED result saying
+        why (the approval's status then says how it closed)."""
         if not isinstance(approval_id, str):
             raise InvalidRequest(f"approval id must be a string, got {approval_id!r}")
         approval = ledger.approval(approval_id)
@@ -905,14 +903,15 @@ class BudgetCoordinator:
             raise NotFound(f"no approval {approval_id!r}")
         if approval.status is not ApprovalStatus.PENDING:
             reason = f"Approval {approval_id} was already {approval.status.value.lower()}"
-            return SpendResult(SpendStatus.DENIED, reason, approval_id=approval_id)
+            return approval, SpendResult(SpendStatus.DENIED, reason, approval_id=approval_id)
         if now >= approval.expires_at:
             self._close_approval(
                 ledger, approval, ApprovalStatus.EXPIRED, "approval_expired", now, reason="expired"
             )
             reason = f"Approval {approval_id} expired"
-            return SpendResult(SpendStatus.DENIED, reason, approval_id=approval_id)
-        return approval
+            expired = replace(approval, status=ApprovalStatus.EXPIRED)
+            return expired, SpendResult(SpendStatus.DENIED, reason, approval_id=approval_id)
+        return approval, None
 
     # ---- after the spend -----------------------------------------------------------------
 

@@ -248,7 +248,9 @@ class TreasuryExecutor(_ChainExecutor):
                 # new allowance only through 0; a spend in flight whose fund lands in
                 # between fails and is cancelled like any other failed funding.
                 wanted = self._claimed + spend.amount
-                receipts = token.force_approve(escrow.address, wanted, sender=self.treasury)
+                receipts = token.force_approve(
+                    escrow.address, wanted, sender=self.treasury, current=allowance
+                )
                 tx_hashes.extend(map(_hash, receipts))
                 self._allowance = wanted
             self._claimed += spend.amount

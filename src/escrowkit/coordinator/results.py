@@ -85,7 +85,8 @@ class Alert:
     ``kind`` is ``"total_budget"`` (``scope`` ``"total"``) or ``"daily_limit"`` (``scope``
     the agent id, ``period`` the day). Each (kind, scope, threshold, period) fires once
     for a given ``limit``: a changed limit (a raised budget, an agent's new daily limit)
-    re-arms it, and it fires again when spend reaches the threshold of the new limit.
+    re-arms it, and it fires again when spend reaches the threshold of the new limit (of
+    a limit changed back, too: only the latest limit an alert fired for is kept).
     """
 
     kind: str

@@ -725,8 +725,7 @@ class Ledger:
         self._state = None
 
     def set_total_budget(self, amount: int, now: float) -> None:
-        if self.state().total_budget != amount:
-            self._update_state(total_budget=amount, updated_at=now)
+        self._update_state(total_budget=amount, updated_at=now)
 
     def set_freeze(self, reason: str | None, now: float) -> None:
         self._update_state(frozen=reason is not None, freeze_reason=reason, updated_at=now)
