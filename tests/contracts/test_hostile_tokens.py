@@ -350,35 +350,32 @@ def test_blocked_fee_recipient_is_owed_its_fee(blocklist: Env) -> None:
     env.assert_solvent(eid, owed_to=(recipient,))
 
 
-def test_withdraw_owed_to_a_refusing_address_reverts_and_keeps_the_debt(blocklist: Env) -> None:
+@pytest.mark.parametrize("invalid", ["zero", "escrow"], ids=["to-zero", "to-the-escrow-itself"])
+def test_withdraw_owed_to_a_refusing_or_invalid_address_reverts_and_keeps_the_debt(
+    blocklist: Env, invalid: str
+) -> None:
+    """A refusing recipient fails the transfer; the zero address and the escrow itself are
+    refused outright (sent to the escrow, the tokens would stay in its balance, owed to
+    nobody: locked). Either way the debt is kept."""
     env = blocklist
-    eid = env.open()
-    block(env, env.provider)
-    env.escrow.settle(eid, sender=env.requester)
-    owed = env.escrow.owed(env.provider)
-    with pytest.raises(errors.TokenTransferFailed) as info:
-        env.escrow.withdraw_owed(env.provider, sender=env.provider)
-    assert info.value.arguments == {"token": env.token.address, "to": env.provider, "amount": owed}
-    assert env.escrow.owed(env.provider) == owed
-    with pytest.raises(errors.InvalidRecipient):
-        env.chain.transact(
-            env.escrow.contract.functions.withdrawOwed("0x" + "00" * 20), sender=env.provider
-        )
-    env.assert_solvent(eid, owed_to=(env.provider,))
-
-
-def test_owed_cannot_be_sent_to_the_escrow_itself(blocklist: Env) -> None:
-    """Sent to the escrow, the tokens would stay in its balance, owed to nobody: locked."""
-    env = blocklist
+    target = "0x" + "00" * 20 if invalid == "zero" else env.escrow.address
     eid = env.open()
     block(env, env.provider)
     env.escrow.settle(eid, sender=env.requester)
     owed = env.escrow.owed(env.provider)
     assert owed > 0
-    fn = env.escrow.contract.functions.withdrawOwed(env.escrow.address)
-    with pytest.raises(errors.InvalidRecipient) as info:
-        env.chain.transact(fn, sender=env.provider)
-    assert info.value.arguments == {"to": env.escrow.address}
+    with pytest.raises(errors.TokenTransferFailed) as refused:
+        env.escrow.withdraw_owed(env.provider, sender=env.provider)
+    assert refused.value.arguments == {
+        "token": env.token.address,
+        "to": env.provider,
+        "amount": owed,
+    }
+    assert env.escrow.owed(env.provider) == owed
+    withdraw = env.escrow.contract.functions.withdrawOwed(target)
+    with pytest.raises(errors.InvalidRecipient) as invalid_to:
+        env.chain.transact(withdraw, sender=env.provider)
+    assert invalid_to.value.arguments == {"to": target}
     assert env.escrow.owed(env.provider) == owed
     env.assert_solvent(eid, owed_to=(env.provider,))
 

@@ -105,11 +105,14 @@ def test_no_return_token_works_through_every_pool_path(no_return: Env) -> None:
 
 
 def test_no_return_token_failure_is_still_caught(no_return: Env) -> None:
-    """A no-return token that reverts (no allowance, so no reason) is a failed pull."""
+    """A no-return token that reverts (the allowance is gone: InsufficientAllowance, which
+    the pool passes on) is a failed pull."""
     env = no_return
+    # Lowering to 0 is the one change USDT's approve rule allows from a non-zero allowance.
     env.chain.transact(env.raw("approve", env.pool.address, 0), sender=env.member)
-    with pytest.raises(errors.ContractRevert):
+    with pytest.raises(errors.InsufficientAllowance) as info:
         env.pool.contribute(USDC, sender=env.member)
+    assert info.value.arguments == {"spender": env.pool.address, "allowance": 0, "needed": USDC}
     assert env.pool.contribution_of(env.member) == 0
     assert env.pool.total_contributions() == 0
 

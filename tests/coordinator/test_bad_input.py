@@ -170,6 +170,11 @@ def test_closed_approvals_cannot_be_used(
 
     after = snapshot(coordinator, stack, team)
     assert after.reservations == before.reservations and after.report == before.report
+    assert (after.treasury_balance, after.escrow_balance) == (
+        before.treasury_balance,
+        before.escrow_balance,
+    )
+    assert coordinator.report().by_agent["data-agent"].spent == 150 * USDC  # the one used
 
 
 def test_rejecting_a_closed_approval_says_nothing_was_rejected(
@@ -198,12 +203,6 @@ def test_rejecting_a_closed_approval_says_nothing_was_rejected(
         before.escrow_balance,
     )
     assert stack.escrow.get(funded.escrow_id).state.name == "FUNDED"  # type: ignore[arg-type]
-    assert after.report[3] == {}  # the expired one is now closed as EXPIRED
-    assert (after.treasury_balance, after.escrow_balance) == (
-        before.treasury_balance,
-        before.escrow_balance,
-    )
-    assert coordinator.report().by_agent["data-agent"].spent == 150 * USDC  # the one used
 
 
 def test_an_approval_rechecks_the_limits(

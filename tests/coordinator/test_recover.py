@@ -218,21 +218,18 @@ def test_a_spend_voided_by_another_process_but_funded_counts_again(
     """Another process's recover() saw no escrow yet and voided the row; then this
     process's funding landed. The money is escrowed, so the ledger must count it (and
     the caller and a replay of its key hear APPROVED), not leave it outside the budget."""
-    other = BudgetCoordinator(
-        stack, treasury=team.treasury, total_budget=BUDGET, store=store_url, clock=clock
-    )
-    create_and_fund = stack.escrow.create_and_fund
-    seen: list[RecoveryReport] = []
-
-    def recovered_elsewhere_first(*args: Any, **kwargs: Any) -> Any:
-        seen.append(other.recover(older_than=0))
-        return create_and_fund(*args, **kwargs)
-
-    monkeypatch.setattr(stack.escrow, "create_and_fund", recovered_elsewhere_first)
     request = SpendRequest("research-agent", 25 * USDC, team.provider, "x", idempotency_key="k")
-    result = coordinator.request_spending(request)
-    monkeypatch.undo()
-    other.close()
+    seen: list[RecoveryReport] = []
+    with _restart(stack, team, store_url, clock) as other:
+        create_and_fund = stack.escrow.create_and_fund
+
+        def recovered_elsewhere_first(*args: Any, **kwargs: Any) -> Any:
+            seen.append(other.recover(older_than=0))
+            return create_and_fund(*args, **kwargs)
+
+        monkeypatch.setattr(stack.escrow, "create_and_fund", recovered_elsewhere_first)
+        result = coordinator.request_spending(request)
+        monkeypatch.undo()
 
     assert len(seen[0].voided) == 1  # the other process did void it
     assert result.status is SpendStatus.APPROVED, result.reason
