@@ -8,7 +8,7 @@ Environment variables override the file: ``ESCROWKIT_RPC_URL``, ``ESCROWKIT_KEYS
 ``ESCROWKIT_KEYSTORE_PASSWORD`` or a prompt, never from the file or the command line.
 
 Relative paths in the file (keystore, deployments, chain state, a SQLite database) are
-relative to the file. Amounts in the file are in token units (``total_budget = "1000"``
+relative to the file, and so are the defaults of those it leaves out. Amounts in the file are in token units (``total_budget = "1000"``
 or ``1000`` is 1,000 USDC); floats are refused because ``0.1`` has no exact value.
 Example::
 
@@ -262,6 +262,9 @@ def _from_file(file: Path) -> dict[str, Any]:
         for name, amount in data.get("categories", {}).items()
     }
     values["agents"] = tuple(_agent(file, n, raw) for n, raw in enumerate(data.get("agents", [])))
+    # The default ledger, manifest and chain state of a project are beside its file too.
+    for key in ("database", "deployments", "anvil_state"):
+        values.setdefault(key, str(getattr(Settings, key)))
     return _relative_to(file.parent, values)
 
 

@@ -100,3 +100,10 @@ def test_paths_in_a_file_are_relative_to_the_file(
     assert (overridden.database, overridden.deployments) == ("sqlite:///here.db", Path("dep"))
     (project / "escrowkit.toml").write_text('[coordinator]\ndatabase = "sqlite://"\n')
     assert load_settings(project / "escrowkit.toml", env={}).database == "sqlite://"
+    # What the file leaves out defaults to the file's folder, not the current directory.
+    (project / "escrowkit.toml").write_text('[coordinator]\ntotal_budget = "1000"\n')
+    defaults = load_settings(project / "escrowkit.toml", env={})
+    assert defaults.database == f"sqlite:///{project / 'escrowkit.db'}"
+    assert defaults.deployments == project / "deployments"
+    assert defaults.anvil_state == project / ".escrowkit" / "anvil-state.json"
+    assert defaults.keystore is None
