@@ -905,32 +905,30 @@ def _is_loopback(url: str) -> bool:
     return host in {"localhost", "127.0.0.1", "::1"} or host.startswith("127.")
 
 
-def _redact(url: str) -> str:
-    """Drop credentials and path (API keys often live there) from a URL before logging it."""
-    parsed = urlparse(url)
-    host = parsed.hostname or "?"
-    port = f":{parsed.port}" if parsed.port else ""
-    path = "/…" if parsed.path.strip("/") else ""
-    return f"{parsed.scheme}://{host}{port}{path}"
-
-
 def redact_url(text: str, url: str) -> str:
-    """``text`` with every part of ``url`` that may hold a secret replaced.
+    """``text`` with nothing of ``url`` that may hold a secret.
 
     Providers put API keys in the path (``/v3/<key>``), the query (``?apikey=``) or the
-    user info, and HTTP libraries repeat them in their messages ("Max retries exceeded
-    with url: /v3/<key>"): the whole URL becomes its redacted form, and its path, query
-    and credentials become "…" wherever they appear on their own.
+    user info, and HTTP libraries repeat them ("Max retries exceeded with url:
+    /v3/<key>"). :func:`~escrowkit.errors.redact_secrets` cuts every URL and such tails;
+    then the URL's path, query and password become "…" where they still appear on their
+    own, when long enough to be a key (short ones, like ``/rpc``, are also common words).
     """
+    text = redact_secrets(text)
     parsed = urlparse(url)
-    pieces = {url: _redact(url)}
     path_and_query = parsed.path + (f"?{parsed.query}" if parsed.query else "")
-    for piece in (path_and_query, parsed.path, parsed.query, parsed.password, parsed.username):
-        if piece and piece.strip("/?"):
-            pieces.setdefault(piece, "…")
+    pieces = {
+        piece
+        for piece in (path_and_query, parsed.path, parsed.query, parsed.password)
+        if piece and len(piece.strip("/?")) >= _SECRET_MIN
+    }
     for piece in sorted(pieces, key=len, reverse=True):
-        text = text.replace(piece, pieces[piece])
-    return redact_secrets(text)
+        text = text.replace(piece, "…")
+    return text
+
+
+#: The shortest URL piece :func:`redact_url` treats as a possible key.
+_SECRET_MIN = 6
 
 
 def _root_cause(exc: BaseException) -> str:

@@ -228,14 +228,13 @@ def chain(
     """Run a local anvil in the foreground; its state survives restarts."""
     from urllib.parse import urlparse
 
-    from escrowkit.chain import find_anvil
+    from escrowkit.chain import _is_loopback, find_anvil
 
     settings = _settings()
     if port is None:
         # Where every other command will look for it.
         url = urlparse(settings.rpc_url)
-        local = url.hostname in ("127.0.0.1", "localhost")
-        port = url.port if local and url.port else 8545
+        port = url.port if _is_loopback(settings.rpc_url) and url.port else 8545
     state_file = state or settings.anvil_state
     state_file.parent.mkdir(parents=True, exist_ok=True)
     binary = find_anvil()
@@ -265,34 +264,18 @@ def deploy(
     _State.rpc = rpc or _State.rpc
     from rich.progress import Progress
 
-    from escrowkit.deploy import deploy as deploy_contract
-    from escrowkit.escrow import EscrowClient
-    from escrowkit.pool import BudgetPoolClient
-    from escrowkit.token import TokenClient
+    from escrowkit.stack import deploy_stack
 
     settings = _settings()
     chain_ = _chain(settings)
     owner = settings.signer(chain_)
     manifest = settings.manifest(chain_)
-    token_address = token or settings.token
     with Progress(console=console, transient=True) as progress:
-        task = progress.add_task("deploying", total=3)
-        if token_address is None:
-            token_address = str(
-                deploy_contract(
-                    chain_, "MockUSDC", sender=owner, deployments=manifest, force=force
-                ).address
-            )
-        progress.advance(task)
-        escrow = EscrowClient.deploy(
-            chain_, token_address, sender=owner, deployments=manifest, force=force
+        progress.add_task("deploying MockUSDC, Escrow, BudgetPool", total=None)
+        stack = deploy_stack(
+            chain_, token or settings.token, owner, deployments=manifest, force=force
         )
-        progress.advance(task)
-        pool = BudgetPoolClient.deploy(
-            chain_, escrow.address, owner=owner, sender=owner, deployments=manifest, force=force
-        )
-        progress.advance(task)
-    usdc = TokenClient(chain_, token_address)
+    usdc, escrow, pool = stack.token, stack.escrow, stack.pool
     if mint is not None:
         usdc.mint(owner, usdc.units(mint), sender=owner)
     table = Table(title=f"deployed on chain {chain_.chain_id}")
@@ -426,7 +409,7 @@ def batch(
 ) -> None:
     """Fund a list of spends from a file (agent_id, amount, provider, purpose, ...).
 
-    Exits like spend: 1 if any spend failed, else 2 if any was denied, else 0.
+    Exits like spend: 1 if any spend failed, else 3 if any was denied, else 0.
     """
     from rich.progress import Progress
 
@@ -590,14 +573,13 @@ def escrow_show(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """An escrow's record and its events."""
+    from escrowkit.errors import NotFound
+
     settings = _settings()
     chain_ = _chain(settings)
     stack = settings.open_stack(chain_)
-    from escrowkit.errors import NotFound
-    from escrowkit.escrow import EscrowState
-
     record = stack.escrow.get(escrow_id)
-    if record.state is EscrowState.NONE:
+    if not record.exists:
         # The contract answers zeros for an id it never saw; a typo is not an empty escrow.
         raise NotFound(f"no escrow {escrow_id} on Escrow {stack.escrow.address}")
     history = stack.escrow.history(escrow_id)

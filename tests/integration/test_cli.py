@@ -145,7 +145,7 @@ def test_deploy_agents_spend_approve_report(node: Chain, workdir: Path) -> None:
     assert stack.token.balance_of(provider) == 25 * USDC
     assert run_json(workdir, "report")["total_spent"] == str(175 * USDC)
 
-    # A batch exits like spend: 2 when a row was denied; each result is checked on-chain.
+    # A batch exits like spend: 3 when a row was denied; each result is checked on-chain.
     (workdir / "spends.csv").write_text(
         "agent_id,amount,provider,purpose\n"
         f"research-agent,10,{provider},a\n"
