@@ -8,8 +8,9 @@ Environment variables override the file: ``ESCROWKIT_RPC_URL``, ``ESCROWKIT_KEYS
 ``ESCROWKIT_KEYSTORE_PASSWORD`` or a prompt, never from the file or the command line.
 
 Relative paths in the file (keystore, deployments, chain state, a SQLite database) are
-relative to the file, and so are the defaults of those it leaves out. Amounts in the file are in token units (``total_budget = "1000"``
-or ``1000`` is 1,000 USDC); floats are refused because ``0.1`` has no exact value.
+relative to the file, and so are the defaults of those it leaves out. Amounts in the
+file are in token units (``total_budget = "1000"`` or ``1000`` is 1,000 USDC); floats are
+refused because ``0.1`` has no exact value.
 Example::
 
     [network]
