@@ -637,7 +637,7 @@ class Chain:
                 # A deployment has an empty ``to``, which JSON-RPC spells by leaving it out.
                 raw_call = {k: _json_value(v) for k, v in call.items() if k != "to" or v}
                 estimate = int(
-                    self._lean_request("eth_estimateGas", [raw_call, "pending"], context), 16
+                    self._lean_request("eth_estimateGas", [raw_call, block], context), 16
                 )
             else:
                 try:
@@ -679,19 +679,29 @@ class Chain:
 
             fast = self._fast_signers.setdefault(signer.address, Signer(signer.key))
         raw, tx_hash = fast.sign(tx)
-        sent = self._lean_request("eth_sendRawTransaction", ["0x" + raw.hex()], context)
+        try:
+            sent = self._lean_request("eth_sendRawTransaction", ["0x" + raw.hex()], context)
+        except ChainError as exc:
+            # The transport sent it again after a connection died unanswered, and the
+            # node had taken the first: it is sent.
+            if "already known" not in str(exc).lower():
+                raise
+            sent = None
         return str(sent or tx_hash)
 
-    def _lean_request(self, method: str, params: list[Any], context: str) -> Any:
+    def _lean_request(
+        self, method: str, params: list[Any], context: str, *, reverts: bool = True
+    ) -> Any:
         """A raw JSON-RPC call through the lean provider, failing the way web3's does:
-        a revert as its named ContractRevert, anything else as ChainError."""
+        a revert (when the method can revert) as its named ContractRevert, anything else
+        as ChainError."""
         from escrowkit.rpc import RpcError
 
         try:
             return self._lean.request(method, params)
         except RpcError as exc:
             data = _data_of(exc.data)
-            if exc.code == 3 or "revert" in exc.message.lower():
+            if reverts and (exc.code == 3 or "revert" in exc.message.lower()):
                 raise decode_revert(data or b"", context=context) from None
             raise ChainError(f"{context}: {exc}") from None
         except Exception as exc:
@@ -720,12 +730,9 @@ class Chain:
 
         deadline = time.monotonic() + wait
         while True:
-            try:
-                raw = self._lean_request(
-                    "eth_getTransactionReceipt", [tx_hash], f"waiting for {tx_hash}"
-                )
-            except ContractRevert as exc:  # a node that answers oddly: not a revert here
-                raise ChainError(f"waiting for {tx_hash} failed: {exc}") from None
+            raw = self._lean_request(
+                "eth_getTransactionReceipt", [tx_hash], f"waiting for {tx_hash}", reverts=False
+            )
             if raw is not None:
                 return cast("TxReceipt", format_receipt(raw))
             if time.monotonic() >= deadline:

@@ -23,6 +23,8 @@ import base64
 import http.client
 import itertools
 import json
+import select
+import socket
 import threading
 from collections.abc import Mapping
 from typing import Any
@@ -91,11 +93,20 @@ class HttpTransport:
                 self._all.remove(conn)
 
     def post(self, body: bytes, headers: Mapping[str, str] | None = None) -> bytes:
-        """The response body; raises ``requests``' ConnectionError, Timeout or HTTPError
-        (the types web3's retry rules know)."""
+        """The response body; raises ``requests``' ConnectionError, Timeout or HTTPError.
+
+        A kept-alive connection the server closed while idle is noticed before it is used
+        (as urllib3 does). One the server closes just as the request goes out ends
+        without any answer; the request is then sent once more on a new connection. That
+        is safe for every call escrowkit makes: reads, and signed raw transactions, which
+        execute at most once (a repeat is "already known", which the chain treats as sent).
+        """
         send_headers = {**(headers or {}), **self._headers}
         for attempt in (1, 2):
             conn = self._connection()
+            if conn.sock is not None and _dropped(conn.sock):
+                self._drop(conn)
+                conn = self._connection()
             reused = conn.sock is not None
             try:
                 conn.request("POST", self._path, body, send_headers)
@@ -106,9 +117,10 @@ class HttpTransport:
                 raise requests.Timeout(f"no answer within {self._timeout:g}s") from exc
             except (OSError, http.client.HTTPException) as exc:
                 self._drop(conn)
-                # A kept-alive connection the server closed while idle fails before the
-                # request is read: try once more on a new one.
-                if reused and attempt == 1:
+                unanswered = isinstance(
+                    exc, (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError)
+                )
+                if reused and unanswered and attempt == 1:
                     continue
                 raise requests.ConnectionError(f"{type(exc).__name__}: {exc}") from exc
             if response.will_close:
@@ -123,6 +135,13 @@ class HttpTransport:
             connections, self._all = self._all, []
         for conn in connections:
             conn.close()
+
+
+def _dropped(sock: socket.socket) -> bool:
+    """An idle kept-alive connection with something to read: the server closed it (or
+    broke the protocol); either way it must not carry the next request."""
+    readable, _, _ = select.select([sock], [], [], 0)
+    return bool(readable)
 
 
 class _SessionManager:

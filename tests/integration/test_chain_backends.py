@@ -145,6 +145,33 @@ def test_nonce_manager_resyncs_after_a_failed_send(anvil: Chain) -> None:
     assert token.balance_of(owner) == 2
 
 
+def test_a_send_the_node_already_knows_is_sent(
+    anvil: Chain, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The transport sends a request again when its connection died unanswered; if the
+    node had taken the transaction, the repeat is answered "already known". That
+    transaction is sent: the receipt comes and the nonce stays right."""
+    from escrowkit.rpc import RpcError
+
+    assert anvil._lean is not None
+    owner = anvil.accounts[3]
+    token = TokenClient(anvil, deploy(anvil, "MockUSDC", sender=owner).address)
+    request = anvil._lean.request
+
+    def answered_twice(method: str, params: list[Any]) -> Any:
+        result = request(method, params)
+        if method == "eth_sendRawTransaction":
+            raise RpcError(method, {"code": -32000, "message": "already known"})
+        return result
+
+    monkeypatch.setattr(anvil._lean, "request", answered_twice)
+    receipt = token.mint(owner, 5, sender=owner)
+    assert receipt["status"] == 1
+    monkeypatch.undo()
+    token.mint(owner, 1, sender=owner)  # the next nonce, no gap
+    assert token.balance_of(owner) == 6
+
+
 def test_anvil_is_stopped_even_when_the_body_raises() -> None:
     with pytest.raises(RuntimeError, match="boom"), Chain.anvil() as chain:
         process = chain._process
