@@ -25,6 +25,7 @@ import socket
 import subprocess
 import threading
 import time
+import weakref
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -357,7 +358,10 @@ class Chain:
         # node reached through the lean provider; None on eth-tester or web3's provider.
         self._lean: Any = w3.provider if getattr(w3.provider, "lean_json_rpc", False) else None
         self._fast_signers: dict[str, Any] = {}
-        self._prepared: dict[tuple[int, str], tuple[Any, tuple[str, tuple[str, ...]] | None]] = {}
+        # Per contract object (gone with it): function name -> (selector, types) or None.
+        self._prepared: weakref.WeakKeyDictionary[
+            Any, dict[str, tuple[str, tuple[str, ...]] | None]
+        ] = weakref.WeakKeyDictionary()
 
     def __repr__(self) -> str:
         return f"Chain({self.backend}, chain_id={self.chain_id}, accounts={len(self._accounts)})"
@@ -570,12 +574,12 @@ class Chain:
     def prepare(self, contract: Contract, name: str, *args: Any) -> Any:
         """``contract.functions[name](*args)``, as a :class:`PreparedCall` when ``name``
         is not overloaded (cheaper to build and to encode; the same transaction)."""
-        key = (id(contract.abi), name)
-        cached = self._prepared.get(key)
-        if cached is None or cached[0] is not contract.abi:  # (an id can be reused)
-            cached = (contract.abi, _function_abi(contract.abi, name))
-            self._prepared[key] = cached
-        found = cached[1]
+        functions = self._prepared.get(contract)
+        if functions is None:
+            functions = self._prepared.setdefault(contract, {})
+        if name not in functions:
+            functions[name] = _function_abi(contract.abi, name)
+        found = functions[name]
         if found is None:
             return contract.functions[name](*args)
         return PreparedCall(contract, name, found[0], found[1], args)

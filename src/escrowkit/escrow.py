@@ -25,7 +25,7 @@ from enum import IntEnum
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from escrowkit.chain import to_address
+from escrowkit.chain import checksum, to_address
 from escrowkit.compiler import load_artifact
 from escrowkit.errors import ChainError, InvalidRequest
 from escrowkit.inputs import bytes32, int_in_range, metadata32
@@ -301,8 +301,8 @@ class EscrowClient:
         requester, amount, provider, deadline, window, state = self._call("getEscrow", eid)
         return EscrowRecord(
             id=eid,
-            requester=_checksum(requester),
-            provider=_checksum(provider),
+            requester=checksum(requester),
+            provider=checksum(provider),
             amount=int(amount),
             deadline=int(deadline),
             dispute_window=int(window),
@@ -456,12 +456,6 @@ class EscrowClient:
 # --------------------------------------------------------------------------------------
 
 
-def _checksum(address: str) -> ChecksumAddress:
-    from eth_utils.address import to_checksum_address
-
-    return to_checksum_address(address)
-
-
 def _event(cls: type[EscrowEvent], data: EventData) -> EscrowEvent:
     fields: dict[str, Any] = {
         "block_number": int(data["blockNumber"]),
@@ -473,7 +467,7 @@ def _event(cls: type[EscrowEvent], data: EventData) -> EscrowEvent:
         if field == "id":
             fields["id"] = EscrowId(bytes(value))
         elif isinstance(value, str) and value.startswith("0x") and len(value) == 42:
-            fields[field] = _checksum(value)
+            fields[field] = checksum(value)
         elif isinstance(value, bytes):
             fields[field] = bytes(value)
         else:

@@ -248,55 +248,55 @@ class BudgetPoolClient:
         check_amount(per_tx_limit, name="per_tx_limit", maximum=MAX_UINT96)
         check_amount(period_limit, name="period_limit", maximum=MAX_UINT96)
         int_in_range(period, "period", 1, MAX_UINT32)
-        fn = self.contract.functions.setAgent(agent_address, per_tx_limit, period_limit, period)
-        return self._transact(fn, sender, "setAgent")
+        return self._transact(
+            "setAgent", agent_address, per_tx_limit, period_limit, period, sender=sender
+        )
 
     def remove_agent(self, agent: str, sender: str) -> TxReceipt:
         """Remove ``agent``: it can no longer spend (its escrows stay manageable)."""
-        fn = self.contract.functions.removeAgent(to_address(agent, name="agent"))
-        return self._transact(fn, sender, "removeAgent")
+        return self._transact("removeAgent", to_address(agent, name="agent"), sender=sender)
 
     def set_operator(self, addr: str, enabled: bool, sender: str) -> TxReceipt:
         """Let ``addr`` spend for any agent (within the limits), or stop it."""
         if not isinstance(enabled, bool):
             raise InvalidRequest(f"enabled must be a bool, not {type(enabled).__name__}")
-        fn = self.contract.functions.setOperator(to_address(addr, name="operator"), enabled)
-        return self._transact(fn, sender, "setOperator")
+        return self._transact(
+            "setOperator", to_address(addr, name="operator"), enabled, sender=sender
+        )
 
     def set_guardian(self, addr: str | None, sender: str) -> TxReceipt:
         """Set who may pause besides the owner; None makes the owner the guardian again."""
         guardian = ZERO_ADDRESS if addr is None else to_address(addr, name="guardian")
-        return self._transact(self.contract.functions.setGuardian(guardian), sender, "setGuardian")
+        return self._transact("setGuardian", guardian, sender=sender)
 
     def set_budget_cap(self, cap: int | None, sender: str) -> TxReceipt:
         """Cap net spend at ``cap`` base units; None (or ``UNLIMITED_BUDGET_CAP``) removes it."""
         value = UNLIMITED_BUDGET_CAP if cap is None else cap
         check_amount(value, name="cap", allow_zero=True, maximum=MAX_UINT256)
-        return self._transact(self.contract.functions.setBudgetCap(value), sender, "setBudgetCap")
+        return self._transact("setBudgetCap", value, sender=sender)
 
     def transfer_ownership(self, new_owner: str | None, sender: str) -> TxReceipt:
         """Offer ownership to ``new_owner`` (who must :meth:`accept_ownership`); None cancels."""
         target = ZERO_ADDRESS if new_owner is None else to_address(new_owner, name="new owner")
-        fn = self.contract.functions.transferOwnership(target)
-        return self._transact(fn, sender, "transferOwnership")
+        return self._transact("transferOwnership", target, sender=sender)
 
     def accept_ownership(self, sender: str) -> TxReceipt:
         """Take ownership offered to ``sender``."""
-        return self._transact(self.contract.functions.acceptOwnership(), sender, "acceptOwnership")
+        return self._transact("acceptOwnership", sender=sender)
 
     def pause(self, sender: str) -> TxReceipt:
         """Stop spending (owner or guardian). Settle, cancel, reconcile and yield still work."""
-        return self._transact(self.contract.functions.pause(), sender, "pause")
+        return self._transact("pause", sender=sender)
 
     def unpause(self, sender: str) -> TxReceipt:
         """Resume spending (owner only: a guardian can stop, never restart)."""
-        return self._transact(self.contract.functions.unpause(), sender, "unpause")
+        return self._transact("unpause", sender=sender)
 
     def withdraw(self, to: str, amount: int, sender: str) -> TxReceipt:
         """Send ``amount`` of the spendable balance to ``to`` (owner only)."""
         target = to_address(to, name="to")
         check_amount(amount, maximum=MAX_UINT256)
-        return self._transact(self.contract.functions.withdraw(target, amount), sender, "withdraw")
+        return self._transact("withdraw", target, amount, sender=sender)
 
     # ---- spending ------------------------------------------------------------------------
 
@@ -325,8 +325,7 @@ class BudgetPoolClient:
         int_in_range(dispute_window, "dispute_window", 0, MAX_UINT32)
         meta = metadata32(metadata)
         salt_bytes = secrets.token_bytes(32) if salt is None else bytes32(salt, name="salt")
-        fn = self.chain.prepare(
-            self.contract,
+        receipt = self._transact(
             "spend",
             agent_address,
             salt_bytes,
@@ -335,8 +334,8 @@ class BudgetPoolClient:
             deadline,
             dispute_window,
             meta,
+            sender=sender,
         )
-        receipt = self._transact(fn, sender, "spend")
         escrow_id = EscrowId(self.escrow_id(agent_address, salt_bytes), receipt)
         logger.info(
             "pool %s spent %d for %s: escrow %s", self.address, amount, agent_address, escrow_id
@@ -345,38 +344,35 @@ class BudgetPoolClient:
 
     def settle(self, id: bytes | str, sender: str) -> TxReceipt:
         """Release escrow ``id`` to its provider (its agent, an operator or the owner)."""
-        fn = self.chain.prepare(self.contract, "settle", EscrowId(id))
-        return self._transact(fn, sender, "settle")
+        return self._transact("settle", EscrowId(id), sender=sender)
 
     def cancel(self, id: bytes | str, sender: str) -> TxReceipt:
         """Cancel escrow ``id`` under Escrow's requester rules and credit it back."""
-        fn = self.chain.prepare(self.contract, "cancel", EscrowId(id))
-        return self._transact(fn, sender, "cancel")
+        return self._transact("cancel", EscrowId(id), sender=sender)
 
     def reconcile(self, id: bytes | str, sender: str) -> TxReceipt:
         """Credit back escrow ``id`` that its provider cancelled on the Escrow (once; anyone)."""
-        fn = self.contract.functions.reconcile(EscrowId(id))
-        return self._transact(fn, sender, "reconcile")
+        return self._transact("reconcile", EscrowId(id), sender=sender)
 
     def pull_owed(self, sender: str) -> TxReceipt:
         """Pull refunds the Escrow could not push to the pool (and holds as owed to it)."""
-        return self._transact(self.contract.functions.pullOwed(), sender, "pullOwed")
+        return self._transact("pullOwed", sender=sender)
 
     # ---- yield ---------------------------------------------------------------------------
 
     def contribute(self, amount: int, sender: str) -> TxReceipt:
         """Add ``amount`` from ``sender`` to the pool and to its contribution (approve first)."""
         check_amount(amount, maximum=MAX_UINT128)
-        return self._transact(self.contract.functions.contribute(amount), sender, "contribute")
+        return self._transact("contribute", amount, sender=sender)
 
     def distribute(self, amount: int, sender: str) -> TxReceipt:
         """Pull ``amount`` of yield from ``sender`` and share it pro rata to contributions."""
         check_amount(amount, maximum=MAX_UINT128)
-        return self._transact(self.contract.functions.distribute(amount), sender, "distribute")
+        return self._transact("distribute", amount, sender=sender)
 
     def claim(self, sender: str) -> TxReceipt:
         """Send ``sender`` the yield it can claim."""
-        return self._transact(self.contract.functions.claim(), sender, "claim")
+        return self._transact("claim", sender=sender)
 
     # ---- internals -----------------------------------------------------------------------
 
@@ -384,8 +380,9 @@ class BudgetPoolClient:
         fn = getattr(self.contract.functions, name)(*args)
         return self.chain.call(fn, context=f"BudgetPool.{name}")
 
-    def _transact(self, fn: Any, sender: str, name: str) -> TxReceipt:
-        return self.chain.transact(fn, sender=sender, context=f"BudgetPool.{name}")
+    def _transact(self, function: str, *args: Any, sender: str) -> TxReceipt:
+        fn = self.chain.prepare(self.contract, function, *args)
+        return self.chain.transact(fn, sender=sender, context=f"BudgetPool.{function}")
 
 
 def _address_or_none(value: str) -> ChecksumAddress | None:
