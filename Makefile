@@ -42,7 +42,7 @@ test-fast: install
 	$(VENV)/bin/pytest -q -x
 
 test-slow: install
-	$(VENV)/bin/pytest -q -m slow
+	$(VENV)/bin/pytest -q $(XDIST) -m slow
 
 bench: install
 	$(PY) -m benchmarks

@@ -140,12 +140,12 @@ def collect(quick: bool) -> list[Figure]:
     everything = "Chain, BudgetCoordinator, deploy_stack"
     figures.append(
         Figure(
-            "import + Chain, BudgetCoordinator",
+            "import + the main names",
             round(import_time_ms(names=everything), 1),
             "ms",
             None,
             False,
-            "the names load web3 and SQLAlchemy on first use",
+            f"{everything}: they load web3 and SQLAlchemy on first use",
         )
     )
     loops = (loop_before, machine_loop_s())
@@ -175,7 +175,8 @@ def render(figures: list[Figure]) -> str:
             sign = ">=" if f.higher_is_better else "<="
             target, verdict = f"{sign}{f.target:>10,.0f}", "yes" if f.meets else "NO"
         lines.append(f"{f.name:<34}{value:>9} {f.unit:<3} {target}  {verdict}")
-    return "\n".join(lines)
+    notes = [f"  {f.name}: {f.note}" for f in figures if f.note]
+    return "\n".join(lines + (["", "notes:", *notes] if notes else []))
 
 
 def main(argv: list[str] | None = None) -> int:

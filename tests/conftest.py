@@ -16,10 +16,14 @@ LONG_FIRST = (
     "tests/integration/test_cli.py",
     "tests/integration/test_scripts.py",
     "tests/coordinator/test_processes.py",
+    "tests/integration/test_demo.py",
 )
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if not config.pluginmanager.hasplugin("xdist") or not config.getoption("numprocesses"):
+        return  # one process (make test-fast -x): the collected order fails fastest
+
     def weight(item: pytest.Item) -> int:
         path = item.nodeid.split("::")[0]
         return 0 if path.startswith(LONG_FIRST) else 1

@@ -8,7 +8,7 @@ with :class:`decimal.Decimal` and refuses anything that does not fit exactly, an
 from __future__ import annotations
 
 import re
-from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation, localcontext
+from decimal import ROUND_HALF_EVEN, Decimal, localcontext
 
 from escrowkit.errors import InvalidRequest
 
@@ -46,10 +46,7 @@ def parse_units(value: str | int | Decimal, decimals: int) -> int:
                 f"not a decimal amount: {value!r} (write digits with an optional point, "
                 'like "25" or "0.01")'
             )
-        try:
-            number = Decimal(text)
-        except InvalidOperation:
-            raise InvalidRequest(f"not a decimal amount: {value!r}") from None
+        number = Decimal(text)  # the pattern admits only what Decimal reads
     else:
         number = value
     if not number.is_finite():
