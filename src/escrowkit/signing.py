@@ -15,6 +15,7 @@ from typing import Any
 
 import coincurve
 from eth_utils.crypto import keccak
+from rlp.codec import encode_raw
 
 __all__ = ["Signer"]
 
@@ -30,48 +31,24 @@ class Signer:
         ``maxPriorityFeePerGas``, ``maxFeePerGas``, ``gas``, ``to`` (a 0x address),
         ``value`` and ``data`` (0x hex), and an empty access list."""
         fields = [
-            tx["chainId"],
-            tx["nonce"],
-            tx["maxPriorityFeePerGas"],
-            tx["maxFeePerGas"],
-            tx["gas"],
+            _int(tx["chainId"]),
+            _int(tx["nonce"]),
+            _int(tx["maxPriorityFeePerGas"]),
+            _int(tx["maxFeePerGas"]),
+            _int(tx["gas"]),
             bytes.fromhex(tx["to"][2:]),
-            tx["value"],
+            _int(tx["value"]),
             bytes.fromhex(tx["data"][2:]),
             [],
         ]
-        body = b"".join(_item(field) for field in fields)
-        signature = self._key.sign_recoverable(keccak(b"\x02" + _list(body)), hasher=None)
-        y_parity = _item(signature[64])
-        # r and s as RLP integers: big-endian without leading zero bytes.
-        r, s = _item(signature[:32].lstrip(b"\0")), _item(signature[32:64].lstrip(b"\0"))
-        raw = b"\x02" + _list(body + y_parity + r + s)
+        signature = self._key.sign_recoverable(keccak(b"\x02" + encode_raw(fields)), hasher=None)
+        y_parity, r, s = signature[64], signature[:32], signature[32:64]
+        # r and s are RLP integers: big-endian without leading zero bytes.
+        raw = b"\x02" + encode_raw([*fields, _int(y_parity), r.lstrip(b"\0"), s.lstrip(b"\0")])
         return raw, "0x" + keccak(raw).hex()
 
 
-# RLP, for the two shapes a transaction has: byte strings (integers as their minimal
-# big-endian bytes) and lists. (The rlp package infers a serializer per item: most of
-# what signing cost.)
-
-
-def _length(length: int, short: int) -> bytes:
-    if length < 56:
-        return bytes((short + length,))
-    size = (length.bit_length() + 7) // 8
-    return bytes((short + 55 + size,)) + length.to_bytes(size, "big")
-
-
-def _item(value: int | bytes | list[Any]) -> bytes:
-    if isinstance(value, list):
-        return _list(b"".join(_item(v) for v in value))
-    if isinstance(value, int):
-        if value < 0:
-            raise ValueError("RLP integers are unsigned")
-        value = value.to_bytes((value.bit_length() + 7) // 8, "big")
-    if len(value) == 1 and value[0] < 0x80:
-        return value
-    return _length(len(value), 0x80) + value
-
-
-def _list(body: bytes) -> bytes:
-    return _length(len(body), 0xC0) + body
+def _int(value: int) -> bytes:
+    """An RLP integer: its minimal big-endian bytes (the rlp package's own serializers,
+    inferred per item, cost more than the whole signature)."""
+    return value.to_bytes((value.bit_length() + 7) // 8, "big")
