@@ -26,6 +26,7 @@ import json
 import select
 import socket
 import threading
+import weakref
 from collections.abc import Mapping
 from typing import Any
 from urllib.parse import unquote, urlparse
@@ -72,7 +73,8 @@ class HttpTransport:
                 credentials.encode()
             ).decode("ascii")
         self._local = threading.local()
-        self._all: list[http.client.HTTPConnection] = []
+        # Weakly: a thread's connection goes (and its socket closes) when the thread ends.
+        self._all: weakref.WeakSet[http.client.HTTPConnection] = weakref.WeakSet()
         self._lock = threading.Lock()
 
     def _connection(self) -> http.client.HTTPConnection:
@@ -82,15 +84,14 @@ class HttpTransport:
             conn = cls(self._host, self._port, timeout=self._timeout)
             self._local.conn = conn
             with self._lock:
-                self._all.append(conn)
+                self._all.add(conn)
         return conn
 
     def _drop(self, conn: http.client.HTTPConnection) -> None:
         conn.close()
         self._local.conn = None
         with self._lock:
-            if conn in self._all:
-                self._all.remove(conn)
+            self._all.discard(conn)
 
     def post(self, body: bytes, headers: Mapping[str, str] | None = None) -> bytes:
         """The response body; raises ``requests``' ConnectionError, Timeout or HTTPError.
@@ -132,7 +133,7 @@ class HttpTransport:
 
     def close(self) -> None:
         with self._lock:
-            connections, self._all = self._all, []
+            connections, self._all = list(self._all), weakref.WeakSet()
         for conn in connections:
             conn.close()
 

@@ -4,6 +4,7 @@ in front of it can do to a keep-alive connection."""
 from __future__ import annotations
 
 import base64
+import gc
 import json
 import threading
 import time
@@ -137,4 +138,7 @@ def test_threads_each_get_their_own_connection(server: tuple[str, Behaviour]) ->
         thread.join()
     assert results == ["0x1"] * 8
     assert len({seen["port"] for seen in behaviour.seen}) == 8  # no queue for one connection
+    del threads
+    gc.collect()
+    assert len(provider.transport._all) == 0  # ended threads keep no socket open
     assert len({seen["body"]["id"] for seen in behaviour.seen}) == 8  # distinct request ids
