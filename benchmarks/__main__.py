@@ -67,7 +67,7 @@ def import_time_ms(runs: int = 7, names: str = "") -> float:
 
 def warm_compile_ms(runs: int = 20) -> float:
     """Median time of ``compile_contracts()`` on a cache hit, in process (ms)."""
-    from escrowkit.compiler import compile_contracts
+    from escrowkit.build.compiler import compile_contracts
 
     compile_contracts()  # fill the cache (a cold compile when the sources changed)
     samples = []

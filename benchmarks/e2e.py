@@ -25,10 +25,10 @@ from collections import Counter
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from escrowkit.chain import Chain
+from escrowkit.contracts.stack import deploy_stack
 from escrowkit.coordinator import AgentConfig, BudgetCoordinator, SpendRequest, SpendStatus
-from escrowkit.stack import deploy_stack
-from escrowkit.units import MAX_UINT256
+from escrowkit.core.units import MAX_UINT256
+from escrowkit.evm.chain import Chain
 
 __all__ = ["TARGET", "E2EResult", "run"]
 

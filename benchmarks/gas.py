@@ -30,12 +30,12 @@ from pathlib import Path
 
 from eth_utils.crypto import keccak
 
-from escrowkit.chain import Chain
-from escrowkit.deploy import deploy
-from escrowkit.escrow import EscrowClient, EscrowId
-from escrowkit.pool import BudgetPoolClient
-from escrowkit.token import TokenClient
-from escrowkit.units import MAX_UINT256
+from escrowkit.contracts.deploy import deploy
+from escrowkit.contracts.escrow import EscrowClient, EscrowId
+from escrowkit.contracts.pool import BudgetPoolClient
+from escrowkit.contracts.token import TokenClient
+from escrowkit.core.units import MAX_UINT256
+from escrowkit.evm.chain import Chain
 
 SNAPSHOT = Path(__file__).with_name("gas.json")
 

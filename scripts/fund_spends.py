@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import argparse
 
-from escrowkit.settings import load_settings
-from escrowkit.spendfile import read_spend_requests
+from escrowkit.cli.spendfile import read_spend_requests
+from escrowkit.config.settings import load_settings
 
 
 def main() -> int:

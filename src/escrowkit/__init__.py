@@ -23,20 +23,20 @@ if "ETH_HASH_BACKEND" not in os.environ and find_spec("sha3") is not None:
     os.environ["ETH_HASH_BACKEND"] = "pysha3"
 
 _EXPORTS: dict[str, str] = {
-    "Chain": "escrowkit.chain",
-    "compile_contracts": "escrowkit.compiler",
-    "Artifact": "escrowkit.compiler",
-    "deploy": "escrowkit.deploy",
-    "Deployments": "escrowkit.deploy",
-    "deploy_stack": "escrowkit.stack",
-    "Stack": "escrowkit.stack",
-    "TokenClient": "escrowkit.token",
-    "EscrowClient": "escrowkit.escrow",
-    "EscrowState": "escrowkit.escrow",
-    "EscrowRecord": "escrowkit.escrow",
-    "EscrowId": "escrowkit.escrow",
-    "BudgetPoolClient": "escrowkit.pool",
-    "AgentLimits": "escrowkit.pool",
+    "Chain": "escrowkit.evm.chain",
+    "compile_contracts": "escrowkit.build.compiler",
+    "Artifact": "escrowkit.build.compiler",
+    "deploy": "escrowkit.contracts.deploy",
+    "Deployments": "escrowkit.contracts.deploy",
+    "deploy_stack": "escrowkit.contracts.stack",
+    "Stack": "escrowkit.contracts.stack",
+    "TokenClient": "escrowkit.contracts.token",
+    "EscrowClient": "escrowkit.contracts.escrow",
+    "EscrowState": "escrowkit.contracts.escrow",
+    "EscrowRecord": "escrowkit.contracts.escrow",
+    "EscrowId": "escrowkit.contracts.escrow",
+    "BudgetPoolClient": "escrowkit.contracts.pool",
+    "AgentLimits": "escrowkit.contracts.pool",
     "BudgetCoordinator": "escrowkit.coordinator",
     "AgentConfig": "escrowkit.coordinator",
     "SpendRequest": "escrowkit.coordinator",
@@ -44,8 +44,8 @@ _EXPORTS: dict[str, str] = {
     "SpendStatus": "escrowkit.coordinator",
     "BudgetReport": "escrowkit.coordinator",
     "Alert": "escrowkit.coordinator",
-    "parse_units": "escrowkit.units",
-    "format_units": "escrowkit.units",
+    "parse_units": "escrowkit.core.units",
+    "format_units": "escrowkit.core.units",
 }
 
 __all__ = [
@@ -89,8 +89,12 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:
-    from escrowkit.chain import Chain
-    from escrowkit.compiler import Artifact, compile_contracts
+    from escrowkit.build.compiler import Artifact, compile_contracts
+    from escrowkit.contracts.deploy import Deployments, deploy
+    from escrowkit.contracts.escrow import EscrowClient, EscrowId, EscrowRecord, EscrowState
+    from escrowkit.contracts.pool import AgentLimits, BudgetPoolClient
+    from escrowkit.contracts.stack import Stack, deploy_stack
+    from escrowkit.contracts.token import TokenClient
     from escrowkit.coordinator import (
         AgentConfig,
         Alert,
@@ -100,9 +104,5 @@ if TYPE_CHECKING:
         SpendResult,
         SpendStatus,
     )
-    from escrowkit.deploy import Deployments, deploy
-    from escrowkit.escrow import EscrowClient, EscrowId, EscrowRecord, EscrowState
-    from escrowkit.pool import AgentLimits, BudgetPoolClient
-    from escrowkit.stack import Stack, deploy_stack
-    from escrowkit.token import TokenClient
-    from escrowkit.units import format_units, parse_units
+    from escrowkit.core.units import format_units, parse_units
+    from escrowkit.evm.chain import Chain

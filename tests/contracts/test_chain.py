@@ -8,11 +8,11 @@ from pathlib import Path
 import pytest
 
 from escrowkit import errors
-from escrowkit.chain import Chain
-from escrowkit.compiler import load_artifact
-from escrowkit.deploy import Deployments, deploy
+from escrowkit.build.compiler import load_artifact
+from escrowkit.contracts.deploy import Deployments, deploy
+from escrowkit.contracts.token import TokenClient
 from escrowkit.errors import ConfigurationError, InvalidRequest, TransactionTimeout
-from escrowkit.token import TokenClient
+from escrowkit.evm.chain import Chain
 
 ZERO = "0x0000000000000000000000000000000000000000"
 
@@ -164,7 +164,7 @@ def test_manifest_forgets_contracts_whose_code_is_gone(chain: Chain) -> None:
 
 def test_a_chain_without_signers_cannot_deploy(chain: Chain) -> None:
     from escrowkit import deploy_stack
-    from escrowkit.pool import BudgetPoolClient
+    from escrowkit.contracts.pool import BudgetPoolClient
 
     read_only = Chain(chain.w3, [], backend=chain.backend)
     with pytest.raises(ConfigurationError, match="no signing account"):

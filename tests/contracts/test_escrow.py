@@ -20,11 +20,11 @@ import pytest
 from eth_utils.crypto import keccak
 
 from escrowkit import errors
-from escrowkit.chain import Chain
-from escrowkit.deploy import deploy
-from escrowkit.escrow import EscrowClient, EscrowId, EscrowState
-from escrowkit.token import TokenClient
-from escrowkit.units import MAX_UINT256
+from escrowkit.contracts.deploy import deploy
+from escrowkit.contracts.escrow import EscrowClient, EscrowId, EscrowState
+from escrowkit.contracts.token import TokenClient
+from escrowkit.core.units import MAX_UINT256
+from escrowkit.evm.chain import Chain
 
 AMOUNT = 7_000_000
 TTL = 1_000  # deadline = time of creation + TTL

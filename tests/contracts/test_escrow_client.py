@@ -10,10 +10,8 @@ import pytest
 from eth_utils.crypto import keccak
 
 from escrowkit import errors
-from escrowkit.chain import Chain
-from escrowkit.deploy import Deployments
-from escrowkit.errors import ContractRevert, InvalidRequest
-from escrowkit.escrow import (
+from escrowkit.contracts.deploy import Deployments
+from escrowkit.contracts.escrow import (
     NEVER,
     EscrowCancelled,
     EscrowClient,
@@ -24,8 +22,10 @@ from escrowkit.escrow import (
     EscrowSettled,
     EscrowState,
 )
-from escrowkit.token import TokenClient
-from escrowkit.units import MAX_UINT256
+from escrowkit.contracts.token import TokenClient
+from escrowkit.core.units import MAX_UINT256
+from escrowkit.errors import ContractRevert, InvalidRequest
+from escrowkit.evm.chain import Chain
 
 AMOUNT = 2_500_000
 

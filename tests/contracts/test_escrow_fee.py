@@ -11,12 +11,12 @@ from eth_utils.address import to_checksum_address
 from eth_utils.crypto import keccak
 
 from escrowkit import errors
-from escrowkit.chain import Chain
-from escrowkit.deploy import deploy
+from escrowkit.contracts.deploy import deploy
+from escrowkit.contracts.escrow import EscrowClient, EscrowSettled
+from escrowkit.contracts.token import TokenClient
+from escrowkit.core.units import MAX_UINT96, MAX_UINT256
 from escrowkit.errors import InvalidRequest
-from escrowkit.escrow import EscrowClient, EscrowSettled
-from escrowkit.token import TokenClient
-from escrowkit.units import MAX_UINT96, MAX_UINT256
+from escrowkit.evm.chain import Chain
 
 TTL = 1_000
 ZERO = "0x" + "00" * 20

@@ -9,11 +9,11 @@ from dataclasses import dataclass
 import pytest
 
 from escrowkit import errors
-from escrowkit.chain import Chain
-from escrowkit.deploy import deploy
-from escrowkit.escrow import NEVER, EscrowClient, EscrowId, EscrowState
-from escrowkit.token import TokenClient
-from escrowkit.units import MAX_UINT256
+from escrowkit.contracts.deploy import deploy
+from escrowkit.contracts.escrow import NEVER, EscrowClient, EscrowId, EscrowState
+from escrowkit.contracts.token import TokenClient
+from escrowkit.core.units import MAX_UINT256
+from escrowkit.evm.chain import Chain
 
 AMOUNT = 3_000_000
 TTL = 1_000

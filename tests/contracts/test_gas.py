@@ -11,7 +11,7 @@ import warnings
 import pytest
 
 from benchmarks import gas  # the repo root is on pytest's pythonpath (pyproject.toml)
-from escrowkit.chain import Chain
+from escrowkit.evm.chain import Chain
 
 REFRESH = "python -m benchmarks.gas --update"
 
@@ -49,8 +49,8 @@ def test_bench_measures_the_steady_state() -> None:
     """What DESIGN.md section 7 measures: the escrow already holds other funds, the provider
     already holds tokens, the allowance is at max (otherwise a figure would carry a one-off
     zero-to-nonzero write of ~17,100 gas, or an allowance write)."""
-    from escrowkit.chain import Chain
-    from escrowkit.units import MAX_UINT256
+    from escrowkit.core.units import MAX_UINT256
+    from escrowkit.evm.chain import Chain
 
     bench = gas.steady_state(Chain.embedded())
     assert bench.token.balance_of(bench.escrow.address) > 0

@@ -11,12 +11,11 @@ import pytest
 from eth_utils.crypto import keccak
 
 from escrowkit import errors
-from escrowkit.chain import Chain
-from escrowkit.compiler import load_artifact
-from escrowkit.deploy import deploy
-from escrowkit.escrow import EscrowClient, EscrowId, EscrowState, PaymentDeferred
-from escrowkit.token import TokenClient
-from escrowkit.units import MAX_UINT256
+from escrowkit.contracts.escrow import EscrowClient, EscrowId, EscrowState, PaymentDeferred
+from escrowkit.contracts.token import TokenClient
+from escrowkit.core.units import MAX_UINT256
+from escrowkit.evm.chain import Chain
+from hostile import deploy_hostile, hostile_artifact
 
 AMOUNT = 5_000_000
 TTL = 1_000
@@ -51,8 +50,8 @@ class Env:
 
 
 def make_env(chain: Chain, accounts: list[str], name: str, *, fee: bool = False) -> Env:
-    contract = deploy(chain, name, sender=accounts[0])
-    token = TokenClient(chain, str(contract.address), abi=load_artifact(name).abi)
+    contract = deploy_hostile(chain, name, sender=accounts[0])
+    token = TokenClient(chain, str(contract.address), abi=hostile_artifact(name).abi)
     escrow = EscrowClient.deploy(
         chain,
         token.address,

@@ -10,8 +10,8 @@ from eth_account import Account
 from eth_account.signers.local import LocalAccount
 
 from escrowkit import errors
-from escrowkit.chain import Chain
-from escrowkit.token import TokenClient
+from escrowkit.contracts.token import TokenClient
+from escrowkit.evm.chain import Chain
 
 
 def permit_signature(

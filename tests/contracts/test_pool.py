@@ -14,18 +14,17 @@ import pytest
 from web3.logs import DISCARD
 
 from escrowkit import errors
-from escrowkit.compiler import load_artifact
-from escrowkit.deploy import deploy
-from escrowkit.escrow import EscrowClient, EscrowId, EscrowState
-from escrowkit.pool import UNLIMITED_BUDGET_CAP, BudgetPoolClient
-from escrowkit.token import TokenClient
-from escrowkit.units import MAX_UINT256
+from escrowkit.contracts.escrow import EscrowClient, EscrowId, EscrowState
+from escrowkit.contracts.pool import UNLIMITED_BUDGET_CAP, BudgetPoolClient
+from escrowkit.contracts.token import TokenClient
+from escrowkit.core.units import MAX_UINT256
+from hostile import deploy_hostile, hostile_artifact
 
 if TYPE_CHECKING:
     from eth_typing import ChecksumAddress
     from web3.types import TxReceipt
 
-    from escrowkit.chain import Chain
+    from escrowkit.evm.chain import Chain
 
 USDC = 10**6
 PER_TX = 100 * USDC
@@ -632,8 +631,10 @@ def test_a_removed_agent_still_gets_its_escrows_settled_and_credited(
 
 def test_a_deferred_refund_is_credited_and_pulled_back(chain: Chain, roles: Roles) -> None:
     """A refund the token refuses to push to the pool is owed to it; pull_owed brings it home."""
-    token_contract = deploy(chain, "BlocklistToken", sender=roles.owner)
-    token = TokenClient(chain, str(token_contract.address), abi=load_artifact("BlocklistToken").abi)
+    token_contract = deploy_hostile(chain, "BlocklistToken", sender=roles.owner)
+    token = TokenClient(
+        chain, str(token_contract.address), abi=hostile_artifact("BlocklistToken").abi
+    )
     escrow = EscrowClient.deploy(chain, token.address, sender=roles.owner)
     pool = BudgetPoolClient.deploy(chain, escrow.address, sender=roles.owner)
     token.mint(pool.address, FUNDS, sender=roles.owner)

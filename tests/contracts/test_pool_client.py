@@ -11,16 +11,16 @@ import pytest
 from eth_abi.abi import encode
 from eth_utils.crypto import keccak
 
-from escrowkit.deploy import Deployments
+from escrowkit.contracts.deploy import Deployments
+from escrowkit.contracts.escrow import EscrowId
+from escrowkit.contracts.pool import AgentLimits, BudgetPoolClient
 from escrowkit.errors import InvalidRequest
-from escrowkit.escrow import EscrowId
-from escrowkit.pool import AgentLimits, BudgetPoolClient
 
 if TYPE_CHECKING:
     from eth_typing import ChecksumAddress
 
-    from escrowkit.chain import Chain
-    from escrowkit.escrow import EscrowClient
+    from escrowkit.contracts.escrow import EscrowClient
+    from escrowkit.evm.chain import Chain
 
 USDC = 10**6
 BAD_CHECKSUM = "0x2B5AD5c4795c026514f8317c7a215E218DcCD6cf"

@@ -14,13 +14,12 @@ import pytest
 from eth_utils.crypto import keccak
 
 from escrowkit import errors
-from escrowkit.chain import Chain
-from escrowkit.compiler import load_artifact
-from escrowkit.deploy import deploy
-from escrowkit.escrow import EscrowClient, EscrowId, EscrowState
-from escrowkit.pool import BudgetPoolClient
-from escrowkit.token import TokenClient
-from escrowkit.units import MAX_UINT256
+from escrowkit.contracts.escrow import EscrowClient, EscrowId, EscrowState
+from escrowkit.contracts.pool import BudgetPoolClient
+from escrowkit.contracts.token import TokenClient
+from escrowkit.core.units import MAX_UINT256
+from escrowkit.evm.chain import Chain
+from hostile import deploy_hostile, hostile_artifact
 
 USDC = 10**6
 FUNDS = 1_000 * USDC
@@ -56,8 +55,8 @@ class Env:
 
 def make_env(chain: Chain, accounts: list[str], name: str) -> Env:
     owner, agent, provider, member = accounts[0], accounts[1], accounts[2], accounts[3]
-    contract = deploy(chain, name, sender=owner)
-    token = TokenClient(chain, str(contract.address), abi=load_artifact(name).abi)
+    contract = deploy_hostile(chain, name, sender=owner)
+    token = TokenClient(chain, str(contract.address), abi=hostile_artifact(name).abi)
     escrow = EscrowClient.deploy(chain, token.address, sender=owner)
     # The constructor's max approval goes through the same no-return-tolerant call.
     pool = BudgetPoolClient.deploy(chain, escrow.address, sender=owner)

@@ -13,14 +13,14 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from escrowkit import errors
-from escrowkit.escrow import EscrowId
+from escrowkit.contracts.escrow import EscrowId
 
 if TYPE_CHECKING:
     from eth_typing import ChecksumAddress
 
-    from escrowkit.chain import Chain
-    from escrowkit.pool import BudgetPoolClient
-    from escrowkit.token import TokenClient
+    from escrowkit.contracts.pool import BudgetPoolClient
+    from escrowkit.contracts.token import TokenClient
+    from escrowkit.evm.chain import Chain
 
 USDC = 10**6
 DAY = 86_400

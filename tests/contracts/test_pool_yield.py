@@ -13,17 +13,16 @@ import pytest
 from web3.logs import DISCARD
 
 from escrowkit import errors
-from escrowkit.compiler import load_artifact
-from escrowkit.deploy import deploy
-from escrowkit.escrow import EscrowClient
-from escrowkit.pool import BudgetPoolClient
-from escrowkit.token import TokenClient
-from escrowkit.units import MAX_UINT256, format_units, parse_units
+from escrowkit.contracts.escrow import EscrowClient
+from escrowkit.contracts.pool import BudgetPoolClient
+from escrowkit.contracts.token import TokenClient
+from escrowkit.core.units import MAX_UINT256, format_units, parse_units
+from hostile import deploy_hostile, hostile_artifact
 
 if TYPE_CHECKING:
     from eth_typing import ChecksumAddress
 
-    from escrowkit.chain import Chain
+    from escrowkit.evm.chain import Chain
 
 USDC = 10**6
 
@@ -199,8 +198,10 @@ def test_a_fee_on_transfer_token_cannot_fake_a_contribution(
     chain: Chain, accounts: list[ChecksumAddress]
 ) -> None:
     owner, member = accounts[0], accounts[1]
-    contract = deploy(chain, "FeeOnTransferToken", sender=owner)
-    token = TokenClient(chain, str(contract.address), abi=load_artifact("FeeOnTransferToken").abi)
+    contract = deploy_hostile(chain, "FeeOnTransferToken", sender=owner)
+    token = TokenClient(
+        chain, str(contract.address), abi=hostile_artifact("FeeOnTransferToken").abi
+    )
     escrow = EscrowClient.deploy(chain, token.address, sender=owner)
     pool = BudgetPoolClient.deploy(chain, escrow.address, sender=owner)
     token.mint(member, 1_000 * USDC, sender=member)

@@ -20,13 +20,13 @@ import pytest
 from coordinator_helpers import BUDGET, USDC, Clock, Team, reference_agents
 
 from escrowkit.coordinator import BudgetCoordinator
-from escrowkit.coordinator.store import Store, metadata
-from escrowkit.units import MAX_UINT256
+from escrowkit.core.units import MAX_UINT256
+from escrowkit.ledger.store import Store, metadata
 
 if TYPE_CHECKING:
     from eth_typing import ChecksumAddress
 
-    from escrowkit.stack import Stack
+    from escrowkit.contracts.stack import Stack
 
 
 @pytest.fixture

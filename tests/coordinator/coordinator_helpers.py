@@ -5,13 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from escrowkit.contracts.escrow import EscrowState
 from escrowkit.coordinator import AgentConfig, SpendResult
-from escrowkit.escrow import EscrowState
 
 if TYPE_CHECKING:
     from eth_typing import ChecksumAddress
 
-    from escrowkit.stack import Stack
+    from escrowkit.contracts.stack import Stack
 
 USDC = 10**6
 BUDGET = 1_000 * USDC
@@ -79,11 +79,11 @@ class Deployment:
 
 
 def connect(deployment: Deployment) -> Stack:
-    from escrowkit.chain import Chain
-    from escrowkit.escrow import EscrowClient
-    from escrowkit.pool import BudgetPoolClient
-    from escrowkit.stack import Stack
-    from escrowkit.token import TokenClient
+    from escrowkit.contracts.escrow import EscrowClient
+    from escrowkit.contracts.pool import BudgetPoolClient
+    from escrowkit.contracts.stack import Stack
+    from escrowkit.contracts.token import TokenClient
+    from escrowkit.evm.chain import Chain
 
     chain = Chain.connect(deployment.rpc_url)
     return Stack(

@@ -11,7 +11,7 @@ from coordinator_helpers import BUDGET, USDC, Clock, Team, reference_agents
 from escrowkit.coordinator import Alert, BudgetCoordinator, SpendRequest, SpendStatus
 
 if TYPE_CHECKING:
-    from escrowkit.stack import Stack
+    from escrowkit.contracts.stack import Stack
 
 
 def test_total_and_daily_alerts_fire_once_each(

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 from coordinator_helpers import Team
 
+from escrowkit.contracts.escrow import EscrowState
 from escrowkit.coordinator import (
     AgentConfig,
     BudgetCoordinator,
@@ -16,10 +17,9 @@ from escrowkit.coordinator import (
     SpendStatus,
     TokenUnits,
 )
-from escrowkit.escrow import EscrowState
 
 if TYPE_CHECKING:
-    from escrowkit.stack import Stack
+    from escrowkit.contracts.stack import Stack
 
 BIG = 2**63 + 12_345  # 9.223372036854788153 tokens at 18 decimals
 

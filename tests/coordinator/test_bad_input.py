@@ -14,7 +14,7 @@ from escrowkit.coordinator import AgentConfig, BudgetCoordinator, SpendRequest, 
 from escrowkit.errors import ApprovalClosed, InvalidRequest, NotFound
 
 if TYPE_CHECKING:
-    from escrowkit.stack import Stack
+    from escrowkit.contracts.stack import Stack
 
 BAD_CHECKSUM = "0xe57bFE9F44b819898F47BF37E5AF72a0783e1141"
 ZERO = "0x" + "00" * 20

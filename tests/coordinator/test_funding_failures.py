@@ -12,15 +12,15 @@ from typing import TYPE_CHECKING, Any
 import pytest
 from coordinator_helpers import BUDGET, USDC, Clock, Team, reference_agents
 
+from escrowkit.contracts.escrow import EscrowState
+from escrowkit.contracts.stack import deploy_stack
 from escrowkit.coordinator import BudgetCoordinator, ReservationStatus, SpendStatus
-from escrowkit.deploy import deploy
 from escrowkit.errors import ChainError, TransactionTimeout
-from escrowkit.escrow import EscrowState
-from escrowkit.stack import deploy_stack
+from hostile import deploy_hostile
 
 if TYPE_CHECKING:
-    from escrowkit.chain import Chain
-    from escrowkit.stack import Stack
+    from escrowkit.contracts.stack import Stack
+    from escrowkit.evm.chain import Chain
 
 
 @pytest.fixture
@@ -191,7 +191,7 @@ def test_usdt_like_token_gets_its_new_allowance_through_zero(
     """USDT refuses to change an allowance from one non-zero value to another. Once spends
     have used part of it, the next spend that needs more must set it to 0 first, or every
     spend from then on fails at the approve."""
-    token = deploy(chain, "NoReturnToken", sender=team.treasury)
+    token = deploy_hostile(chain, "NoReturnToken", sender=team.treasury)
     stack = deploy_stack(chain, token=str(token.address), owner=team.treasury)
     stack.token.mint(team.treasury, BUDGET, sender=team.treasury)
     with BudgetCoordinator(

@@ -19,7 +19,7 @@ from escrowkit.coordinator import (
 from escrowkit.errors import IdempotencyConflict
 
 if TYPE_CHECKING:
-    from escrowkit.stack import Stack
+    from escrowkit.contracts.stack import Stack
 
 
 def _request(team: Team, amount: int = 25 * USDC, **extra: object) -> SpendRequest:

@@ -29,11 +29,11 @@ from coordinator_helpers import (
     reference_agents,
 )
 
-from escrowkit.chain import Chain
+from escrowkit.contracts.escrow import EscrowState
+from escrowkit.contracts.stack import Stack, deploy_stack
 from escrowkit.coordinator import BudgetCoordinator, ReservationStatus
-from escrowkit.escrow import EscrowState
-from escrowkit.stack import Stack, deploy_stack
-from escrowkit.units import MAX_UINT256
+from escrowkit.core.units import MAX_UINT256
+from escrowkit.evm.chain import Chain
 
 pytestmark = pytest.mark.anvil
 

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 import pytest
 from coordinator_helpers import BUDGET, USDC, Team
 
+from escrowkit.contracts.escrow import EscrowState
 from escrowkit.coordinator import (
     AgentConfig,
     BudgetCoordinator,
@@ -18,10 +19,9 @@ from escrowkit.coordinator import (
     SpendResult,
     SpendStatus,
 )
-from escrowkit.escrow import EscrowState
 
 if TYPE_CHECKING:
-    from escrowkit.stack import Stack
+    from escrowkit.contracts.stack import Stack
 
 THREADS = 32
 AMOUNT = 45 * USDC  # 32 x 45 = 1,440 asked of a 1,000 budget: 22 fit (990)

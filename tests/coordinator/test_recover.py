@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 from coordinator_helpers import BUDGET, USDC, Clock, Team
 
+from escrowkit.contracts.escrow import EscrowState
 from escrowkit.coordinator import (
     BudgetCoordinator,
     RecoveryReport,
@@ -21,10 +22,9 @@ from escrowkit.coordinator import (
     SpendStatus,
 )
 from escrowkit.errors import IdempotencyConflict
-from escrowkit.escrow import EscrowState
 
 if TYPE_CHECKING:
-    from escrowkit.stack import Stack
+    from escrowkit.contracts.stack import Stack
 
 pytestmark = pytest.mark.parametrize("store_url", ["file"], indirect=True)
 

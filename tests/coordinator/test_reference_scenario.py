@@ -21,7 +21,7 @@ from escrowkit.coordinator import (
 )
 
 if TYPE_CHECKING:
-    from escrowkit.stack import Stack
+    from escrowkit.contracts.stack import Stack
 
 
 BOTH_MODES = pytest.mark.parametrize("mode", ["treasury", "pool"], indirect=True)

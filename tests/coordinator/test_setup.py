@@ -13,7 +13,7 @@ from escrowkit.coordinator import AgentConfig, BudgetCoordinator, NoopExecutor
 from escrowkit.errors import ConfigurationError, InvalidRequest
 
 if TYPE_CHECKING:
-    from escrowkit.stack import Stack
+    from escrowkit.contracts.stack import Stack
 
 
 def test_pool_mode_makes_the_owner_an_operator_and_refuses_a_stranger(

@@ -5,12 +5,12 @@ from __future__ import annotations
 from collections import Counter
 from typing import TYPE_CHECKING
 
+from escrowkit.contracts.escrow import EscrowState
 from escrowkit.coordinator import ReservationStatus
-from escrowkit.escrow import EscrowState
 
 if TYPE_CHECKING:
+    from escrowkit.contracts.stack import Stack
     from escrowkit.coordinator import BudgetCoordinator
-    from escrowkit.stack import Stack
 
 #: What each final ledger status allows the escrow to be on-chain.
 ALLOWED = {

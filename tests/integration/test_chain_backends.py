@@ -10,11 +10,11 @@ from typing import Any
 import pytest
 from eth_account import Account
 
-from escrowkit.chain import Chain
-from escrowkit.compiler import Artifact, compile_contracts, load_artifact
-from escrowkit.deploy import deploy
+from escrowkit.build.compiler import Artifact, compile_contracts, load_artifact
+from escrowkit.contracts.deploy import deploy
+from escrowkit.contracts.token import TokenClient
 from escrowkit.errors import ChainError, ConfigurationError, ContractRevert
-from escrowkit.token import TokenClient
+from escrowkit.evm.chain import Chain
 
 pytestmark = pytest.mark.anvil
 
@@ -151,7 +151,7 @@ def test_a_send_the_node_already_knows_is_sent(
     """The transport sends a request again when its connection died unanswered; if the
     node had taken the transaction, the repeat is answered "already known". That
     transaction is sent: the receipt comes and the nonce stays right."""
-    from escrowkit.rpc import RpcError
+    from escrowkit.evm.http import RpcError
 
     assert anvil._lean is not None
     owner = anvil.accounts[3]
@@ -202,7 +202,7 @@ def test_connect_with_a_keystore_file(anvil: Chain, tmp_path: Path) -> None:
 
 
 def test_connect_to_nothing_is_a_clear_error() -> None:
-    from escrowkit.chain import free_port
+    from escrowkit.evm.chain import free_port
 
     port = free_port()
     with pytest.raises(ChainError, match="cannot reach") as caught:
@@ -226,7 +226,7 @@ def _shape(value: Any) -> Any:
 def test_lean_receipts_are_exactly_what_web3_returns(
     anvil: Chain, reverter_artifact: Artifact
 ) -> None:
-    """The lean path formats receipts itself (escrowkit.rpc): deployments, transfers with
+    """The lean path formats receipts itself (escrowkit.evm.http): deployments, transfers with
     logs and mined failures must come out as web3's get_transaction_receipt does."""
     assert anvil._lean is not None  # the lean path is the one under test
     sender, other = anvil.accounts[0], anvil.accounts[1]

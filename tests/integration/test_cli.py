@@ -12,10 +12,10 @@ from typing import Any
 
 import pytest
 
-from escrowkit.chain import Chain
-from escrowkit.deploy import Deployments
-from escrowkit.escrow import EscrowState
-from escrowkit.stack import load_stack
+from escrowkit.contracts.deploy import Deployments
+from escrowkit.contracts.escrow import EscrowState
+from escrowkit.contracts.stack import load_stack
+from escrowkit.evm.chain import Chain
 
 pytestmark = pytest.mark.anvil
 
@@ -185,7 +185,7 @@ def test_errors_are_one_line_without_traceback(workdir: Path) -> None:
 def test_every_command_has_help() -> None:
     from typer.testing import CliRunner
 
-    from escrowkit.cli import app
+    from escrowkit.cli.app import app
 
     commands = [
         [],

@@ -5,8 +5,8 @@ from __future__ import annotations
 import subprocess
 import sys
 
-from escrowkit.demo import run_demo
-from escrowkit.escrow import EscrowState
+from escrowkit.cli.demo import run_demo
+from escrowkit.contracts.escrow import EscrowState
 
 USDC = 10**6
 

@@ -7,11 +7,11 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from escrowkit.chain import Chain
-from escrowkit.deploy import deploy
+from escrowkit.contracts.deploy import deploy
+from escrowkit.contracts.token import TokenClient
 from escrowkit.errors import ChainError
-from escrowkit.faultproxy import FaultyRPCProxy
-from escrowkit.token import TokenClient
+from escrowkit.evm.chain import Chain
+from escrowkit.testing.faultproxy import FaultyRPCProxy
 
 pytestmark = pytest.mark.anvil
 

@@ -17,12 +17,12 @@ from pathlib import Path
 import pytest
 from ledger_checks import assert_ledger_matches_chain
 
-from escrowkit.chain import Chain
+from escrowkit.contracts.stack import deploy_stack
 from escrowkit.coordinator import AgentConfig, BudgetCoordinator, SpendRequest
+from escrowkit.core.units import MAX_UINT256
 from escrowkit.errors import EscrowKitError
-from escrowkit.faultproxy import FaultyRPCProxy
-from escrowkit.stack import deploy_stack
-from escrowkit.units import MAX_UINT256
+from escrowkit.evm.chain import Chain
+from escrowkit.testing.faultproxy import FaultyRPCProxy
 
 pytestmark = [pytest.mark.slow, pytest.mark.anvil]
 

@@ -33,7 +33,7 @@ def test_python_snippets_run() -> None:
 def test_cli_commands_in_the_readme_exist() -> None:
     from typer.testing import CliRunner
 
-    from escrowkit.cli import app
+    from escrowkit.cli.app import app
 
     runner = CliRunner()
     commands = set()

@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from escrowkit.chain import Chain, free_port
-from escrowkit.deploy import Deployments, deploy
-from escrowkit.escrow import EscrowState
-from escrowkit.stack import load_stack
+from escrowkit.contracts.deploy import Deployments, deploy
+from escrowkit.contracts.escrow import EscrowState
+from escrowkit.contracts.stack import load_stack
+from escrowkit.evm.chain import Chain, free_port
 
 pytestmark = pytest.mark.anvil
 

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from ledger_checks import assert_ledger_matches_chain
 
-from escrowkit.chain import Chain
+from escrowkit.contracts.stack import deploy_stack
 from escrowkit.coordinator import (
     AgentConfig,
     BudgetCoordinator,
@@ -24,9 +24,9 @@ from escrowkit.coordinator import (
     SpendRequest,
     SpendStatus,
 )
+from escrowkit.core.units import MAX_UINT256
 from escrowkit.errors import ContractRevert
-from escrowkit.stack import deploy_stack
-from escrowkit.units import MAX_UINT256
+from escrowkit.evm.chain import Chain
 
 pytestmark = [pytest.mark.slow, pytest.mark.anvil]
 

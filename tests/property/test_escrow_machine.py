@@ -34,12 +34,11 @@ from hypothesis.stateful import (
 from machine_thread import run_machine
 
 from escrowkit import errors
-from escrowkit.chain import Chain
-from escrowkit.compiler import load_artifact
-from escrowkit.deploy import deploy
-from escrowkit.escrow import NEVER, EscrowClient, EscrowId, EscrowRecord, EscrowState
-from escrowkit.token import TokenClient
-from escrowkit.units import MAX_UINT256
+from escrowkit.contracts.escrow import NEVER, EscrowClient, EscrowId, EscrowRecord, EscrowState
+from escrowkit.contracts.token import TokenClient
+from escrowkit.core.units import MAX_UINT256
+from escrowkit.evm.chain import Chain
+from hostile import deploy_hostile, hostile_artifact
 
 if TYPE_CHECKING:
     from web3.contract import Contract
@@ -95,13 +94,15 @@ def world(chain: Chain, accounts: list[str]) -> World:
     """A blocklisting token and a fee-taking Escrow of this module's own, set up once."""
     name = "BlocklistToken"
     token = TokenClient(
-        chain, str(deploy(chain, name, sender=accounts[0]).address), abi=load_artifact(name).abi
+        chain,
+        str(deploy_hostile(chain, name, sender=accounts[0]).address),
+        abi=hostile_artifact(name).abi,
     )
     fee_recipient = accounts[5]
     escrow = EscrowClient.deploy(
         chain, token.address, fee_bps=FEE_BPS, fee_recipient=fee_recipient, sender=accounts[0]
     )
-    lens = deploy(chain, "EscrowLens", sender=accounts[0])
+    lens = deploy_hostile(chain, "EscrowLens", sender=accounts[0])
     parties = tuple(accounts[1:5])
     for party in parties:
         token.mint(party, START_BALANCE, sender=party)

@@ -39,12 +39,12 @@ from hypothesis.stateful import (
 from machine_thread import run_machine
 
 from escrowkit import errors
-from escrowkit.chain import Chain
-from escrowkit.deploy import deploy
-from escrowkit.escrow import EscrowClient, EscrowState
-from escrowkit.pool import UNLIMITED_BUDGET_CAP, BudgetPoolClient
-from escrowkit.token import TokenClient
-from escrowkit.units import MAX_UINT256
+from escrowkit.contracts.deploy import deploy
+from escrowkit.contracts.escrow import EscrowClient, EscrowState
+from escrowkit.contracts.pool import UNLIMITED_BUDGET_CAP, BudgetPoolClient
+from escrowkit.contracts.token import TokenClient
+from escrowkit.core.units import MAX_UINT256
+from escrowkit.evm.chain import Chain
 
 FUNDING = 2_000
 MEMBER_BALANCE = 10**9

@@ -37,7 +37,7 @@ def test_a_long_error_is_one_line(tmp_path: Path) -> None:
 
 def test_a_mistyped_option_is_not_read_as_a_denial(tmp_path: Path) -> None:
     """Click's usage error exits 2; a denied spend exits 3, so a script tells them apart."""
-    from escrowkit.cli import EXIT_DENIED, EXIT_FAILED
+    from escrowkit.cli.app import EXIT_DENIED, EXIT_FAILED
 
     done = run(tmp_path, "spend", "research-agent", "25", "0x" + "11" * 20, "--purpsoe", "x")
     assert done.returncode == 2 and "--purpsoe" in done.stderr
@@ -56,7 +56,7 @@ def test_an_rpc_url_with_an_api_key_never_shows(tmp_path: Path) -> None:
 
 
 def test_redact_url_hides_keys_in_path_query_and_user_info() -> None:
-    from escrowkit.chain import redact_url
+    from escrowkit.evm.chain import redact_url
 
     url = "https://me:pw123@rpc.example/v3/KEY42?token=T0K"
     text = (
@@ -109,7 +109,7 @@ def test_chain_listens_where_the_settings_point(
 ) -> None:
     from typer.testing import CliRunner
 
-    from escrowkit import cli
+    from escrowkit.cli import app as cli
 
     started: list[list[str]] = []
     monkeypatch.setattr(cli.os, "execv", lambda _binary, args: started.append(args))

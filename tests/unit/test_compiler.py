@@ -8,14 +8,17 @@ from pathlib import Path
 
 import pytest
 
-from escrowkit import compiler
-from escrowkit.compiler import (
+from escrowkit.build import compiler
+from escrowkit.build.compiler import (
+    ARTIFACTS_DIR,
     PINNED_SOLC_VERSION,
     compile_contracts,
     find_solc,
+    split_artifacts,
     stale_artifacts,
 )
 from escrowkit.errors import CompilationError, SolcNotFound
+from hostile import ARTIFACTS as HOSTILE_ARTIFACTS
 
 SOURCE = """// SPDX-License-Identifier: MIT
 pragma solidity ^0.8.24;
@@ -167,5 +170,7 @@ def test_committed_artifacts_match_the_sources() -> None:
     fresh = compile_contracts()
     if find_solc().release != PINNED_SOLC_VERSION:
         pytest.skip("artifacts are pinned to another solc release")
-    stale = stale_artifacts(fresh)
+    product, test_only = split_artifacts(fresh)
+    stale = stale_artifacts(product) + stale_artifacts(test_only, HOSTILE_ARTIFACTS)
     assert stale == [], f"stale artifacts {stale}: run `escrowkit compile` and commit them"
+    assert not set(test_only) & {p.stem for p in ARTIFACTS_DIR.glob("*.json")}

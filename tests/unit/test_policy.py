@@ -6,7 +6,7 @@ from decimal import Decimal
 
 import pytest
 
-from escrowkit.coordinator.policy import (
+from escrowkit.budget.policy import (
     AgentConfig,
     Check,
     PolicyInputs,

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 import requests
 
-from escrowkit.rpc import HttpTransport, LeanHTTPProvider, RpcError
+from escrowkit.evm.http import HttpTransport, LeanHTTPProvider, RpcError
 
 
 @dataclass

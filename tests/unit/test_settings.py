@@ -2,8 +2,8 @@ from pathlib import Path
 
 import pytest
 
+from escrowkit.config.settings import Settings, load_settings
 from escrowkit.errors import ConfigurationError, NotFound
-from escrowkit.settings import Settings, load_settings
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "escrowkit.example.toml"
 AGENT = (

@@ -7,7 +7,7 @@ from eth_account import Account
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from escrowkit.signing import Signer
+from escrowkit.evm.signing import Signer
 
 UINT = st.integers(min_value=0, max_value=2**256 - 1)
 

@@ -17,8 +17,8 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
-from escrowkit.coordinator.policy import AgentConfig, SpendRequest
-from escrowkit.coordinator.store import (
+from escrowkit.budget.policy import AgentConfig, SpendRequest
+from escrowkit.ledger.store import (
     Approval,
     ApprovalStatus,
     Reservation,

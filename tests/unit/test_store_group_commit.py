@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 from sqlalchemy import event
 
-from escrowkit.coordinator.store import Ledger, Reservation, ReservationStatus, Store
 from escrowkit.errors import EscrowKitError
+from escrowkit.ledger.store import Ledger, Reservation, ReservationStatus, Store
 
 PROVIDER = "0x2B5AD5c4795c026514f8317c7a215E218DcCD6cF"
 

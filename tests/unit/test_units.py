@@ -2,8 +2,8 @@ from decimal import Decimal
 
 import pytest
 
+from escrowkit.core.units import MAX_UINT96, check_amount, format_units, parse_units
 from escrowkit.errors import InvalidRequest
-from escrowkit.units import MAX_UINT96, check_amount, format_units, parse_units
 
 
 @pytest.mark.parametrize(

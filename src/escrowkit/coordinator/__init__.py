@@ -4,8 +4,9 @@
 ledger); the chain work goes through an executor (``executor``).
 """
 
+from escrowkit.budget.policy import AgentConfig, SpendRequest, SpendStatus, TokenUnits
 from escrowkit.coordinator.coordinator import AgentHandle, BudgetCoordinator
-from escrowkit.coordinator.executor import (
+from escrowkit.coordinator.executors import (
     ChainState,
     NoopExecutor,
     PlannedSpend,
@@ -13,7 +14,6 @@ from escrowkit.coordinator.executor import (
     SpendExecutor,
     TreasuryExecutor,
 )
-from escrowkit.coordinator.policy import AgentConfig, SpendRequest, SpendStatus, TokenUnits
 from escrowkit.coordinator.results import (
     AgentReport,
     Alert,
@@ -24,7 +24,7 @@ from escrowkit.coordinator.results import (
     SpendResult,
     SyncReport,
 )
-from escrowkit.coordinator.store import Reservation, ReservationStatus, Store
+from escrowkit.ledger.store import Reservation, ReservationStatus, Store
 
 __all__ = [
     "AgentConfig",

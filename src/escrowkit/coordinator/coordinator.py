@@ -3,7 +3,7 @@
 A spend is two-phase, like a pending card transfer:
 
 1. Under the lock (thread lock + the database's write lock) the checks of
-   :mod:`~escrowkit.coordinator.policy` run and a PENDING reservation is written with its
+   :mod:`~escrowkit.budget.policy` run and a PENDING reservation is written with its
    escrow salt (so its escrow id is known before anything is sent) and a lease time.
 2. Without the lock the executor funds the escrow on-chain.
 3. Under the lock again the reservation becomes COMMITTED, or VOIDED when the chain says
@@ -28,14 +28,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Literal
 
-from escrowkit.coordinator.executor import (
-    ChainState,
-    PlannedSpend,
-    PoolExecutor,
-    SpendExecutor,
-    TreasuryExecutor,
-)
-from escrowkit.coordinator.policy import (
+from escrowkit.budget.policy import (
     AgentConfig,
     Decision,
     PolicyInputs,
@@ -44,6 +37,13 @@ from escrowkit.coordinator.policy import (
     Usage,
     evaluate,
     validate_name,
+)
+from escrowkit.coordinator.executors import (
+    ChainState,
+    PlannedSpend,
+    PoolExecutor,
+    SpendExecutor,
+    TreasuryExecutor,
 )
 from escrowkit.coordinator.results import (
     AgentReport,
@@ -55,7 +55,17 @@ from escrowkit.coordinator.results import (
     SpendResult,
     SyncReport,
 )
-from escrowkit.coordinator.store import (
+from escrowkit.core.errors import (
+    ApprovalClosed,
+    ConfigurationError,
+    ContractRevert,
+    IdempotencyConflict,
+    InvalidRequest,
+    NotFound,
+    redact_secrets,
+)
+from escrowkit.core.units import MAX_UINT256, check_amount
+from escrowkit.ledger.store import (
     COUNTED,
     Approval,
     ApprovalStatus,
@@ -65,19 +75,9 @@ from escrowkit.coordinator.store import (
     ReservationStatus,
     Store,
 )
-from escrowkit.errors import (
-    ApprovalClosed,
-    ConfigurationError,
-    ContractRevert,
-    IdempotencyConflict,
-    InvalidRequest,
-    NotFound,
-    redact_secrets,
-)
-from escrowkit.units import MAX_UINT256, check_amount
 
 if TYPE_CHECKING:
-    from escrowkit.stack import Stack
+    from escrowkit.contracts.stack import Stack
 
 __all__ = ["AgentHandle", "BudgetCoordinator", "describe_error"]
 
@@ -1246,7 +1246,7 @@ class BudgetCoordinator:
 def _chain_executor(
     stack: Stack, treasury: str, mode: str, escrow_ttl: int, dispute_window: int
 ) -> SpendExecutor:
-    from escrowkit.chain import to_address
+    from escrowkit.evm.chain import to_address
 
     address = to_address(treasury, name="treasury")
     kind = TreasuryExecutor if mode == "treasury" else PoolExecutor

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from decimal import ROUND_HALF_EVEN, Decimal, localcontext
 
-from escrowkit.errors import InvalidRequest
+from escrowkit.core.errors import InvalidRequest
 
 __all__ = ["MAX_UINT96", "MAX_UINT256", "check_amount", "format_units", "parse_units"]
 

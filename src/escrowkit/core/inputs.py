@@ -6,7 +6,7 @@ Amounts are checked by :func:`escrowkit.units.check_amount` and addresses by
 
 from __future__ import annotations
 
-from escrowkit.errors import InvalidRequest
+from escrowkit.core.errors import InvalidRequest
 
 __all__ = ["bytes32", "int_in_range", "metadata32"]
 

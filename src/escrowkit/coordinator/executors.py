@@ -19,11 +19,11 @@ from dataclasses import dataclass
 from enum import IntEnum
 from typing import TYPE_CHECKING, Any, Protocol
 
-from escrowkit.coordinator.policy import AgentConfig, TokenUnits
-from escrowkit.errors import ConfigurationError, ContractRevert, revert_class
+from escrowkit.budget.policy import AgentConfig, TokenUnits
+from escrowkit.core.errors import ConfigurationError, ContractRevert, revert_class
 
 if TYPE_CHECKING:
-    from escrowkit.stack import Stack
+    from escrowkit.contracts.stack import Stack
 
 __all__ = [
     "ChainState",

@@ -17,11 +17,11 @@ import pytest
 if TYPE_CHECKING:
     from eth_typing import ChecksumAddress
 
-    from escrowkit.chain import Chain
-    from escrowkit.escrow import EscrowClient
-    from escrowkit.pool import BudgetPoolClient
-    from escrowkit.stack import Stack
-    from escrowkit.token import TokenClient
+    from escrowkit.contracts.escrow import EscrowClient
+    from escrowkit.contracts.pool import BudgetPoolClient
+    from escrowkit.contracts.stack import Stack
+    from escrowkit.contracts.token import TokenClient
+    from escrowkit.evm.chain import Chain
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -43,7 +43,7 @@ def pytest_configure(config: pytest.Config) -> None:
 @pytest.fixture(scope="session")
 def chain(request: pytest.FixtureRequest) -> Iterator[Chain]:
     """The session's chain: embedded, or anvil when pytest runs with ``--chain anvil``."""
-    from escrowkit.chain import Chain
+    from escrowkit.evm.chain import Chain
 
     if request.config.getoption("--chain") == "anvil":
         with Chain.anvil() as node:
@@ -61,8 +61,8 @@ def accounts(chain: Chain) -> list[ChecksumAddress]:
 @pytest.fixture(scope="session")
 def usdc(chain: Chain) -> TokenClient:
     """A MockUSDC (6 decimals, open mint) deployed once for the session."""
-    from escrowkit.deploy import deploy
-    from escrowkit.token import TokenClient
+    from escrowkit.contracts.deploy import deploy
+    from escrowkit.contracts.token import TokenClient
 
     return TokenClient(chain, str(deploy(chain, "MockUSDC", sender=chain.accounts[0]).address))
 
@@ -70,7 +70,7 @@ def usdc(chain: Chain) -> TokenClient:
 @pytest.fixture(scope="session")
 def escrow(chain: Chain, usdc: TokenClient) -> EscrowClient:
     """The Escrow for the session's MockUSDC (no fee)."""
-    from escrowkit.escrow import EscrowClient
+    from escrowkit.contracts.escrow import EscrowClient
 
     return EscrowClient.deploy(chain, usdc.address, sender=chain.accounts[0])
 
@@ -78,7 +78,7 @@ def escrow(chain: Chain, usdc: TokenClient) -> EscrowClient:
 @pytest.fixture(scope="session")
 def pool(chain: Chain, escrow: EscrowClient) -> BudgetPoolClient:
     """A BudgetPool over the session's Escrow, owned by ``accounts[0]``."""
-    from escrowkit.pool import BudgetPoolClient
+    from escrowkit.contracts.pool import BudgetPoolClient
 
     owner = chain.accounts[0]
     return BudgetPoolClient.deploy(chain, escrow.address, owner=owner, sender=owner)
@@ -87,7 +87,7 @@ def pool(chain: Chain, escrow: EscrowClient) -> BudgetPoolClient:
 @pytest.fixture(scope="session")
 def stack(chain: Chain, usdc: TokenClient, escrow: EscrowClient, pool: BudgetPoolClient) -> Stack:
     """The session's MockUSDC, Escrow and BudgetPool as one :class:`Stack`."""
-    from escrowkit.stack import Stack
+    from escrowkit.contracts.stack import Stack
 
     return Stack(chain=chain, token=usdc, escrow=escrow, pool=pool)
 

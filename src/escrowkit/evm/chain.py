@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, TypeVar, cast
 from urllib.parse import urlparse
 
-from escrowkit.errors import (
+from escrowkit.core.errors import (
     ChainError,
     ConfigurationError,
     ContractRevert,
@@ -354,7 +354,7 @@ class Chain:
         self._fees_lock = threading.Lock()
         self._seen: tuple[int, float] | None = None  # (latest timestamp, monotonic read time)
         self._process: subprocess.Popen[bytes] | None = None
-        # Raw JSON-RPC for the requests every transaction makes (see escrowkit.rpc), on a
+        # Raw JSON-RPC for the requests every transaction makes (see escrowkit.evm.http), on a
         # node reached through the lean provider; None on eth-tester or web3's provider.
         self._lean: Any = w3.provider if getattr(w3.provider, "lean_json_rpc", False) else None
         self._fast_signers: dict[str, Any] = {}
@@ -566,7 +566,7 @@ class Chain:
 
     def contract(self, address: str, abi: Sequence[dict[str, Any]]) -> Contract:
         """A web3 contract object for ``address``."""
-        from escrowkit.errors import register_abi
+        from escrowkit.core.errors import register_abi
 
         register_abi(abi)
         return self.w3.eth.contract(address=to_address(address), abi=list(abi))
@@ -679,7 +679,7 @@ class Chain:
             )
         fast = self._fast_signers.get(signer.address)
         if fast is None:
-            from escrowkit.signing import Signer
+            from escrowkit.evm.signing import Signer
 
             fast = self._fast_signers.setdefault(signer.address, Signer(signer.key))
         raw, tx_hash = fast.sign(tx)
@@ -699,7 +699,7 @@ class Chain:
         """A raw JSON-RPC call through the lean provider, failing the way web3's does:
         a revert (when the method can revert) as its named ContractRevert, anything else
         as ChainError."""
-        from escrowkit.rpc import RpcError
+        from escrowkit.evm.http import RpcError
 
         try:
             return self._lean.request(method, params)
@@ -730,7 +730,7 @@ class Chain:
             raise ChainError(f"waiting for {tx_hash} failed: {exc}") from exc
 
     def _lean_wait_for_receipt(self, tx_hash: str, wait: float) -> TxReceipt:
-        from escrowkit.rpc import format_receipt
+        from escrowkit.evm.http import format_receipt
 
         deadline = time.monotonic() + wait
         while True:
@@ -865,13 +865,13 @@ _PROXY_VARIABLES = ("http_proxy", "https_proxy", "all_proxy", "no_proxy")
 
 
 def _http_provider(rpc_url: str, timeout: float) -> Any:
-    """The lean provider (:mod:`escrowkit.rpc`), or web3's own when proxy variables are
+    """The lean provider (:mod:`escrowkit.evm.http`), or web3's own when proxy variables are
     set: ``requests`` honours them and ``http.client`` would not."""
     if any(key.lower() in _PROXY_VARIABLES for key in os.environ):
         from web3 import HTTPProvider
 
         return HTTPProvider(rpc_url, request_kwargs={"timeout": timeout})
-    from escrowkit.rpc import LeanHTTPProvider
+    from escrowkit.evm.http import LeanHTTPProvider
 
     return LeanHTTPProvider(rpc_url, timeout)
 
@@ -1003,7 +1003,7 @@ def find_anvil() -> Path:
     machine = {"x86_64": "amd64", "amd64": "amd64", "aarch64": "arm64", "arm64": "arm64"}.get(
         platform.machine().lower(), platform.machine().lower()
     )
-    from escrowkit.compiler import _node_modules_package
+    from escrowkit.build.compiler import _node_modules_package
 
     package = _node_modules_package(f"@foundry-rs/anvil-{system}-{machine}")
     if package is not None:

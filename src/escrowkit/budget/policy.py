@@ -19,9 +19,9 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, ClassVar, Literal
 
-from escrowkit.chain import to_address
-from escrowkit.errors import InvalidRequest
-from escrowkit.units import check_amount, format_units
+from escrowkit.core.errors import InvalidRequest
+from escrowkit.core.units import check_amount, format_units
+from escrowkit.evm.chain import to_address
 
 __all__ = [
     "ROLE_PRESETS",

@@ -5,16 +5,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from escrowkit.chain import to_address
-from escrowkit.compiler import load_artifact
-from escrowkit.deploy import Deployments, deploy
-from escrowkit.errors import ConfigurationError, NotFound
-from escrowkit.escrow import EscrowClient
-from escrowkit.pool import BudgetPoolClient
-from escrowkit.token import TokenClient
+from escrowkit.build.compiler import load_artifact
+from escrowkit.contracts.deploy import Deployments, deploy
+from escrowkit.contracts.escrow import EscrowClient
+from escrowkit.contracts.pool import BudgetPoolClient
+from escrowkit.contracts.token import TokenClient
+from escrowkit.core.errors import ConfigurationError, NotFound
+from escrowkit.evm.chain import to_address
 
 if TYPE_CHECKING:
-    from escrowkit.chain import Chain
+    from escrowkit.evm.chain import Chain
 
 __all__ = ["Stack", "deploy_stack", "load_stack"]
 

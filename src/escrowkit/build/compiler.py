@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from escrowkit.errors import CompilationError, SolcNotFound
+from escrowkit.core.errors import CompilationError, SolcNotFound
 
 __all__ = [
     "ARTIFACTS_DIR",
@@ -44,6 +44,7 @@ __all__ = [
     "find_solc",
     "load_artifact",
     "load_artifacts",
+    "split_artifacts",
     "stale_artifacts",
     "write_artifacts",
 ]
@@ -62,7 +63,7 @@ COMPILER_SETTINGS: dict[str, Any] = {
     "outputSelection": {"*": {"*": ["abi", "evm.bytecode.object", "evm.deployedBytecode.object"]}},
 }
 
-ARTIFACTS_DIR = Path(__file__).with_name("artifacts")
+ARTIFACTS_DIR = Path(__file__).resolve().parents[1] / "artifacts"
 WRAPPER = Path(__file__).with_name("solc_wrapper.cjs")
 
 
@@ -137,7 +138,7 @@ def cache_dir() -> Path:
 
 def default_contracts_dir() -> Path:
     """The project's ``contracts/``: next to the source tree, else in the working directory."""
-    beside_package = Path(__file__).resolve().parents[2] / "contracts"
+    beside_package = Path(__file__).resolve().parents[3] / "contracts"
     if beside_package.is_dir():
         return beside_package
     return Path.cwd() / "contracts"
@@ -383,7 +384,7 @@ def _artifacts_from_output(output: Mapping[str, Any], version: str) -> dict[str,
 
 
 def _register_errors(artifacts: Mapping[str, Artifact]) -> None:
-    from escrowkit.errors import register_abi
+    from escrowkit.core.errors import register_abi
 
     for artifact in artifacts.values():
         register_abi(artifact.abi)
@@ -409,7 +410,7 @@ def load_artifact(name: str, folder: Path = ARTIFACTS_DIR) -> Artifact:
         return Artifact.from_json(json.loads(path.read_text()))
     except FileNotFoundError:
         known = ", ".join(sorted(p.stem for p in folder.glob("*.json")))
-        from escrowkit.errors import NotFound
+        from escrowkit.core.errors import NotFound
 
         raise NotFound(f"no artifact named {name!r} in {folder}; known: {known}") from None
 
@@ -426,6 +427,25 @@ def write_artifacts(artifacts: Mapping[str, Artifact], folder: Path = ARTIFACTS_
         if path.stem not in artifacts:
             path.unlink()
     return written
+
+
+#: Sources under this folder of contracts/ are test contracts (hostile tokens, lenses):
+#: their artifacts belong to the tests, never to the package...
+TEST_SOURCES = "test/"
+#: ...except MockUSDC, which ``deploy_stack`` deploys when no token is given.
+SHIPPED_TEST_CONTRACTS = frozenset({"MockUSDC"})
+
+
+def split_artifacts(
+    artifacts: Mapping[str, Artifact],
+) -> tuple[dict[str, Artifact], dict[str, Artifact]]:
+    """``(product, test_only)``: the package ships the first, the tests keep the second."""
+    def shipped(artifact: Artifact) -> bool:
+        test_only = artifact.source.startswith(TEST_SOURCES)
+        return not test_only or artifact.name in SHIPPED_TEST_CONTRACTS
+
+    product = {n: a for n, a in artifacts.items() if shipped(a)}
+    return product, {n: a for n, a in artifacts.items() if not shipped(a)}
 
 
 def stale_artifacts(fresh: Mapping[str, Artifact], folder: Path = ARTIFACTS_DIR) -> list[str]:

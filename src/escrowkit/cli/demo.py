@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from escrowkit.chain import Chain
+from escrowkit.contracts.stack import Stack, deploy_stack
 from escrowkit.coordinator import (
     AgentConfig,
     BudgetCoordinator,
@@ -22,12 +22,12 @@ from escrowkit.coordinator import (
     SpendRequest,
     SpendResult,
 )
-from escrowkit.errors import ChainError
-from escrowkit.stack import Stack, deploy_stack
+from escrowkit.core.errors import ChainError
+from escrowkit.evm.chain import Chain
 
 if TYPE_CHECKING:
+    from escrowkit.contracts.token import TokenClient
     from escrowkit.coordinator import Alert
-    from escrowkit.token import TokenClient
 
 __all__ = ["DemoOutcome", "DemoStep", "run_demo"]
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-from escrowkit.chain import to_address
-from escrowkit.compiler import load_artifact
-from escrowkit.errors import ContractRevert
-from escrowkit.units import MAX_UINT256, check_amount, format_units, parse_units
+from escrowkit.build.compiler import load_artifact
+from escrowkit.core.errors import ContractRevert
+from escrowkit.core.units import MAX_UINT256, check_amount, format_units, parse_units
+from escrowkit.evm.chain import to_address
 
 if TYPE_CHECKING:
     from decimal import Decimal
@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from web3.contract import Contract
     from web3.types import TxReceipt
 
-    from escrowkit.chain import Chain
+    from escrowkit.evm.chain import Chain
 
 __all__ = ["TokenClient"]
 

@@ -25,19 +25,19 @@ from enum import IntEnum
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from escrowkit.chain import checksum, to_address
-from escrowkit.compiler import load_artifact
-from escrowkit.errors import ChainError, InvalidRequest
-from escrowkit.inputs import bytes32, int_in_range, metadata32
-from escrowkit.units import check_amount
+from escrowkit.build.compiler import load_artifact
+from escrowkit.core.errors import ChainError, InvalidRequest
+from escrowkit.core.inputs import bytes32, int_in_range, metadata32
+from escrowkit.core.units import check_amount
+from escrowkit.evm.chain import checksum, to_address
 
 if TYPE_CHECKING:
     from eth_typing import ChecksumAddress
     from web3.contract import Contract
     from web3.types import EventData, LogReceipt, TxReceipt
 
-    from escrowkit.chain import Chain
-    from escrowkit.deploy import Deployments
+    from escrowkit.contracts.deploy import Deployments
+    from escrowkit.evm.chain import Chain
 
 __all__ = [
     "MAX_FEE_BPS",
@@ -237,7 +237,7 @@ class EscrowClient:
         ``fee_bps`` (0..500) of every settled amount goes to ``fee_recipient``, which is
         required exactly when ``fee_bps`` is not 0. Both are immutable.
         """
-        from escrowkit.deploy import deploy
+        from escrowkit.contracts.deploy import deploy
 
         token_address = to_address(token, name="token")
         fee = int_in_range(fee_bps, "fee_bps", 0, MAX_FEE_BPS)

@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from escrowkit.coordinator import SpendRequest
-from escrowkit.errors import InvalidRequest
-from escrowkit.units import parse_units
+from escrowkit.core.errors import InvalidRequest
+from escrowkit.core.units import parse_units
 
 __all__ = ["read_spend_requests"]
 

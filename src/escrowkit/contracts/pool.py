@@ -21,20 +21,20 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-from escrowkit.chain import to_address
-from escrowkit.compiler import load_artifact
-from escrowkit.errors import ConfigurationError, InvalidRequest
-from escrowkit.escrow import EscrowId
-from escrowkit.inputs import bytes32, int_in_range, metadata32
-from escrowkit.units import MAX_UINT96, MAX_UINT256, check_amount
+from escrowkit.build.compiler import load_artifact
+from escrowkit.contracts.escrow import EscrowId
+from escrowkit.core.errors import ConfigurationError, InvalidRequest
+from escrowkit.core.inputs import bytes32, int_in_range, metadata32
+from escrowkit.core.units import MAX_UINT96, MAX_UINT256, check_amount
+from escrowkit.evm.chain import to_address
 
 if TYPE_CHECKING:
     from eth_typing import ChecksumAddress
     from web3.contract import Contract
     from web3.types import TxReceipt
 
-    from escrowkit.chain import Chain
-    from escrowkit.deploy import Deployments
+    from escrowkit.contracts.deploy import Deployments
+    from escrowkit.evm.chain import Chain
 
 __all__ = ["UNLIMITED_BUDGET_CAP", "AgentLimits", "BudgetPoolClient", "PoolSpend"]
 
@@ -120,7 +120,7 @@ class BudgetPoolClient:
         ``deployments`` manifest, a pool already deployed with the same arguments is reused
         unless ``force``.
         """
-        from escrowkit.deploy import deploy
+        from escrowkit.contracts.deploy import deploy
 
         escrow_address = to_address(escrow, name="escrow address")
         if sender is None:

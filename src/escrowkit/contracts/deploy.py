@@ -20,13 +20,13 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from escrowkit.compiler import Artifact, load_artifact
-from escrowkit.errors import ChainError, ConfigurationError
+from escrowkit.build.compiler import Artifact, load_artifact
+from escrowkit.core.errors import ChainError, ConfigurationError
 
 if TYPE_CHECKING:
     from web3.contract import Contract
 
-    from escrowkit.chain import Chain
+    from escrowkit.evm.chain import Chain
 
 __all__ = ["Deployment", "Deployments", "deploy"]
 

@@ -1,7 +1,7 @@
 """The ``escrowkit`` command: a thin shell over the library.
 
 Settings come from ``escrowkit.toml`` and ``ESCROWKIT_*`` variables (see
-:mod:`escrowkit.settings`). Amounts on the command line are token units (``25`` is 25
+:mod:`escrowkit.config.settings`). Amounts on the command line are token units (``25`` is 25
 USDC). Errors print as one line and exit 1; ``--debug`` shows the traceback. Keys never
 appear on the command line: a keystore file's password comes from
 ``ESCROWKIT_KEYSTORE_PASSWORD`` or a prompt.
@@ -22,14 +22,14 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from escrowkit.errors import EscrowKitError
+from escrowkit.core.errors import EscrowKitError
 
 if TYPE_CHECKING:
-    from escrowkit.chain import Chain
+    from escrowkit.config.settings import Settings
+    from escrowkit.contracts.stack import Stack
+    from escrowkit.contracts.token import TokenClient
     from escrowkit.coordinator import BudgetCoordinator, BudgetReport, SpendRequest, SpendResult
-    from escrowkit.settings import Settings
-    from escrowkit.stack import Stack
-    from escrowkit.token import TokenClient
+    from escrowkit.evm.chain import Chain
 
 app = typer.Typer(
     name="escrowkit",
@@ -80,7 +80,7 @@ def _main(
 
 
 def _settings() -> Settings:
-    from escrowkit.settings import load_settings, with_overrides
+    from escrowkit.config.settings import load_settings, with_overrides
 
     settings = with_overrides(load_settings(_State.config), rpc_url=_State.rpc)
     _State.rpc_url = settings.rpc_url
@@ -88,7 +88,7 @@ def _settings() -> Settings:
 
 
 def _chain(settings: Settings) -> Chain:
-    from escrowkit.errors import ConfigurationError
+    from escrowkit.core.errors import ConfigurationError
 
     password = None
     keystore = settings.keystore
@@ -189,29 +189,40 @@ def compile_cmd(
         bool, typer.Option("--check", help="Only report stale artifacts; exit 1 if any.")
     ] = False,
 ) -> None:
-    """Compile the contracts and refresh the committed artifacts."""
-    from escrowkit.compiler import (
+    """Compile the contracts and refresh the committed artifacts.
+
+    Contracts under contracts/test/ (hostile tokens, lenses) go to tests/artifacts/ beside
+    the sources, not into the package; MockUSDC is shipped.
+    """
+    from escrowkit.build.compiler import (
         ARTIFACTS_DIR,
         compile_contracts,
+        default_contracts_dir,
         find_solc,
+        split_artifacts,
         stale_artifacts,
         write_artifacts,
     )
 
     solc = find_solc()
     console.print(f"using {solc}", highlight=False)
+    source_dir = contracts or default_contracts_dir()
     with console.status("compiling..."):
-        artifacts = compile_contracts(contracts, solc=solc)
-    folder = out or ARTIFACTS_DIR
+        artifacts = compile_contracts(source_dir, solc=solc)
+    product, test_only = split_artifacts(artifacts)
+    targets = [(product, out or ARTIFACTS_DIR)]
+    if test_only:
+        targets.append((test_only, source_dir.resolve().parent / "tests" / "artifacts"))
     if check:
-        stale = stale_artifacts(artifacts, folder)
+        stale = [name for chosen, folder in targets for name in stale_artifacts(chosen, folder)]
         if stale:
             err_console.print(f"stale artifacts: {', '.join(stale)}; run `escrowkit compile`")
             raise typer.Exit(1)
         console.print(f"{len(artifacts)} artifacts up to date")
         return
-    written = write_artifacts(artifacts, folder)
-    console.print(f"wrote {len(written)} artifacts to {folder}")
+    for chosen, folder in targets:
+        written = write_artifacts(chosen, folder)
+        console.print(f"wrote {len(written)} artifacts to {folder}")
 
 
 @app.command()
@@ -228,7 +239,7 @@ def chain(
     """Run a local anvil in the foreground; its state survives restarts."""
     from urllib.parse import urlparse
 
-    from escrowkit.chain import _is_loopback, find_anvil
+    from escrowkit.evm.chain import _is_loopback, find_anvil
 
     settings = _settings()
     if port is None:
@@ -264,7 +275,7 @@ def deploy(
     _State.rpc = rpc or _State.rpc
     from rich.progress import Progress
 
-    from escrowkit.stack import deploy_stack
+    from escrowkit.contracts.stack import deploy_stack
 
     settings = _settings()
     chain_ = _chain(settings)
@@ -413,7 +424,7 @@ def batch(
     """
     from rich.progress import Progress
 
-    from escrowkit.spendfile import read_spend_requests
+    from escrowkit.cli.spendfile import read_spend_requests
 
     _, _, stack, coordinator = _coordinator()
     requests = read_spend_requests(file, stack.token.decimals)
@@ -573,7 +584,7 @@ def escrow_show(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """An escrow's record and its events."""
-    from escrowkit.errors import NotFound
+    from escrowkit.core.errors import NotFound
 
     settings = _settings()
     chain_ = _chain(settings)
@@ -692,7 +703,7 @@ def pool_contribute(
 @app.command()
 def demo() -> None:
     """The main job on an embedded chain: real contracts, the coordinator, a report."""
-    from escrowkit.demo import DemoStep, run_demo
+    from escrowkit.cli.demo import DemoStep, run_demo
 
     def show(step: DemoStep, token: TokenClient) -> None:
         console.print(f"\n[bold]{step.title}[/]")
@@ -714,7 +725,7 @@ def _fail(message: str) -> None:
 
     One line, except solc's diagnostics, which keep their own lines.
     """
-    from escrowkit.chain import redact_url
+    from escrowkit.evm.chain import redact_url
 
     for url in (_State.rpc_url, _State.rpc):
         if url:

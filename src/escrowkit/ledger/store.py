@@ -66,8 +66,8 @@ from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.pool import StaticPool
 from sqlalchemy.types import TypeEngine
 
-from escrowkit.coordinator.policy import AgentConfig, SpendRequest
-from escrowkit.errors import ConfigurationError, EscrowKitError
+from escrowkit.budget.policy import AgentConfig, SpendRequest
+from escrowkit.core.errors import ConfigurationError, EscrowKitError
 
 __all__ = [
     "SCHEMA_VERSION",

@@ -42,14 +42,14 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from escrowkit.errors import ConfigurationError, InvalidRequest, NotFound
-from escrowkit.units import parse_units
+from escrowkit.core.errors import ConfigurationError, InvalidRequest, NotFound
+from escrowkit.core.units import parse_units
 
 if TYPE_CHECKING:
-    from escrowkit.chain import Chain
+    from escrowkit.contracts.deploy import Deployments
+    from escrowkit.contracts.stack import Stack
     from escrowkit.coordinator import AgentConfig, BudgetCoordinator
-    from escrowkit.deploy import Deployments
-    from escrowkit.stack import Stack
+    from escrowkit.evm.chain import Chain
 
 __all__ = ["AgentSettings", "Settings", "load_settings"]
 
@@ -126,18 +126,18 @@ class Settings:
 
     def open_chain(self, password: str | None = None) -> Chain:
         """Connect to ``rpc_url`` signing with the keystore (or anvil's dev keys locally)."""
-        from escrowkit.chain import Chain
+        from escrowkit.evm.chain import Chain
 
         return Chain.connect(self.rpc_url, account=self.keystore, password=password)
 
     def manifest(self, chain: Chain) -> Deployments:
-        from escrowkit.deploy import Deployments
+        from escrowkit.contracts.deploy import Deployments
 
         return Deployments(chain.chain_id, self.deployments / f"{chain.chain_id}.json")
 
     def open_stack(self, chain: Chain) -> Stack:
         """The deployed stack recorded in this chain's manifest (run ``deploy`` first)."""
-        from escrowkit.stack import load_stack
+        from escrowkit.contracts.stack import load_stack
 
         return load_stack(chain, self.manifest(chain))
 

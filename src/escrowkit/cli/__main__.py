@@ -1,0 +1,5 @@
+"""``python -m escrowkit.cli``."""
+
+from escrowkit.cli.app import main
+
+main()
