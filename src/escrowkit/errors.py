@@ -11,8 +11,9 @@ from __future__ import annotations
 from escrowkit.core.errors import *  # noqa: F403
 from escrowkit.core.errors import __all__ as _core_all
 from escrowkit.core.errors import revert_class
+from escrowkit.core.urls import redact_secrets
 
-__all__ = list(_core_all)
+__all__ = [*_core_all, "redact_secrets"]
 
 
 def __getattr__(name: str) -> type:

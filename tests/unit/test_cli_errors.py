@@ -56,7 +56,7 @@ def test_an_rpc_url_with_an_api_key_never_shows(tmp_path: Path) -> None:
 
 
 def test_redact_url_hides_keys_in_path_query_and_user_info() -> None:
-    from escrowkit.evm.chain import redact_url
+    from escrowkit.core.urls import redact_url
 
     url = "https://me:pw123@rpc.example/v3/KEY42?token=T0K"
     text = (

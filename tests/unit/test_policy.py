@@ -6,13 +6,9 @@ from decimal import Decimal
 
 import pytest
 
+from escrowkit.budget import AgentConfig, SpendRequest, SpendStatus
 from escrowkit.budget.policy import (
-    AgentConfig,
-    Check,
     PolicyInputs,
-    SpendRequest,
-    SpendStatus,
-    TokenUnits,
     Usage,
     check_approval_threshold,
     check_category,
@@ -25,6 +21,8 @@ from escrowkit.budget.policy import (
     check_total_budget,
     evaluate,
 )
+from escrowkit.core.reasons import Reason
+from escrowkit.core.units import TokenUnits
 from escrowkit.errors import InvalidRequest
 
 USDC = TokenUnits(6, "USDC")
@@ -163,66 +161,83 @@ def test_approval_threshold_is_strictly_above() -> None:
 
 def test_evaluate_approves_within_every_limit() -> None:
     decision = evaluate(request(25 * U), inputs())
-    assert decision.status is SpendStatus.APPROVED and decision.allowed and decision.check is None
+    assert decision.status is SpendStatus.APPROVED and decision.allowed and decision.code is None
 
 
 def test_evaluate_asks_for_approval_above_threshold() -> None:
     decision = evaluate(request(75 * U), inputs())
     assert decision.status is SpendStatus.PENDING_APPROVAL
-    assert decision.check is Check.APPROVAL
+    assert decision.code is Reason.APPROVAL_REQUIRED
     # An approval re-runs every other check but not this one.
     assert evaluate(request(75 * U), inputs(), approval_threshold=False).allowed
 
 
 ORDER = [
-    Check.FROZEN,
-    Check.UNKNOWN_AGENT,
-    Check.CATEGORY,
-    Check.PROVIDER,
-    Check.PER_TRANSACTION,
-    Check.HOURLY,
-    Check.DAILY,
-    Check.CATEGORY_BUDGET,
-    Check.TOTAL_BUDGET,
+    Reason.FROZEN,
+    Reason.UNKNOWN_AGENT,
+    Reason.CATEGORY,
+    Reason.INVALID_PROVIDER,
+    Reason.PROVIDER_NOT_ALLOWED,
+    Reason.PER_TRANSACTION_LIMIT,
+    Reason.HOURLY_LIMIT,
+    Reason.DAILY_LIMIT,
+    Reason.CATEGORY_BUDGET,
+    Reason.TOTAL_BUDGET,
 ]
+#: The words of DESIGN.md section 6 a denial's reason names its check in.
+WORDS = {
+    Reason.FROZEN: "frozen",
+    Reason.UNKNOWN_AGENT: "unknown agent",
+    Reason.CATEGORY: "category",
+    Reason.INVALID_PROVIDER: "invalid provider",
+    Reason.PROVIDER_NOT_ALLOWED: "provider not allowed",
+    Reason.PER_TRANSACTION_LIMIT: "per-transaction limit",
+    Reason.HOURLY_LIMIT: "hourly limit",
+    Reason.DAILY_LIMIT: "daily limit",
+    Reason.CATEGORY_BUDGET: "category budget",
+    Reason.TOTAL_BUDGET: "total budget",
+}
 
 
-def scenario(failing: set[Check]) -> tuple[SpendRequest, PolicyInputs]:
+def scenario(failing: set[Reason]) -> tuple[SpendRequest, PolicyInputs]:
     """A 10 USDC request for which exactly the checks in ``failing`` fail."""
     amount = 10 * U
     agent = AgentConfig(
         "research-agent",
         "Research",
         AGENT,
-        spending_limit=amount - 1 if Check.PER_TRANSACTION in failing else amount,
+        spending_limit=amount - 1 if Reason.PER_TRANSACTION_LIMIT in failing else amount,
         daily_limit=100 * U,
         requires_approval=amount,
         hourly_limit=10 * U,
         categories=["data"],
-        allowed_providers=[OTHER if Check.PROVIDER in failing else PROVIDER],
+        allowed_providers=[OTHER if Reason.PROVIDER_NOT_ALLOWED in failing else PROVIDER],
     )
-    req = request(amount, category="travel" if Check.CATEGORY in failing else "data")
+    req = request(amount, category="travel" if Reason.CATEGORY in failing else "data")
     usage = Usage(
-        hourly=1 if Check.HOURLY in failing else 0,
-        daily=95 * U if Check.DAILY in failing else 0,
-        category=95 * U if Check.CATEGORY_BUDGET in failing else 0,
-        total=995 * U if Check.TOTAL_BUDGET in failing else 0,
+        hourly=1 if Reason.HOURLY_LIMIT in failing else 0,
+        daily=95 * U if Reason.DAILY_LIMIT in failing else 0,
+        category=95 * U if Reason.CATEGORY_BUDGET in failing else 0,
+        total=995 * U if Reason.TOTAL_BUDGET in failing else 0,
     )
     return req, inputs(
-        agent=None if Check.UNKNOWN_AGENT in failing else agent,
-        freeze_reason="audit" if Check.FROZEN in failing else None,
+        agent=None if Reason.UNKNOWN_AGENT in failing else agent,
+        freeze_reason="audit" if Reason.FROZEN in failing else None,
         usage=usage,
         category_budget=100 * U,
         category_has_budget=True,
+        forbidden_providers=(
+            {PROVIDER: "the paying account"} if Reason.INVALID_PROVIDER in failing else {}
+        ),
     )
 
 
 @pytest.mark.parametrize("check", ORDER)
-def test_each_check_alone_denies_and_names_itself(check: Check) -> None:
+def test_each_check_alone_denies_and_names_itself(check: Reason) -> None:
     decision = evaluate(*scenario({check}))
     assert decision.status is SpendStatus.DENIED
-    assert decision.check is check
-    assert check.value in decision.reason.lower()  # the reason names the check
+    assert decision.code is check
+    assert WORDS[check] in decision.reason.lower()  # the reason names the check
 
 
 @pytest.mark.parametrize(
@@ -230,8 +245,8 @@ def test_each_check_alone_denies_and_names_itself(check: Check) -> None:
     [(a, b) for i, a in enumerate(ORDER) for b in ORDER[i + 1 :]],
     ids=lambda c: c.name,
 )
-def test_the_earlier_check_wins(first: Check, later: Check) -> None:
-    assert evaluate(*scenario({first, later})).check is first
+def test_the_earlier_check_wins(first: Reason, later: Reason) -> None:
+    assert evaluate(*scenario({first, later})).code is first
 
 
 def test_nothing_failing_is_approved() -> None:

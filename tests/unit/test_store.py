@@ -17,7 +17,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
-from escrowkit.budget.policy import AgentConfig, SpendRequest
+from escrowkit.budget import AgentConfig, SpendRequest
 from escrowkit.ledger.store import (
     Approval,
     ApprovalStatus,

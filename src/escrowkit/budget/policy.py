@@ -7,31 +7,22 @@ freeze state) under its lock and passes them in, so the rules can be tested with
 numbers and the same code decides in every process.
 
 Amounts are ``int`` base units. Reasons show them in token units through
-:class:`TokenUnits`: ``"Amount 150.00 USDC exceeds per-transaction limit 100.00 USDC"``.
+:class:`~escrowkit.core.units.TokenUnits`:
+``"Amount 150.00 USDC exceeds per-transaction limit 100.00 USDC"``.
 """
 
 from __future__ import annotations
 
-import functools
-import re
-from collections.abc import Iterable
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from enum import StrEnum
-from typing import Any, ClassVar, Literal
 
-from escrowkit.core.errors import InvalidRequest
-from escrowkit.core.units import check_amount, format_units
-from escrowkit.evm.chain import to_address
+from escrowkit.budget.outcomes import Decision, SpendStatus
+from escrowkit.budget.requests import AgentConfig, SpendRequest
+from escrowkit.core.reasons import Reason
+from escrowkit.core.units import TokenUnits
 
 __all__ = [
-    "ROLE_PRESETS",
-    "AgentConfig",
-    "Check",
-    "Decision",
     "PolicyInputs",
-    "SpendRequest",
-    "SpendStatus",
-    "TokenUnits",
     "Usage",
     "check_approval_threshold",
     "check_category",
@@ -39,230 +30,13 @@ __all__ = [
     "check_daily_limit",
     "check_frozen",
     "check_hourly_limit",
+    "check_invalid_provider",
     "check_known_agent",
     "check_per_transaction_limit",
     "check_provider",
     "check_total_budget",
     "evaluate",
-    "validate_name",
 ]
-
-#: Agent ids, categories and idempotency keys: printable, no surrounding blanks.
-_NAME = re.compile(r"^[^\s\x00-\x1f](?:[^\x00-\x1f]{0,126}[^\s\x00-\x1f])?$")
-MAX_KEY_LENGTH = 255
-
-
-class SpendStatus(StrEnum):
-    """The outcome of a spend request."""
-
-    APPROVED = "APPROVED"
-    """Checks passed and the escrow is funded on-chain."""
-    DENIED = "DENIED"
-    """A check failed (``reason`` names it); nothing was reserved."""
-    PENDING_APPROVAL = "PENDING_APPROVAL"
-    """Above the agent's approval threshold: waits for ``approve_spending(approval_id)``."""
-    FAILED = "FAILED"
-    """Checks passed but funding failed on-chain; nothing is counted as spent."""
-
-
-class Check(StrEnum):
-    """The checks of DESIGN.md section 6, in the order they run."""
-
-    FROZEN = "frozen"
-    UNKNOWN_AGENT = "unknown agent"
-    CATEGORY = "category"
-    PROVIDER = "provider not allowed"
-    PER_TRANSACTION = "per-transaction limit"
-    HOURLY = "hourly limit"
-    DAILY = "daily limit"
-    CATEGORY_BUDGET = "category budget"
-    TOTAL_BUDGET = "total budget"
-    APPROVAL = "approval threshold"
-
-
-# --------------------------------------------------------------------------------------
-# Values
-# --------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class TokenUnits:
-    """How to show base units to a person: ``TokenUnits(6, "USDC").format(150_000_000)``."""
-
-    decimals: int
-    symbol: str
-
-    def format(self, amount: int) -> str:
-        """``"150.00 USDC"``: at least two decimals, more when the amount has them."""
-        text = format_units(amount, self.decimals)
-        whole, _, fraction = text.partition(".")
-        if self.decimals >= 2 and len(fraction) < 2:
-            text = f"{whole}.{fraction.ljust(2, '0')}"
-        return f"{text} {self.symbol}"
-
-
-def validate_name(value: object, what: str) -> str:
-    """``value`` if it is a usable name (agent id, category, approver), else InvalidRequest."""
-    if not isinstance(value, str) or not _NAME.match(value):
-        raise InvalidRequest(
-            f"{what} must be a non-empty string of at most 128 printable characters without "
-            f"surrounding blanks, got {value!r}"
-        )
-    return value
-
-
-def _optional_amount(value: object, name: str) -> int | None:
-    return None if value is None else check_amount(value, name=name)
-
-
-def _string_tuple(values: object, what: str) -> tuple[str, ...]:
-    if isinstance(values, (str, bytes)) or not isinstance(values, Iterable):
-        raise InvalidRequest(f"{what} must be a list of names, not {type(values).__name__}")
-    return tuple(dict.fromkeys(validate_name(v, what[:-1]) for v in values))
-
-
-@functools.lru_cache(maxsize=4_096)
-def _checked_provider(value: str) -> str:
-    return to_address(value, name="provider")
-
-
-def _provider_address(value: object) -> str:
-    """``to_address`` for providers, cached: agents pay the same few providers over and
-    over, and checksum validation (two keccaks) would dominate a decision's cost."""
-    if isinstance(value, str):
-        return _checked_provider(value)
-    return to_address(value, name="provider")
-
-
-#: USDC presets in whole tokens: (per-transaction, daily, approval threshold).
-ROLE_PRESETS: dict[str, tuple[int, int, int]] = {
-    "junior": (50, 100, 25),
-    "senior": (500, 1_000, 200),
-    "admin": (10_000, 50_000, 5_000),
-}
-
-
-@dataclass(frozen=True)
-class AgentConfig:
-    """One agent and its limits (int base units).
-
-    ``requires_approval`` is a threshold: a spend strictly above it waits for approval,
-    a spend equal to it is approved automatically. ``categories``: the categories this
-    agent may spend in (then every request must name one); ``None`` allows no category
-    or any category that has a budget. ``allowed_providers``: ``None`` allows any.
-    Values are validated and normalized (checksummed addresses, tuples) on creation.
-    """
-
-    id: str
-    name: str
-    address: str
-    spending_limit: int
-    daily_limit: int
-    requires_approval: int
-    hourly_limit: int | None = None
-    categories: tuple[str, ...] | None = None
-    allowed_providers: tuple[str, ...] | None = None
-
-    def __post_init__(self) -> None:
-        validate_name(self.id, "agent id")
-        if not isinstance(self.name, str):
-            raise InvalidRequest(f"agent name must be a string, got {self.name!r}")
-        set_ = object.__setattr__
-        set_(self, "address", to_address(self.address, name="agent address"))
-        check_amount(self.spending_limit, name="spending_limit")
-        check_amount(self.daily_limit, name="daily_limit")
-        check_amount(self.requires_approval, name="requires_approval", allow_zero=True)
-        _optional_amount(self.hourly_limit, "hourly_limit")
-        if self.categories is not None:
-            set_(self, "categories", _string_tuple(self.categories, "categories"))
-        if self.allowed_providers is not None:
-            providers = self.allowed_providers
-            if isinstance(providers, (str, bytes)) or not isinstance(providers, Iterable):
-                raise InvalidRequest("allowed_providers must be a list of addresses")
-            set_(
-                self,
-                "allowed_providers",
-                tuple(dict.fromkeys(to_address(p, name="allowed provider") for p in providers)),
-            )
-
-    @classmethod
-    def for_role(
-        cls,
-        role: Literal["junior", "senior", "admin"],
-        id: str,
-        name: str,
-        address: str,
-        *,
-        decimals: int = 6,
-        **extra: Any,
-    ) -> AgentConfig:
-        """A preset: junior 50/100/25, senior 500/1000/200, admin 10000/50000/5000 tokens
-        (per-transaction, daily, approval threshold), scaled by the token's ``decimals``.
-
-        ``extra`` sets the optional fields (``hourly_limit``, ``categories``,
-        ``allowed_providers``) or overrides a preset value.
-        """
-        try:
-            per_tx, daily, approval = ROLE_PRESETS[role]
-        except KeyError:
-            known = ", ".join(ROLE_PRESETS)
-            raise InvalidRequest(f"unknown role {role!r}; known roles: {known}") from None
-        unit = 10**decimals
-        values: dict[str, Any] = {
-            "spending_limit": per_tx * unit,
-            "daily_limit": daily * unit,
-            "requires_approval": approval * unit,
-        }
-        values.update(extra)
-        return cls(id=id, name=name, address=address, **values)
-
-
-@dataclass(frozen=True)
-class SpendRequest:
-    """An agent asks to pay ``amount`` (int base units) to ``provider``.
-
-    Validated on creation: a malformed request raises :class:`InvalidRequest` before
-    anything else happens. The same ``idempotency_key`` with the same request returns
-    the first result; with a different request it raises ``IdempotencyConflict``.
-    """
-
-    agent_id: str
-    amount: int
-    provider: str
-    purpose: str
-    category: str | None = None
-    idempotency_key: str | None = None
-
-    def __post_init__(self) -> None:
-        # The shape of every registered id: a longer one would fail the store's column
-        # (PostgreSQL) with a database error instead of this one.
-        validate_name(self.agent_id, "agent_id")
-        check_amount(self.amount)
-        object.__setattr__(self, "provider", _provider_address(self.provider))
-        if not isinstance(self.purpose, str):
-            raise InvalidRequest(f"purpose must be a string, got {type(self.purpose).__name__}")
-        if self.category is not None:
-            validate_name(self.category, "category")
-        key = self.idempotency_key
-        if key is not None and (
-            not isinstance(key, str)
-            or not key
-            or len(key) > MAX_KEY_LENGTH
-            or not key.isprintable()
-        ):
-            raise InvalidRequest(
-                f"idempotency_key must be 1 to {MAX_KEY_LENGTH} printable characters"
-            )
-
-    def fingerprint_fields(self) -> dict[str, Any]:
-        """What makes two requests "the same" for idempotency (everything but the key)."""
-        return {
-            "agent_id": self.agent_id,
-            "amount": str(self.amount),
-            "provider": self.provider,
-            "purpose": self.purpose,
-            "category": self.category,
-        }
 
 
 @dataclass(frozen=True)
@@ -274,25 +48,6 @@ class Usage:
     daily: int = 0
     category: int = 0
     total: int = 0
-
-
-@dataclass(frozen=True)
-class Decision:
-    """The result of :func:`evaluate`: ``status`` is APPROVED (go ahead and reserve),
-    PENDING_APPROVAL or DENIED; ``check`` names the check that decided, when one did."""
-
-    status: SpendStatus
-    reason: str = ""
-    check: Check | None = None
-
-    APPROVE: ClassVar[Decision]
-
-    @property
-    def allowed(self) -> bool:
-        return self.status is SpendStatus.APPROVED
-
-
-Decision.APPROVE = Decision(SpendStatus.APPROVED, "approved")
 
 
 # --------------------------------------------------------------------------------------
@@ -327,6 +82,15 @@ def check_category(
     if category is not None and not category_has_budget:
         return f"Unknown category {category!r}: it has no budget"
     return None
+
+
+def check_invalid_provider(provider: str, forbidden: Mapping[str, str]) -> str | None:
+    """The provider is not an address a spend can never pay: the paying account (an
+    escrow cannot pay its own requester), the Escrow or the BudgetPool."""
+    what = forbidden.get(provider)
+    if what is None:
+        return None
+    return f"Invalid provider: {provider} is {what}; a spend can never pay it"
 
 
 def check_provider(agent: AgentConfig, provider: str) -> str | None:
@@ -405,6 +169,8 @@ class PolicyInputs:
     freeze_reason: str | None = None
     category_budget: int | None = None
     category_has_budget: bool = False
+    #: Addresses no spend may pay, with what each is ("the paying account", "the Escrow"...).
+    forbidden_providers: Mapping[str, str] = field(default_factory=dict)
 
 
 def evaluate(
@@ -418,29 +184,33 @@ def evaluate(
     agent, units, usage, amount = inputs.agent, inputs.units, inputs.usage, request.amount
     reason = check_frozen(inputs.freeze_reason)
     if reason is not None:
-        return Decision(SpendStatus.DENIED, reason, Check.FROZEN)
+        return Decision(SpendStatus.DENIED, reason, Reason.FROZEN)
     if agent is None:
         reason = check_known_agent(request.agent_id, agent)
-        return Decision(SpendStatus.DENIED, reason or "", Check.UNKNOWN_AGENT)
+        return Decision(SpendStatus.DENIED, reason or "", Reason.UNKNOWN_AGENT)
     # Straight-line on purpose: this runs under the lock for every decision.
     for check, reason in (
-        (Check.CATEGORY, check_category(agent, request.category, inputs.category_has_budget)),
-        (Check.PROVIDER, check_provider(agent, request.provider)),
-        (Check.PER_TRANSACTION, check_per_transaction_limit(agent, amount, units)),
-        (Check.HOURLY, check_hourly_limit(agent, amount, usage.hourly, units)),
-        (Check.DAILY, check_daily_limit(agent, amount, usage.daily, units)),
+        (Reason.CATEGORY, check_category(agent, request.category, inputs.category_has_budget)),
         (
-            Check.CATEGORY_BUDGET,
+            Reason.INVALID_PROVIDER,
+            check_invalid_provider(request.provider, inputs.forbidden_providers),
+        ),
+        (Reason.PROVIDER_NOT_ALLOWED, check_provider(agent, request.provider)),
+        (Reason.PER_TRANSACTION_LIMIT, check_per_transaction_limit(agent, amount, units)),
+        (Reason.HOURLY_LIMIT, check_hourly_limit(agent, amount, usage.hourly, units)),
+        (Reason.DAILY_LIMIT, check_daily_limit(agent, amount, usage.daily, units)),
+        (
+            Reason.CATEGORY_BUDGET,
             check_category_budget(
                 request.category, amount, usage.category, inputs.category_budget, units
             ),
         ),
-        (Check.TOTAL_BUDGET, check_total_budget(amount, usage.total, inputs.total_budget, units)),
+        (Reason.TOTAL_BUDGET, check_total_budget(amount, usage.total, inputs.total_budget, units)),
     ):
         if reason is not None:
             return Decision(SpendStatus.DENIED, reason, check)
     if approval_threshold:
         reason = check_approval_threshold(agent, amount, units)
         if reason is not None:
-            return Decision(SpendStatus.PENDING_APPROVAL, reason, Check.APPROVAL)
+            return Decision(SpendStatus.PENDING_APPROVAL, reason, Reason.APPROVAL_REQUIRED)
     return Decision.APPROVE

@@ -30,7 +30,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from escrowkit.core.errors import CompilationError, SolcNotFound
+from escrowkit.core.errors import CompilationError, NotFound, SolcNotFound
+from escrowkit.core.paths import cache_dir, node_modules_package
 
 __all__ = [
     "ARTIFACTS_DIR",
@@ -38,7 +39,6 @@ __all__ = [
     "PINNED_SOLC_VERSION",
     "Artifact",
     "SolcInfo",
-    "cache_dir",
     "compile_contracts",
     "default_contracts_dir",
     "find_solc",
@@ -128,31 +128,12 @@ class Artifact:
 # --------------------------------------------------------------------------------------
 
 
-def cache_dir() -> Path:
-    """``$ESCROWKIT_CACHE_DIR``, else ``$XDG_CACHE_HOME/escrowkit``, else ``~/.cache/escrowkit``."""
-    if env := os.environ.get("ESCROWKIT_CACHE_DIR"):
-        return Path(env)
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base) / "escrowkit"
-
-
 def default_contracts_dir() -> Path:
     """The project's ``contracts/``: next to the source tree, else in the working directory."""
     beside_package = Path(__file__).resolve().parents[3] / "contracts"
     if beside_package.is_dir():
         return beside_package
     return Path.cwd() / "contracts"
-
-
-def _node_modules_package(name: str) -> Path | None:
-    """Find ``node_modules/<name>`` above the working directory or above this package."""
-    starts = [Path.cwd().resolve(), Path(__file__).resolve().parent]
-    for start in starts:
-        for folder in (start, *start.parents):
-            candidate = folder / "node_modules" / name
-            if (candidate / "package.json").is_file():
-                return candidate
-    return None
 
 
 # --------------------------------------------------------------------------------------
@@ -185,7 +166,7 @@ def find_solc(version: str = PINNED_SOLC_VERSION) -> SolcInfo:
     else:
         tried.append("solc on PATH (none)")
 
-    solcjs = _node_modules_package("solc")
+    solcjs = node_modules_package("solc")
     node = shutil.which("node")
     if solcjs is not None and node is not None:
         info = _npm_solc(solcjs, Path(node))
@@ -326,7 +307,6 @@ def compile_contracts(
     logger.info("compiling %d sources with %s", len(sources), solc)
     output = _run_solc(solc, folder, sources)
     artifacts = _artifacts_from_output(output, solc.version)
-    _register_errors(artifacts)
     cache_file.parent.mkdir(parents=True, exist_ok=True)
     _atomic_write(cache_file, json.dumps({n: a.to_json() for n, a in artifacts.items()}))
     return artifacts
@@ -383,13 +363,6 @@ def _artifacts_from_output(output: Mapping[str, Any], version: str) -> dict[str,
     return artifacts
 
 
-def _register_errors(artifacts: Mapping[str, Artifact]) -> None:
-    from escrowkit.core.errors import register_abi
-
-    for artifact in artifacts.values():
-        register_abi(artifact.abi)
-
-
 # --------------------------------------------------------------------------------------
 # Committed artifacts
 # --------------------------------------------------------------------------------------
@@ -410,8 +383,6 @@ def load_artifact(name: str, folder: Path = ARTIFACTS_DIR) -> Artifact:
         return Artifact.from_json(json.loads(path.read_text()))
     except FileNotFoundError:
         known = ", ".join(sorted(p.stem for p in folder.glob("*.json")))
-        from escrowkit.core.errors import NotFound
-
         raise NotFound(f"no artifact named {name!r} in {folder}; known: {known}") from None
 
 

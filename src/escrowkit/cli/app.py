@@ -239,13 +239,14 @@ def chain(
     """Run a local anvil in the foreground; its state survives restarts."""
     from urllib.parse import urlparse
 
-    from escrowkit.evm.chain import _is_loopback, find_anvil
+    from escrowkit.core.urls import is_loopback
+    from escrowkit.evm.chain import find_anvil
 
     settings = _settings()
     if port is None:
         # Where every other command will look for it.
         url = urlparse(settings.rpc_url)
-        port = url.port if _is_loopback(settings.rpc_url) and url.port else 8545
+        port = url.port if is_loopback(settings.rpc_url) and url.port else 8545
     state_file = state or settings.anvil_state
     state_file.parent.mkdir(parents=True, exist_ok=True)
     binary = find_anvil()
@@ -725,7 +726,7 @@ def _fail(message: str) -> None:
 
     One line, except solc's diagnostics, which keep their own lines.
     """
-    from escrowkit.evm.chain import redact_url
+    from escrowkit.core.urls import redact_url
 
     for url in (_State.rpc_url, _State.rpc):
         if url:

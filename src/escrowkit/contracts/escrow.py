@@ -21,15 +21,15 @@ from __future__ import annotations
 import logging
 import secrets
 from dataclasses import dataclass
-from enum import IntEnum
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from escrowkit.build.compiler import load_artifact
+from escrowkit.core.addresses import ZERO_ADDRESS, checksum, to_address
 from escrowkit.core.errors import ChainError, InvalidRequest
+from escrowkit.core.escrow_state import EscrowState
 from escrowkit.core.inputs import bytes32, int_in_range, metadata32
-from escrowkit.core.units import check_amount
-from escrowkit.evm.chain import checksum, to_address
+from escrowkit.core.units import MAX_UINT32, MAX_UINT40, check_amount
 
 if TYPE_CHECKING:
     from eth_typing import ChecksumAddress
@@ -56,28 +56,11 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-MAX_UINT32 = 2**32 - 1
-MAX_UINT40 = 2**40 - 1
 #: The highest fee an Escrow deployment accepts (5 %).
 MAX_FEE_BPS = 500
 #: A ``dispute_window`` that never ends: the provider can never settle alone.
 NEVER = MAX_UINT32
 _BPS = 10_000
-_ZERO_ADDRESS = "0x" + "00" * 20
-
-
-class EscrowState(IntEnum):
-    """``IEscrow.State``: NONE means no such escrow; SETTLED and CANCELLED are final."""
-
-    NONE = 0
-    INITIATED = 1
-    FUNDED = 2
-    SETTLED = 3
-    CANCELLED = 4
-
-    @property
-    def is_final(self) -> bool:
-        return self in (EscrowState.SETTLED, EscrowState.CANCELLED)
 
 
 class EscrowId(bytes):
@@ -254,7 +237,7 @@ class EscrowClient:
             "Escrow",
             token_address,
             fee,
-            recipient or _ZERO_ADDRESS,
+            recipient or ZERO_ADDRESS,
             sender=sender,
             deployments=deployments,
             force=force,

@@ -23,10 +23,17 @@ from typing import TYPE_CHECKING, Any
 
 from escrowkit.build.compiler import load_artifact
 from escrowkit.contracts.escrow import EscrowId
+from escrowkit.core.addresses import ZERO_ADDRESS, to_address
 from escrowkit.core.errors import ConfigurationError, InvalidRequest
 from escrowkit.core.inputs import bytes32, int_in_range, metadata32
-from escrowkit.core.units import MAX_UINT96, MAX_UINT256, check_amount
-from escrowkit.evm.chain import to_address
+from escrowkit.core.units import (
+    MAX_UINT32,
+    MAX_UINT40,
+    MAX_UINT96,
+    MAX_UINT128,
+    MAX_UINT256,
+    check_amount,
+)
 
 if TYPE_CHECKING:
     from eth_typing import ChecksumAddress
@@ -41,12 +48,7 @@ __all__ = ["UNLIMITED_BUDGET_CAP", "AgentLimits", "BudgetPoolClient", "PoolSpend
 logger = logging.getLogger(__name__)
 
 #: ``budget_cap()`` when no cap is set (the contract stores caps in 128 bits).
-UNLIMITED_BUDGET_CAP = 2**128 - 1
-
-MAX_UINT128 = 2**128 - 1
-MAX_UINT32 = 2**32 - 1
-MAX_UINT40 = 2**40 - 1
-ZERO_ADDRESS = "0x0000000000000000000000000000000000000000"
+UNLIMITED_BUDGET_CAP = MAX_UINT128
 
 
 @dataclass(frozen=True)

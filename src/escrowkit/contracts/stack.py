@@ -10,8 +10,8 @@ from escrowkit.contracts.deploy import Deployments, deploy
 from escrowkit.contracts.escrow import EscrowClient
 from escrowkit.contracts.pool import BudgetPoolClient
 from escrowkit.contracts.token import TokenClient
+from escrowkit.core.addresses import to_address
 from escrowkit.core.errors import ConfigurationError, NotFound
-from escrowkit.evm.chain import to_address
 
 if TYPE_CHECKING:
     from escrowkit.evm.chain import Chain

@@ -6,9 +6,9 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from escrowkit.build.compiler import load_artifact
+from escrowkit.core.addresses import to_address
 from escrowkit.core.errors import ContractRevert
-from escrowkit.core.units import MAX_UINT256, check_amount, format_units, parse_units
-from escrowkit.evm.chain import to_address
+from escrowkit.core.units import MAX_UINT256, TokenUnits, check_amount, parse_units
 
 if TYPE_CHECKING:
     from decimal import Decimal
@@ -45,9 +45,15 @@ class TokenClient:
         """Human amount to base units: ``usdc.units("25") == 25_000_000``."""
         return parse_units(value, self.decimals)
 
-    def format(self, amount: int, places: int = 2) -> str:
-        """Base units to text: ``usdc.format(150_000_000) == "150.00 USDC"``."""
-        return f"{format_units(amount, self.decimals, places=places)} {self.symbol}"
+    @cached_property
+    def token_units(self) -> TokenUnits:
+        """How this token's amounts are shown (decimals and symbol)."""
+        return TokenUnits(self.decimals, self.symbol)
+
+    def format(self, amount: int) -> str:
+        """Base units to text, exactly: ``usdc.format(150_000_000) == "150.00 USDC"``,
+        ``usdc.format(1) == "0.000001 USDC"`` (the one formatter, :class:`TokenUnits`)."""
+        return self.token_units.format(amount)
 
     def balance_of(self, owner: str) -> int:
         return int(self.chain.call(self.contract.functions.balanceOf(to_address(owner))))

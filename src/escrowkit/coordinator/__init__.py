@@ -4,10 +4,9 @@
 ledger); the chain work goes through an executor (``executor``).
 """
 
-from escrowkit.budget.policy import AgentConfig, SpendRequest, SpendStatus, TokenUnits
+from escrowkit.budget import AgentConfig, SpendRequest, SpendStatus
 from escrowkit.coordinator.coordinator import AgentHandle, BudgetCoordinator
 from escrowkit.coordinator.executors import (
-    ChainState,
     NoopExecutor,
     PlannedSpend,
     PoolExecutor,
@@ -24,6 +23,7 @@ from escrowkit.coordinator.results import (
     SpendResult,
     SyncReport,
 )
+from escrowkit.core.units import TokenUnits
 from escrowkit.ledger.store import Reservation, ReservationStatus, Store
 
 __all__ = [
@@ -34,7 +34,6 @@ __all__ = [
     "BudgetCoordinator",
     "BudgetReport",
     "CategoryReport",
-    "ChainState",
     "NoopExecutor",
     "PendingApproval",
     "PlannedSpend",

@@ -28,7 +28,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Literal
 
-from escrowkit.budget.policy import (
+from escrowkit.budget import (
     AgentConfig,
     Decision,
     PolicyInputs,
@@ -36,10 +36,8 @@ from escrowkit.budget.policy import (
     SpendStatus,
     Usage,
     evaluate,
-    validate_name,
 )
 from escrowkit.coordinator.executors import (
-    ChainState,
     PlannedSpend,
     PoolExecutor,
     SpendExecutor,
@@ -55,6 +53,7 @@ from escrowkit.coordinator.results import (
     SpendResult,
     SyncReport,
 )
+from escrowkit.core.addresses import to_address
 from escrowkit.core.errors import (
     ApprovalClosed,
     ConfigurationError,
@@ -62,8 +61,10 @@ from escrowkit.core.errors import (
     IdempotencyConflict,
     InvalidRequest,
     NotFound,
-    redact_secrets,
+    describe_error,
 )
+from escrowkit.core.escrow_state import EscrowState
+from escrowkit.core.inputs import validate_name
 from escrowkit.core.units import MAX_UINT256, check_amount
 from escrowkit.ledger.store import (
     COUNTED,
@@ -79,7 +80,7 @@ from escrowkit.ledger.store import (
 if TYPE_CHECKING:
     from escrowkit.contracts.stack import Stack
 
-__all__ = ["AgentHandle", "BudgetCoordinator", "describe_error"]
+__all__ = ["AgentHandle", "BudgetCoordinator"]
 
 logger = logging.getLogger(__name__)
 
@@ -104,13 +105,6 @@ def _escrow_bytes(escrow_id: bytes | str) -> bytes:
     if len(raw) != 32:
         raise InvalidRequest(f"escrow id must be 32 bytes (0x + 64 hex digits), got {escrow_id!r}")
     return raw
-
-
-def describe_error(exc: BaseException) -> str:
-    """``Type: message`` for reasons and logs, with URLs cut to scheme and host: RPC URLs
-    often carry API keys in their path or query."""
-    text = redact_secrets(f"{type(exc).__name__}: {exc}")
-    return text if len(text) <= 500 else text[:497] + "..."
 
 
 def _new_id(prefix: str) -> str:
@@ -542,7 +536,7 @@ class BudgetCoordinator:
             agent_id=request.agent_id,
             approval_id=approval_id,
             amount=request.amount,
-            check=decision.check.value if decision.check else None,
+            check=decision.code.value if decision.code else None,
             reason=decision.reason,
             provider=request.provider,
             category=request.category,
@@ -619,24 +613,24 @@ class BudgetCoordinator:
         try:
             state = self.executor.state(escrow_id)
             idle = False
-            if state is ChainState.NONE:
+            if state is EscrowState.NONE:
                 idle = self.executor.idle(reservation.requester)
                 if idle:
                     # Read again: a transaction mined between the first read and the
                     # nonce check shows in neither, and voiding it would leave a funded
                     # escrow outside the ledger.
                     state = self.executor.state(escrow_id)
-            if state is ChainState.INITIATED:
+            if state is EscrowState.INITIATED:
                 state = self._cancel_initiated(escrow_id, tx_hashes)
-                if state is ChainState.CANCELLED:
+                if state is EscrowState.CANCELLED:
                     why += "; the escrow was cancelled"
-            if state is ChainState.FUNDED:
+            if state is EscrowState.FUNDED:
                 return done(
                     ReservationStatus.COMMITTED, f"{why}; the escrow is funded", "committed"
                 )
-            if state is ChainState.SETTLED:
+            if state is EscrowState.SETTLED:
                 return done(ReservationStatus.SETTLED, f"{why}; the escrow is settled", "committed")
-            if state is ChainState.CANCELLED:
+            if state is EscrowState.CANCELLED:
                 if self.mode == "pool":
                     self._try_reconcile(escrow_id)
                 return done(ReservationStatus.VOIDED, f"{why}; nothing was spent", "voided")
@@ -667,21 +661,21 @@ class BudgetCoordinator:
             tx_hashes=tuple(tx_hashes),
         )
 
-    def _cancel_initiated(self, escrow_id: bytes, tx_hashes: list[str]) -> ChainState:
+    def _cancel_initiated(self, escrow_id: bytes, tx_hashes: list[str]) -> EscrowState:
         """Cancel an INITIATED escrow, with one retry: the first attempt can fail on a
         stale nonce (another process used the key; the chain resyncs after a failed
         send) or land without its receipt, so the second looks at the chain first."""
         try:
             tx_hashes.append(self.executor.cancel(escrow_id))
-            return ChainState.CANCELLED
+            return EscrowState.CANCELLED
         except Exception as exc:
             logger.warning(
                 "cancelling 0x%s failed, retrying: %s", escrow_id.hex(), describe_error(exc)
             )
         state = self.executor.state(escrow_id)
-        if state is ChainState.INITIATED:
+        if state is EscrowState.INITIATED:
             tx_hashes.append(self.executor.cancel(escrow_id))
-            return ChainState.CANCELLED
+            return EscrowState.CANCELLED
         return state
 
     def _try_reconcile(self, escrow_id: bytes) -> None:
@@ -811,7 +805,7 @@ class BudgetCoordinator:
                     now,
                     by=approver,
                     reason=decision.reason,
-                    check=decision.check.value if decision.check else None,
+                    check=decision.code.value if decision.code else None,
                 )
                 left_daily, left_total = self._remaining(inputs, daily)
                 return SpendResult(
@@ -985,10 +979,10 @@ class BudgetCoordinator:
     def _sync_row(self, row: Reservation) -> str | None:
         """Bring one COMMITTED row in line with its escrow; the new status's event or None."""
         state = self.executor.state(row.escrow_id)
-        if state is ChainState.SETTLED:
+        if state is EscrowState.SETTLED:
             self._after_chain(row, ReservationStatus.SETTLED, "", "settled")
             return "settled"
-        if state is ChainState.CANCELLED:
+        if state is EscrowState.CANCELLED:
             if self.mode == "pool":
                 self._try_reconcile(row.escrow_id)
             self._after_chain(row, ReservationStatus.REFUNDED, "", "refunded")
@@ -1246,7 +1240,6 @@ class BudgetCoordinator:
 def _chain_executor(
     stack: Stack, treasury: str, mode: str, escrow_ttl: int, dispute_window: int
 ) -> SpendExecutor:
-    from escrowkit.evm.chain import to_address
 
     address = to_address(treasury, name="treasury")
     kind = TreasuryExecutor if mode == "treasury" else PoolExecutor

@@ -16,17 +16,17 @@ from __future__ import annotations
 import logging
 import threading
 from dataclasses import dataclass
-from enum import IntEnum
 from typing import TYPE_CHECKING, Any, Protocol
 
-from escrowkit.budget.policy import AgentConfig, TokenUnits
+from escrowkit.budget import AgentConfig
 from escrowkit.core.errors import ConfigurationError, ContractRevert, revert_class
+from escrowkit.core.escrow_state import EscrowState
+from escrowkit.core.units import TokenUnits
 
 if TYPE_CHECKING:
     from escrowkit.contracts.stack import Stack
 
 __all__ = [
-    "ChainState",
     "NoopExecutor",
     "PlannedSpend",
     "PoolExecutor",
@@ -38,16 +38,6 @@ logger = logging.getLogger(__name__)
 
 #: BudgetPool windows for the agents' daily limits: the UTC calendar day.
 POOL_PERIOD = 86_400
-
-
-class ChainState(IntEnum):
-    """An escrow's state as the chain reports it (same values as ``EscrowState``)."""
-
-    NONE = 0
-    INITIATED = 1
-    FUNDED = 2
-    SETTLED = 3
-    CANCELLED = 4
 
 
 @dataclass(frozen=True)
@@ -81,7 +71,7 @@ class SpendExecutor(Protocol):
         """Create and fund the escrow ``spend.escrow_id``; return once it is FUNDED."""
         ...
 
-    def state(self, escrow_id: bytes) -> ChainState:
+    def state(self, escrow_id: bytes) -> EscrowState:
         """The escrow's state on-chain (NONE when it does not exist)."""
         ...
 
@@ -135,8 +125,8 @@ class _ChainExecutor:
         # time read within the last second instead of a round trip per spend.
         return self.chain.now(max_age=1.0) + self.escrow_ttl
 
-    def state(self, escrow_id: bytes) -> ChainState:
-        return ChainState(int(self.stack.escrow.get(escrow_id).state))
+    def state(self, escrow_id: bytes) -> EscrowState:
+        return EscrowState(int(self.stack.escrow.get(escrow_id).state))
 
     def idle(self, requester: str) -> bool:
         return self.chain.pending_transactions(self._sender(requester)) == 0
@@ -355,7 +345,7 @@ class NoopExecutor:
 
     def __init__(self, units: TokenUnits | None = None) -> None:
         self.units = units or TokenUnits(6, "USDC")
-        self._states: dict[bytes, ChainState] = {}
+        self._states: dict[bytes, EscrowState] = {}
         self._lock = threading.Lock()
 
     def escrow_id(self, agent_address: str, salt: bytes) -> bytes:
@@ -363,14 +353,14 @@ class NoopExecutor:
 
     def fund(self, spend: PlannedSpend, tx_hashes: list[str]) -> None:
         with self._lock:
-            self._states[spend.escrow_id] = ChainState.FUNDED
+            self._states[spend.escrow_id] = EscrowState.FUNDED
 
-    def state(self, escrow_id: bytes) -> ChainState:
-        return self._states.get(escrow_id, ChainState.NONE)
+    def state(self, escrow_id: bytes) -> EscrowState:
+        return self._states.get(escrow_id, EscrowState.NONE)
 
-    def _move(self, escrow_id: bytes, allowed: tuple[ChainState, ...], to: ChainState) -> str:
+    def _move(self, escrow_id: bytes, allowed: tuple[EscrowState, ...], to: EscrowState) -> str:
         with self._lock:
-            state = self._states.get(escrow_id, ChainState.NONE)
+            state = self._states.get(escrow_id, EscrowState.NONE)
             if state not in allowed:  # what Escrow.sol would revert with
                 raise revert_class("InvalidState")({"id": escrow_id, "state": int(state)})
             self._states[escrow_id] = to
@@ -378,11 +368,11 @@ class NoopExecutor:
 
     def cancel(self, escrow_id: bytes) -> str:
         return self._move(
-            escrow_id, (ChainState.INITIATED, ChainState.FUNDED), ChainState.CANCELLED
+            escrow_id, (EscrowState.INITIATED, EscrowState.FUNDED), EscrowState.CANCELLED
         )
 
     def settle(self, escrow_id: bytes) -> str:
-        return self._move(escrow_id, (ChainState.FUNDED,), ChainState.SETTLED)
+        return self._move(escrow_id, (EscrowState.FUNDED,), EscrowState.SETTLED)
 
     def reconcile(self, escrow_id: bytes) -> str | None:
         return None

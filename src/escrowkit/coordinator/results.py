@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from escrowkit.budget.policy import SpendStatus
+from escrowkit.budget import SpendStatus
 
 __all__ = [
     "AgentReport",

@@ -18,11 +18,12 @@ without listing every error here. ``Error(string)`` and ``Panic(uint256)`` are
 from __future__ import annotations
 
 import json
-import re
 import threading
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
+
+from escrowkit.core.urls import redact_secrets
 
 __all__ = [
     "ApprovalClosed",
@@ -33,13 +34,15 @@ __all__ = [
     "Error",
     "EscrowKitError",
     "IdempotencyConflict",
+    "IdempotencyKeyInUse",
+    "IdempotencyKeyMismatch",
     "InvalidRequest",
     "NotFound",
     "Panic",
     "SolcNotFound",
     "TransactionTimeout",
     "decode_revert",
-    "redact_secrets",
+    "describe_error",
     "register_abi",
     "revert_class",
 ]
@@ -54,7 +57,20 @@ class InvalidRequest(EscrowKitError, ValueError):
 
 
 class IdempotencyConflict(EscrowKitError):
-    """An idempotency key was reused for a different request, or while the first is in flight."""
+    """An idempotency key was reused for a different request, or while the first is in flight.
+
+    Catch :class:`IdempotencyKeyMismatch` or :class:`IdempotencyKeyInUse` to tell them apart.
+    """
+
+
+class IdempotencyKeyMismatch(IdempotencyConflict):
+    """The key was used before by the same agent for a different request: a client bug.
+    Never retry it; use a new key for a new request."""
+
+
+class IdempotencyKeyInUse(IdempotencyConflict):
+    """The first request with this key is still in flight: retry later (``recover()``
+    resolves it if its process died)."""
 
 
 class ApprovalClosed(EscrowKitError):
@@ -91,22 +107,6 @@ class CompilationError(EscrowKitError):
         super().__init__("solc reported errors:\n" + "\n".join(self.messages))
 
 
-_URL = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)(?:[^\s/@'\"]*@)?([^\s/?#@'\"]+)([^\s'\"]*)")
-_URL_TAIL = re.compile(r"(?i)\b((?:with|for) url: )/\S*")
-
-
-def redact_secrets(text: str) -> str:
-    """``text`` with every URL cut to its scheme and host, and the ``url: /path`` tails of
-    HTTP client errors dropped: RPC providers put API keys in the path, the query or the
-    user info (``https://mainnet.example/v3/KEY``), and those must never reach a log."""
-
-    def cut(match: re.Match[str]) -> str:
-        rest = "/…" if match.group(3).strip("/") else ""
-        return f"{match.group(1)}{match.group(2)}{rest}"
-
-    return _URL_TAIL.sub(r"\1/…", _URL.sub(cut, text))
-
-
 class ChainError(EscrowKitError):
     """A node or transport problem: the request may or may not have reached the chain.
 
@@ -116,6 +116,13 @@ class ChainError(EscrowKitError):
 
     def __init__(self, message: str = "") -> None:
         super().__init__(redact_secrets(str(message)))
+
+
+def describe_error(exc: BaseException) -> str:
+    """``Type: message`` for reasons and logs, with URLs cut to scheme and host: RPC URLs
+    often carry API keys in their path or query."""
+    text = redact_secrets(f"{type(exc).__name__}: {exc}")
+    return text if len(text) <= 500 else text[:497] + "..."
 
 
 class TransactionTimeout(ChainError):
@@ -233,7 +240,7 @@ class _Registry:
         with self.lock:
             if self.artifacts_loaded:
                 return
-            folder = Path(__file__).resolve().parents[1] / "artifacts"
+            folder = Path(__file__).resolve().parents[1] / "artifacts"  # the shipped ABIs
             for path in sorted(folder.glob("*.json")):
                 register_abi(json.loads(path.read_text())["abi"])
             self.artifacts_loaded = True
@@ -265,7 +272,7 @@ def register_abi(abi: Iterable[Mapping[str, Any]]) -> None:
                         "name": item["name"],
                         "signature": signature,
                         "__doc__": doc,
-                        "__module__": __name__,
+                        "__module__": "escrowkit.errors",  # the public path
                     },
                 )
                 # Two contracts may declare errors with one name but different arguments;
@@ -326,10 +333,3 @@ def _normalize(value: Any) -> Any:
 
         return to_checksum_address(value)
     return value
-
-
-def __getattr__(name: str) -> type[ContractRevert]:
-    # ``errors.InvalidState`` etc.: custom error classes are built from the artifacts' ABIs.
-    if name.startswith("__"):
-        raise AttributeError(name)
-    return revert_class(name)

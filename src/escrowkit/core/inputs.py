@@ -1,14 +1,47 @@
 """Validation of call arguments at the edge: each raises InvalidRequest before anything is sent.
 
-Amounts are checked by :func:`escrowkit.units.check_amount` and addresses by
-:func:`escrowkit.chain.to_address`; these cover the other on-chain argument types.
+Amounts are checked by :func:`escrowkit.core.units.check_amount` and addresses by
+:func:`escrowkit.core.addresses.to_address`; these cover names, keys and the other
+on-chain argument types.
 """
 
 from __future__ import annotations
 
+import re
+
 from escrowkit.core.errors import InvalidRequest
 
-__all__ = ["bytes32", "int_in_range", "metadata32"]
+__all__ = [
+    "MAX_KEY_LENGTH",
+    "bytes32",
+    "check_idempotency_key",
+    "int_in_range",
+    "metadata32",
+    "validate_name",
+]
+
+#: Agent ids, categories and approvers: printable, no surrounding blanks, at most 128.
+_NAME = re.compile(r"^[^\s\x00-\x1f](?:[^\x00-\x1f]{0,126}[^\s\x00-\x1f])?$")
+MAX_KEY_LENGTH = 255
+
+
+def validate_name(value: object, what: str) -> str:
+    """``value`` if it is a usable name (agent id, category, approver), else InvalidRequest."""
+    if not isinstance(value, str) or not _NAME.match(value):
+        raise InvalidRequest(
+            f"{what} must be a non-empty string of at most 128 printable characters without "
+            f"surrounding blanks, got {value!r}"
+        )
+    return value
+
+
+def check_idempotency_key(key: object) -> str | None:
+    """``key`` if it is None or 1 to 255 printable characters, else InvalidRequest."""
+    if key is not None and (
+        not isinstance(key, str) or not key or len(key) > MAX_KEY_LENGTH or not key.isprintable()
+    ):
+        raise InvalidRequest(f"idempotency_key must be 1 to {MAX_KEY_LENGTH} printable characters")
+    return key
 
 
 def int_in_range(value: object, name: str, low: int, high: int) -> int:

@@ -8,13 +8,28 @@ with :class:`decimal.Decimal` and refuses anything that does not fit exactly, an
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from decimal import ROUND_HALF_EVEN, Decimal, localcontext
 
 from escrowkit.core.errors import InvalidRequest
 
-__all__ = ["MAX_UINT96", "MAX_UINT256", "check_amount", "format_units", "parse_units"]
+__all__ = [
+    "MAX_UINT32",
+    "MAX_UINT40",
+    "MAX_UINT96",
+    "MAX_UINT128",
+    "MAX_UINT256",
+    "TokenUnits",
+    "check_amount",
+    "format_units",
+    "parse_units",
+]
 
+# The bounds of the contracts' integer fields (one set, for every layer).
+MAX_UINT32 = 2**32 - 1
+MAX_UINT40 = 2**40 - 1
 MAX_UINT96 = 2**96 - 1
+MAX_UINT128 = 2**128 - 1
 MAX_UINT256 = 2**256 - 1
 
 # Plain decimal notation only: "1e3" is a typo as often as it is a thousand, and
@@ -104,3 +119,20 @@ def check_amount(
 def _check_decimals(decimals: int) -> None:
     if isinstance(decimals, bool) or not isinstance(decimals, int) or not 0 <= decimals <= 77:
         raise InvalidRequest(f"decimals must be an int in [0, 77], got {decimals!r}")
+
+
+@dataclass(frozen=True)
+class TokenUnits:
+    """How to show base units to a person (the one formatter of amounts):
+    ``TokenUnits(6, "USDC").format(150_000_000) == "150.00 USDC"``."""
+
+    decimals: int
+    symbol: str
+
+    def format(self, amount: int) -> str:
+        """At least two decimals, and as many more as the amount needs to be exact."""
+        text = format_units(amount, self.decimals)
+        whole, _, fraction = text.partition(".")
+        if self.decimals >= 2 and len(fraction) < 2:
+            text = f"{whole}.{fraction.ljust(2, '0')}"
+        return f"{text} {self.symbol}"

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import ast
 import contextlib
-import functools
 import logging
 import os
 import platform
@@ -30,8 +29,8 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, TypeVar, cast
-from urllib.parse import urlparse
 
+from escrowkit.core.addresses import to_address
 from escrowkit.core.errors import (
     ChainError,
     ConfigurationError,
@@ -39,8 +38,9 @@ from escrowkit.core.errors import (
     InvalidRequest,
     TransactionTimeout,
     decode_revert,
-    redact_secrets,
 )
+from escrowkit.core.paths import node_modules_package
+from escrowkit.core.urls import is_loopback, redact_url
 
 if TYPE_CHECKING:
     from eth_account.signers.local import LocalAccount
@@ -54,12 +54,9 @@ __all__ = [
     "Chain",
     "NonceManager",
     "PreparedCall",
-    "checksum",
     "find_anvil",
-    "redact_url",
     "revert_data_from_exception",
     "revert_from_exception",
-    "to_address",
 ]
 
 logger = logging.getLogger(__name__)
@@ -85,51 +82,6 @@ GAS_BUFFER_PERCENT = 25
 GAS_BUFFER_MIN = 20_000
 
 Backend = Literal["embedded", "anvil", "rpc"]
-
-
-def to_address(value: object, *, name: str = "address") -> ChecksumAddress:
-    """Validate an address at the edge: checksummed (or all one case), 20 bytes, not zero."""
-    if isinstance(value, bytes) and len(value) == 20:
-        value = "0x" + value.hex()
-    if not isinstance(value, str):
-        raise InvalidRequest(f"{name} must be a 20-byte hex address, got {value!r}")
-    checked = _checksummed(value)
-    if isinstance(checked, str):
-        return cast("ChecksumAddress", checked)
-    raise InvalidRequest(checked[0].format(name=name, value=value))
-
-
-@functools.lru_cache(maxsize=8192)
-def checksum(address: str) -> ChecksumAddress:
-    """The checksummed form of a well-formed address a node returned (cached: each one
-    costs a keccak, and receipts repeat the same few)."""
-    from eth_utils.address import to_checksum_address
-
-    return to_checksum_address(address)
-
-
-@functools.lru_cache(maxsize=8192)
-def _checksummed(value: str) -> str | tuple[str]:
-    """The checksummed address, or a one-tuple holding the error's message template.
-
-    Cached: a checksum costs a keccak, and the same few addresses (treasury, escrow,
-    providers) are validated several times per spend.
-    """
-    from eth_utils.address import is_checksum_address, is_hex_address, to_checksum_address
-
-    if not is_hex_address(value):
-        return ("{name} must be a 20-byte hex address, got {value!r}",)
-    body = value[2:]
-    if not (body.islower() or body.isupper() or body.isdigit()) and not is_checksum_address(value):
-        fixed = to_checksum_address(value)
-        return (
-            "{name} {value} has a wrong checksum (did you mean " + fixed + "?"
-            " check that it was copied whole)",
-        )
-    address = to_checksum_address(value)
-    if int(address, 16) == 0:
-        return ("{name} must not be the zero address",)
-    return str(address)
 
 
 # --------------------------------------------------------------------------------------
@@ -409,7 +361,7 @@ class Chain:
             reason = redact_url(_root_cause(exc), rpc_url)
             raise ChainError(f"cannot reach a node at {rpc_url}: {reason}") from exc
         signers = _signers_for(account, password)
-        local = _is_loopback(rpc_url)
+        local = is_loopback(rpc_url)
         if not signers and chain_id == ANVIL_CHAIN_ID and local:
             signers = _anvil_dev_signers()
         backend: Backend = "anvil" if chain_id == ANVIL_CHAIN_ID and local else "rpc"
@@ -911,37 +863,6 @@ def _signers_for(account: Any, password: str | None) -> list[LocalAccount]:
     )
 
 
-def _is_loopback(url: str) -> bool:
-    host = urlparse(url).hostname or ""
-    return host in {"localhost", "127.0.0.1", "::1"} or host.startswith("127.")
-
-
-def redact_url(text: str, url: str) -> str:
-    """``text`` with nothing of ``url`` that may hold a secret.
-
-    Providers put API keys in the path (``/v3/<key>``), the query (``?apikey=``) or the
-    user info, and HTTP libraries repeat them ("Max retries exceeded with url:
-    /v3/<key>"). :func:`~escrowkit.errors.redact_secrets` cuts every URL and such tails;
-    then the URL's path, query and password become "…" where they still appear on their
-    own, when long enough to be a key (short ones, like ``/rpc``, are also common words).
-    """
-    text = redact_secrets(text)
-    parsed = urlparse(url)
-    path_and_query = parsed.path + (f"?{parsed.query}" if parsed.query else "")
-    pieces = {
-        piece
-        for piece in (path_and_query, parsed.path, parsed.query, parsed.password)
-        if piece and len(piece.strip("/?")) >= _SECRET_MIN
-    }
-    for piece in sorted(pieces, key=len, reverse=True):
-        text = text.replace(piece, "…")
-    return text
-
-
-#: The shortest URL piece :func:`redact_url` treats as a possible key.
-_SECRET_MIN = 6
-
-
 def _root_cause(exc: BaseException) -> str:
     """The innermost reason of a transport error, on one line.
 
@@ -1003,9 +924,7 @@ def find_anvil() -> Path:
     machine = {"x86_64": "amd64", "amd64": "amd64", "aarch64": "arm64", "arm64": "arm64"}.get(
         platform.machine().lower(), platform.machine().lower()
     )
-    from escrowkit.build.compiler import _node_modules_package
-
-    package = _node_modules_package(f"@foundry-rs/anvil-{system}-{machine}")
+    package = node_modules_package(f"@foundry-rs/anvil-{system}-{machine}")
     if package is not None:
         binary = package / "bin" / ("anvil.exe" if system == "win32" else "anvil")
         if binary.is_file():

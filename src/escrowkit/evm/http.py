@@ -37,7 +37,7 @@ from web3 import HTTPProvider
 from web3.datastructures import AttributeDict
 from web3.types import RPCEndpoint, RPCResponse
 
-from escrowkit.evm.chain import checksum
+from escrowkit.core.addresses import checksum
 
 __all__ = ["HttpTransport", "LeanHTTPProvider", "RpcError", "format_receipt"]
 

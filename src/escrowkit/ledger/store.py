@@ -66,7 +66,7 @@ from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.pool import StaticPool
 from sqlalchemy.types import TypeEngine
 
-from escrowkit.budget.policy import AgentConfig, SpendRequest
+from escrowkit.budget import AgentConfig, SpendRequest
 from escrowkit.core.errors import ConfigurationError, EscrowKitError
 
 __all__ = [
