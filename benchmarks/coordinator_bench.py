@@ -79,7 +79,7 @@ def _address(n: int) -> str:
 def _prefill(store_url: str, agents: list[str], rows: int, now: float) -> None:
     """Write ``rows`` committed spends of past days (with their audit entries and
     consistent counters) in bulk, as a ledger that has been in use for months."""
-    from escrowkit.ledger.store import (
+    from escrowkit.ledger import (
         Store,
         agent_days_table,
         audit_table,

@@ -21,7 +21,7 @@ from coordinator_helpers import BUDGET, USDC, Clock, Team, reference_agents
 
 from escrowkit.coordinator import BudgetCoordinator
 from escrowkit.core.units import MAX_UINT256
-from escrowkit.ledger.store import Store, metadata
+from escrowkit.ledger import Store, metadata
 
 if TYPE_CHECKING:
     from eth_typing import ChecksumAddress

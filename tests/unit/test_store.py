@@ -18,7 +18,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
 from escrowkit.budget import AgentConfig, SpendRequest
-from escrowkit.ledger.store import (
+from escrowkit.ledger import (
     Approval,
     ApprovalStatus,
     Reservation,

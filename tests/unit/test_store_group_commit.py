@@ -14,7 +14,7 @@ import pytest
 from sqlalchemy import event
 
 from escrowkit.errors import EscrowKitError
-from escrowkit.ledger.store import Ledger, Reservation, ReservationStatus, Store
+from escrowkit.ledger import Ledger, Reservation, ReservationStatus, Store
 
 PROVIDER = "0x2B5AD5c4795c026514f8317c7a215E218DcCD6cF"
 

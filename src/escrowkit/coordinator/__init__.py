@@ -24,7 +24,7 @@ from escrowkit.coordinator.results import (
     SyncReport,
 )
 from escrowkit.core.units import TokenUnits
-from escrowkit.ledger.store import Reservation, ReservationStatus, Store
+from escrowkit.ledger import Reservation, ReservationStatus, Store
 
 __all__ = [
     "AgentConfig",

@@ -66,7 +66,7 @@ from escrowkit.core.errors import (
 from escrowkit.core.escrow_state import EscrowState
 from escrowkit.core.inputs import validate_name
 from escrowkit.core.units import MAX_UINT256, check_amount
-from escrowkit.ledger.store import (
+from escrowkit.ledger import (
     COUNTED,
     Approval,
     ApprovalStatus,
