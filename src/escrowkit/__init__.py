@@ -44,6 +44,7 @@ _EXPORTS: dict[str, str] = {
     "SpendStatus": "escrowkit.coordinator",
     "BudgetReport": "escrowkit.coordinator",
     "Alert": "escrowkit.coordinator",
+    "Reason": "escrowkit.core.reasons",
     "parse_units": "escrowkit.core.units",
     "format_units": "escrowkit.core.units",
 }
@@ -62,6 +63,7 @@ __all__ = [
     "EscrowId",
     "EscrowRecord",
     "EscrowState",
+    "Reason",
     "SpendRequest",
     "SpendResult",
     "SpendStatus",
@@ -104,5 +106,6 @@ if TYPE_CHECKING:
         SpendResult,
         SpendStatus,
     )
+    from escrowkit.core.reasons import Reason
     from escrowkit.core.units import format_units, parse_units
     from escrowkit.evm.chain import Chain

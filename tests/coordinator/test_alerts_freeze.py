@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 import pytest
 from coordinator_helpers import BUDGET, USDC, Clock, Team, reference_agents
 
+from escrowkit import Reason
 from escrowkit.coordinator import Alert, BudgetCoordinator, SpendRequest, SpendStatus
 
 if TYPE_CHECKING:
@@ -94,10 +95,10 @@ def test_freeze_denies_everything_until_unfreeze(
 
     for who in (coordinator, other):
         result = who.agent("research-agent").purchase_service(team.provider, 1 * USDC, "x")
-        assert result.status is SpendStatus.DENIED
+        assert result.status is SpendStatus.DENIED and result.code is Reason.FROZEN
         assert result.reason == "Spending is frozen: suspicious activity"
     approval = other.approve_spending(waiting.approval_id, approver="cfo")
-    assert approval.status is SpendStatus.DENIED and "frozen" in approval.reason
+    assert approval.status is SpendStatus.DENIED and approval.code is Reason.FROZEN
     assert coordinator.report().frozen == "suspicious activity"
     assert stack.token.balance_of(team.treasury) == balance
     assert coordinator.report().total_spent == 0 and coordinator.reservations() == []
@@ -106,7 +107,8 @@ def test_freeze_denies_everything_until_unfreeze(
     assert other.agent("research-agent").purchase_service(team.provider, 1 * USDC, "x").approved
     # The approval tried during the freeze was closed: it cannot be used afterwards.
     closed = coordinator.approve_spending(waiting.approval_id, approver="cfo")
-    assert closed.status is SpendStatus.DENIED and "already denied" in closed.reason
+    assert closed.status is SpendStatus.DENIED and closed.code is Reason.APPROVAL_REJECTED
+    assert "already denied" in closed.reason
     other.close()
 
 
@@ -137,9 +139,8 @@ def test_a_changed_limit_re_arms_its_alerts(
     assert spend(6) == [("total_budget", 80, BUDGET)]
     coordinator.close()
     # Another coordinator on the same ledger doubles the budget: 1,600 fires it again.
-    with BudgetCoordinator(
-        stack, treasury=team.treasury, total_budget=2 * BUDGET, store=store_url, clock=clock
-    ) as raised:
+    with BudgetCoordinator(stack, treasury=team.treasury, store=store_url, clock=clock) as raised:
+        raised.set_total_budget(2 * BUDGET)
         raised.on_alert(fired.append)
         research = raised.agent("research-agent")
         clock.advance(86_400)

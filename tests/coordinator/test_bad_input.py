@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 from coordinator_helpers import USDC, Clock, Team
 
+from escrowkit import Reason
 from escrowkit.coordinator import AgentConfig, BudgetCoordinator, SpendRequest, SpendStatus
 from escrowkit.errors import ApprovalClosed, InvalidRequest, NotFound
 
@@ -150,7 +151,8 @@ def test_closed_approvals_cannot_be_used(
     coordinator: BudgetCoordinator, stack: Stack, team: Team, clock: Clock
 ) -> None:
     expired, used, rejected = (ask_approval(coordinator, team) for _ in range(3))
-    assert coordinator.approve_spending(used, approver="cfo").approved
+    first = coordinator.approve_spending(used, approver="cfo")
+    assert first.approved
     assert coordinator.reject_spending(rejected, reason="not this quarter").reason == (
         "Rejected: not this quarter"
     )
@@ -158,11 +160,17 @@ def test_closed_approvals_cannot_be_used(
     before = snapshot(coordinator, stack, team)
 
     late = coordinator.approve_spending(expired, approver="cfo")
-    assert late.status is SpendStatus.DENIED and late.reason == f"Approval {expired} expired"
+    assert late.status is SpendStatus.DENIED and late.code is Reason.APPROVAL_EXPIRED
+    assert late.reason == f"Approval {expired} expired"
+    # Approving an approved id again is a replay: the same spend, not a second one.
     again = coordinator.approve_spending(used, approver="cfo")
-    assert again.status is SpendStatus.DENIED and "already approved" in again.reason
+    assert again.approved and (again.escrow_id, again.reservation_id) == (
+        first.escrow_id,
+        first.reservation_id,
+    )
     revived = coordinator.approve_spending(rejected, approver="cfo")
-    assert revived.status is SpendStatus.DENIED and "already rejected" in revived.reason
+    assert revived.status is SpendStatus.DENIED and revived.code is Reason.APPROVAL_REJECTED
+    assert "already rejected" in revived.reason
     with pytest.raises(NotFound):
         coordinator.approve_spending("apr_nope", approver="cfo")
     with pytest.raises(InvalidRequest):

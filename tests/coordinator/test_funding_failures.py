@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 from coordinator_helpers import BUDGET, USDC, Clock, Team, reference_agents
 
+from escrowkit import Reason
 from escrowkit.contracts.escrow import EscrowState
 from escrowkit.contracts.stack import deploy_stack
 from escrowkit.coordinator import BudgetCoordinator, ReservationStatus, SpendStatus
@@ -32,6 +33,7 @@ def _assert_nothing_spent(
     coordinator: BudgetCoordinator, stack: Stack, team: Team, result: Any, balance_before: int
 ) -> None:
     assert result.status is SpendStatus.FAILED and not result.approved
+    assert result.code is Reason.FUNDING_FAILED and result.error is not None
     assert result.escrow_id is None
     row = coordinator.reservation(result.reservation_id)
     assert row.status is ReservationStatus.VOIDED
@@ -61,6 +63,9 @@ def test_allowance_short_at_fund(
     result = coordinator.agent("research-agent").purchase_service(team.provider, 25 * USDC, "x")
     _assert_nothing_spent(coordinator, stack, team, result, before)
     assert "Escrow.fund" in result.reason
+    # The revert that stopped the funding comes as data, with its arguments.
+    assert result.error is not None and result.error["name"] == "TokenTransferFailed"
+    assert result.error["arguments"]["amount"] == str(25 * USDC)
     assert len(result.tx_hashes) == 3  # create, approve, cancel
 
 
@@ -90,6 +95,7 @@ def test_revert_in_fund(
     result = coordinator.agent("research-agent").purchase_service(team.provider, 25 * USDC, "x")
     _assert_nothing_spent(coordinator, stack, team, result, before)
     assert "TooLate" in result.reason
+    assert result.error is not None and result.error["name"] == "TooLate"
 
 
 @pytest.mark.usefixtures("no_allowance")
@@ -104,7 +110,10 @@ def test_rpc_error_between_create_and_fund(
     result = coordinator.agent("research-agent").purchase_service(team.provider, 25 * USDC, "x")
     _assert_nothing_spent(coordinator, stack, team, result, before)
     assert "reset by peer" in result.reason
-    assert "SECRET-KEY" not in result.reason  # URLs are cut from reasons and logs
+    assert result.error is not None and result.error["type"] == "ChainError"
+    assert "SECRET-KEY" not in result.reason and "SECRET-KEY" not in str(
+        result.error
+    )  # URLs are cut from reasons and logs
     assert all("SECRET-KEY" not in str(e.detail) for e in coordinator.audit_log())
 
 
@@ -118,7 +127,7 @@ def test_cancel_fails_too_then_recover_resolves_it(
     monkeypatch.setattr(stack.escrow, "fund", down)
     monkeypatch.setattr(stack.escrow, "cancel", down)
     result = coordinator.agent("research-agent").purchase_service(team.provider, 25 * USDC, "x")
-    assert result.status is SpendStatus.FAILED
+    assert result.status is SpendStatus.FAILED and result.code is Reason.FUNDING_FAILED
     assert "stays pending until recover()" in result.reason
     row = coordinator.reservation(result.reservation_id or "")
     assert row.status is ReservationStatus.PENDING

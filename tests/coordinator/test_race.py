@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 import pytest
 from coordinator_helpers import BUDGET, USDC, Team
 
+from escrowkit import Reason
 from escrowkit.contracts.escrow import EscrowState
 from escrowkit.coordinator import (
     AgentConfig,
@@ -56,7 +57,7 @@ def test_threads_racing_for_the_budget_get_exactly_what_fits(
     assert len(results) == THREADS and len(approved) + len(denied) == THREADS
     fits = BUDGET // AMOUNT * AMOUNT
     assert sum(AMOUNT for _ in approved) == fits
-    assert all("total budget" in r.reason or "daily limit" in r.reason for r in denied)
+    assert all(r.code in (Reason.TOTAL_BUDGET, Reason.DAILY_LIMIT) for r in denied)
 
     # The chain holds exactly the approved escrows, each funded once.
     records = [stack.escrow.get(r.escrow_id or "") for r in approved]

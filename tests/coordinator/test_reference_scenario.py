@@ -137,7 +137,8 @@ def test_a_pool_spend_funds_the_escrow_it_reserved(
     address between the reservation and the funding (another thread registered it):
     the spend must still fund the escrow id the ledger holds, for the address it was
     reserved with, or the ledger would count an escrow that does not exist."""
-    execute = coordinator._execute
+    spending = coordinator._spending  # phase 2 is Spending.execute
+    execute = spending.execute
     moved = AgentConfig(
         "research-agent", "Research", team.other_provider, 100 * USDC, 300 * USDC, 0
     )
@@ -146,7 +147,7 @@ def test_a_pool_spend_funds_the_escrow_it_reserved(
         coordinator.register_agent(moved)
         return execute(*args, **kwargs)
 
-    monkeypatch.setattr(coordinator, "_execute", address_changed_meanwhile)
+    monkeypatch.setattr(spending, "execute", address_changed_meanwhile)
     result = coordinator.agent("research-agent").purchase_service(team.provider, 25 * USDC, "x")
     assert result.approved, result.reason
     row = coordinator.reservation(result.reservation_id or "")

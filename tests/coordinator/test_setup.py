@@ -83,17 +83,22 @@ def test_a_treasury_without_a_key_is_refused(stack: Stack) -> None:
         BudgetCoordinator(stack, treasury=stranger, total_budget=BUDGET)
 
 
-def test_a_new_total_budget_is_audited(tmp_path: Path) -> None:
-    """Opening a store with another total_budget changes the budget of every process on
-    it: that goes to the audit log like every other change of a limit."""
+def test_opening_never_changes_the_total_budget(tmp_path: Path) -> None:
+    """The total budget is what every process on the ledger enforces: a new ledger needs
+    one; opening an existing one with another value refuses (naming both) and writes
+    nothing; set_total_budget changes it, audited like every other change of a limit."""
     url = f"sqlite:///{tmp_path / 'ledger.db'}"
+    with pytest.raises(InvalidRequest, match="total_budget is required"):
+        BudgetCoordinator(None, store=url, executor=NoopExecutor())
     BudgetCoordinator(None, total_budget=BUDGET, store=url, executor=NoopExecutor()).close()
     BudgetCoordinator(None, total_budget=BUDGET, store=url, executor=NoopExecutor()).close()
-    with BudgetCoordinator(
-        None, total_budget=2 * BUDGET, store=url, executor=NoopExecutor()
-    ) as raised:
-        changes = [e.detail for e in raised.audit_log() if e.event == "total_budget"]
-        assert raised.report().total_budget == 2 * BUDGET
+    with pytest.raises(ConfigurationError, match=r"1000\.00 USDC, not 2000\.00 USDC"):
+        BudgetCoordinator(None, total_budget=2 * BUDGET, store=url, executor=NoopExecutor())
+    with BudgetCoordinator(None, store=url, executor=NoopExecutor()) as reopened:
+        assert reopened.total_budget == BUDGET  # the refused open wrote nothing
+        reopened.set_total_budget(2 * BUDGET)
+        changes = [e.detail for e in reopened.audit_log() if e.event == "total_budget"]
+        assert reopened.report().total_budget == 2 * BUDGET
     assert changes == [
         {"budget": str(BUDGET), "previous": "0"},
         {"budget": str(2 * BUDGET), "previous": str(BUDGET)},

@@ -1,7 +1,9 @@
 """The budget coordinator: many agents, one treasury, no overspend, no half-done spend.
 
-``BudgetCoordinator`` (orchestration) over ``policy`` (pure checks) and ``store`` (the SQL
-ledger); the chain work goes through an executor (``executor``).
+``BudgetCoordinator`` is a façade over the rooms that do the work: spending and commit
+(a spend's three phases), resolution (recover, sync, settle, cancel), approvals, alerts,
+reporting and configuration. The rules are :mod:`escrowkit.budget` (pure), the books
+:mod:`escrowkit.ledger`; the chain work goes through an executor (:mod:`.executors`).
 """
 
 from escrowkit.budget import AgentConfig, SpendRequest, SpendStatus
@@ -23,6 +25,7 @@ from escrowkit.coordinator.results import (
     SpendResult,
     SyncReport,
 )
+from escrowkit.core.reasons import Reason
 from escrowkit.core.units import TokenUnits
 from escrowkit.ledger import Reservation, ReservationStatus, Store
 
@@ -38,6 +41,7 @@ __all__ = [
     "PendingApproval",
     "PlannedSpend",
     "PoolExecutor",
+    "Reason",
     "RecoveryReport",
     "Reservation",
     "ReservationStatus",

@@ -6,6 +6,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from escrowkit.budget import SpendStatus
+from escrowkit.core.errors import ContractRevert
+from escrowkit.core.reasons import Reason
+from escrowkit.core.urls import redact_secrets
 
 __all__ = [
     "AgentReport",
@@ -16,6 +19,7 @@ __all__ = [
     "RecoveryReport",
     "SpendResult",
     "SyncReport",
+    "error_data",
 ]
 
 
@@ -27,6 +31,9 @@ class SpendResult:
     ``approval_id`` when the spend waits for (or came from) an approval;
     ``remaining_daily`` / ``remaining_total`` are what is left for the agent today and
     in the treasury after this decision (int base units), when the coordinator knew them.
+    ``code`` is what programs branch on (None when APPROVED); ``reason`` is for people.
+    ``error`` is set only when FAILED: ``{"name", "arguments"}`` of the revert that stopped
+    the funding, or ``{"type", "message"}`` of another error (see :func:`error_data`).
     """
 
     status: SpendStatus
@@ -37,6 +44,8 @@ class SpendResult:
     remaining_daily: int | None = None
     remaining_total: int | None = None
     tx_hashes: tuple[str, ...] = ()
+    code: Reason | None = None
+    error: dict[str, Any] | None = None
 
     @property
     def approved(self) -> bool:
@@ -47,6 +56,7 @@ class SpendResult:
         """A JSON-safe dict (amounts as decimal strings); :meth:`from_json` reverses it."""
         return {
             "status": self.status.value,
+            "code": None if self.code is None else self.code.value,
             "reason": self.reason,
             "escrow_id": self.escrow_id,
             "approval_id": self.approval_id,
@@ -54,6 +64,7 @@ class SpendResult:
             "remaining_daily": _str(self.remaining_daily),
             "remaining_total": _str(self.remaining_total),
             "tx_hashes": list(self.tx_hashes),
+            "error": self.error,
         }
 
     @classmethod
@@ -67,7 +78,34 @@ class SpendResult:
             remaining_daily=_int(data.get("remaining_daily")),
             remaining_total=_int(data.get("remaining_total")),
             tx_hashes=tuple(data.get("tx_hashes", ())),
+            code=None if data.get("code") is None else Reason(data["code"]),
+            error=data.get("error"),
         )
+
+
+def error_data(exc: BaseException) -> dict[str, Any]:
+    """What went wrong, as data: ``{"name", "arguments"}`` of a contract revert (amounts
+    and other integers as decimal strings, bytes as 0x hex), else ``{"type", "message"}``
+    with any URL cut (RPC URLs carry API keys)."""
+    if isinstance(exc, ContractRevert):
+        return {
+            "name": exc.name or "ContractRevert",
+            "arguments": {key: _plain(value) for key, value in exc.arguments.items()},
+        }
+    message = redact_secrets(str(exc))
+    return {"type": type(exc).__name__, "message": message[:500]}
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, bool) or value is None or isinstance(value, str):
+        return value
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, (bytes, bytearray)):
+        return "0x" + bytes(value).hex()
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return str(value)
 
 
 def _str(value: int | None) -> str | None:

@@ -1,0 +1,140 @@
+"""Phase 3 of a spend: a PENDING reservation becomes final (COMMITTED, SETTLED or
+VOIDED), its idempotency key gets the result, and the alerts it crosses fire."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from escrowkit.budget import SpendStatus
+from escrowkit.coordinator.alerts import Alerts
+from escrowkit.coordinator.context import Context, Remaining
+from escrowkit.coordinator.results import Alert, SpendResult
+from escrowkit.core.reasons import Reason
+from escrowkit.ledger import COUNTED, Ledger, Reservation, ReservationStatus
+
+__all__ = ["Committer", "hex32"]
+
+logger = logging.getLogger(__name__)
+
+
+def hex32(value: bytes) -> str:
+    """``0x`` + hex of an escrow id or salt."""
+    return "0x" + value.hex()
+
+
+class Committer:
+    """Moves PENDING rows to their final status and builds the result the caller sees."""
+
+    def __init__(self, context: Context, alerts: Alerts) -> None:
+        self.context = context
+        self.alerts = alerts
+
+    def finish(
+        self,
+        reservation: Reservation,
+        to: ReservationStatus,
+        tx_hashes: list[str],
+        reason: str,
+        event: str,
+        remaining: Remaining | None = None,
+        error: dict[str, Any] | None = None,
+    ) -> Reservation:
+        """Move the PENDING row to ``to`` (if nobody else has) under the lock.
+
+        The idempotency key gets the very result the caller returns (``remaining`` is
+        what phase 1 computed), so a replay is equal to the first answer."""
+
+        def finish(ledger: Ledger) -> tuple[Reservation, list[Alert], bool]:
+            now = self.context.clock()
+            self.context.refresh(ledger)
+            final = ledger.transition(reservation, to, now, tx_hashes=tx_hashes, reason=reason)
+            written = event
+            if final is None:  # another process (recover) resolved it first
+                current = ledger.reservation(reservation.id)
+                assert current is not None
+                if current.status is not ReservationStatus.VOIDED or to not in COUNTED:
+                    return current, [], False
+                # It saw no escrow and voided the row; then ours was funded after all.
+                # The money is escrowed, so the spend counts again, past a limit if it
+                # must: the ledger follows the chain.
+                final = ledger.transition(current, to, now, tx_hashes=tx_hashes, reason=reason)
+                assert final is not None  # under the lock nobody else moves it
+                written = "recounted"
+                logger.error(
+                    "spend %s was voided elsewhere but its escrow %s is funded: counted again",
+                    reservation.id,
+                    hex32(reservation.escrow_id),
+                )
+            ledger.audit(
+                written,
+                now,
+                agent_id=reservation.agent_id,
+                reservation_id=reservation.id,
+                approval_id=reservation.approval_id,
+                amount=reservation.amount,
+                reason=reason,
+                escrow_id=hex32(reservation.escrow_id),
+                tx_hashes=list(tx_hashes),
+            )
+            if reservation.idempotency_key is not None:
+                result = self.result_for(final, remaining, error)
+                ledger.finish_idempotency(reservation.idempotency_key, result.to_json())
+            fired = self.alerts.crossed(ledger, final, now) if final.counted else []
+            return final, fired, True
+
+        final, fired, moved = self.context.store.run(finish, reservation_ids=(reservation.id,))
+        self.alerts.fire(fired)
+        if moved:
+            self._log(final, reason)
+        return final
+
+    def _log(self, final: Reservation, reason: str) -> None:
+        if not logger.isEnabledFor(logging.INFO):  # formatting amounts costs: only when shown
+            return
+        if final.counted:
+            logger.info(
+                "spend %s committed: %s %s escrow %s",
+                final.id,
+                final.agent_id,
+                self.context.units.format(final.amount),
+                hex32(final.escrow_id),
+            )
+        else:
+            logger.info("spend %s voided: %s", final.id, reason)
+
+    @staticmethod
+    def result_for(
+        row: Reservation, remaining: Remaining | None, error: dict[str, Any] | None = None
+    ) -> SpendResult:
+        """The SpendResult a row stands for: APPROVED when it counts and is final,
+        FAILED (``funding_failed``) otherwise."""
+        left_daily, left_total = remaining if remaining is not None else (None, None)
+        if row.counted and row.status is not ReservationStatus.PENDING:
+            status, reason, code = SpendStatus.APPROVED, row.reason or "escrow funded", None
+            error = None
+        elif row.counted:
+            status, reason, code = (
+                SpendStatus.FAILED,
+                row.reason or "pending",
+                Reason.FUNDING_FAILED,
+            )
+        else:
+            status, reason, code = SpendStatus.FAILED, row.reason or "voided", Reason.FUNDING_FAILED
+            # The reservation was released: what it held is available again.
+            if left_daily is not None:
+                left_daily += row.amount
+            if left_total is not None:
+                left_total += row.amount
+        return SpendResult(
+            status=status,
+            reason=reason,
+            escrow_id=hex32(row.escrow_id) if row.counted else None,
+            approval_id=row.approval_id,
+            reservation_id=row.id,
+            remaining_daily=left_daily,
+            remaining_total=left_total,
+            tx_hashes=row.tx_hashes,
+            code=code,
+            error=error,
+        )

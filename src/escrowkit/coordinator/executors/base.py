@@ -1,0 +1,136 @@
+"""The chain work of a spend, behind one small interface the coordinator calls.
+
+:class:`~escrowkit.coordinator.executors.TreasuryExecutor` pays from the treasury account
+through ``stack.escrow``; :class:`~escrowkit.coordinator.executors.PoolExecutor` spends
+from the BudgetPool through ``stack.pool``;
+:class:`~escrowkit.coordinator.executors.NoopExecutor` touches no chain at all. The
+coordinator never talks to the chain except through one of these.
+
+An executor records every transaction hash it sends into the ``tx_hashes`` list it is
+given as soon as the receipt is back, so the ledger knows them even when a later step
+raises.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol
+
+from escrowkit.budget import AgentConfig
+from escrowkit.core.errors import ConfigurationError
+from escrowkit.core.escrow_state import EscrowState
+from escrowkit.core.units import TokenUnits
+
+if TYPE_CHECKING:
+    from escrowkit.contracts.stack import Stack
+
+__all__ = ["POOL_PERIOD", "ChainExecutor", "PlannedSpend", "SpendExecutor", "tx_hash_of"]
+
+#: BudgetPool windows for the agents' daily limits: the UTC calendar day.
+POOL_PERIOD = 86_400
+
+
+@dataclass(frozen=True)
+class PlannedSpend:
+    """What the coordinator reserved and now asks the executor to put on-chain."""
+
+    reservation_id: str
+    agent_address: str
+    provider: str
+    amount: int
+    salt: bytes
+    escrow_id: bytes
+    metadata: bytes
+
+
+class SpendExecutor(Protocol):
+    """The chain work of the coordinator. Every method may raise; none may lie."""
+
+    #: How to show amounts of the token the escrows hold.
+    units: TokenUnits
+    #: The on-chain requester of every escrow (treasury account or pool contract).
+    requester: str
+    #: Identifies the chain, escrow and mode a ledger belongs to.
+    binding: str
+    #: Addresses no spend may pay, with what each is (the paying account, the Escrow,
+    #: the BudgetPool): such a spend is DENIED ``invalid_provider`` before anything is sent.
+    forbidden_providers: Mapping[str, str]
+
+    def escrow_id(self, agent_address: str, salt: bytes) -> bytes:
+        """The id the escrow for ``salt`` will have (known before anything is sent)."""
+        ...
+
+    def fund(self, spend: PlannedSpend, tx_hashes: list[str]) -> None:
+        """Create and fund the escrow ``spend.escrow_id``; return once it is FUNDED."""
+        ...
+
+    def state(self, escrow_id: bytes) -> EscrowState:
+        """The escrow's state on-chain (NONE when it does not exist)."""
+        ...
+
+    def cancel(self, escrow_id: bytes) -> str:
+        """Cancel as the requester; returns the transaction hash."""
+        ...
+
+    def settle(self, escrow_id: bytes) -> str:
+        """Release to the provider as the requester; returns the transaction hash."""
+        ...
+
+    def reconcile(self, escrow_id: bytes) -> str | None:
+        """Bring on-chain counters up to date after a refund (pool mode); hash or None."""
+        ...
+
+    def idle(self, requester: str) -> bool:
+        """True when the key that sent for ``requester`` (a reservation's) has no
+        transaction waiting to be mined."""
+        ...
+
+    def register_agent(self, config: AgentConfig) -> str | None:
+        """Write the agent's on-chain limits where the mode has them; hash or None."""
+        ...
+
+
+def tx_hash_of(receipt: Any) -> str:
+    """A receipt's transaction hash as 0x hex."""
+    value = receipt["transactionHash"]
+    return value.to_0x_hex() if hasattr(value, "to_0x_hex") else str(value)
+
+
+class ChainExecutor:
+    """What both on-chain modes share: reading escrows, ids, pending transactions."""
+
+    def __init__(
+        self, stack: Stack, treasury: str, *, escrow_ttl: int, dispute_window: int
+    ) -> None:
+        self.stack = stack
+        self.chain = stack.chain
+        self.treasury = treasury
+        self.escrow_ttl = escrow_ttl
+        self.dispute_window = dispute_window
+        self.units = TokenUnits(stack.token.decimals, stack.token.symbol)
+        self.forbidden_providers: Mapping[str, str] = {
+            stack.escrow.address: "the Escrow",
+            stack.pool.address: "the BudgetPool",
+        }
+        if not self.chain.can_sign(treasury):
+            raise ConfigurationError(
+                f"the chain has no key for treasury {treasury}; pass an account to "
+                "Chain.connect or choose one of chain.accounts"
+            )
+
+    def _deadline(self) -> int:
+        # A deadline a day away does not need this block's exact second: reuse a chain
+        # time read within the last second instead of a round trip per spend.
+        return self.chain.now(max_age=1.0) + self.escrow_ttl
+
+    def state(self, escrow_id: bytes) -> EscrowState:
+        return EscrowState(int(self.stack.escrow.get(escrow_id).state))
+
+    def idle(self, requester: str) -> bool:
+        return self.chain.pending_transactions(self._sender(requester)) == 0
+
+    def _sender(self, requester: str) -> str:
+        """The key that sent for ``requester``'s escrows. Pool mode: the pool is every
+        row's requester and the ledger does not say which operator sent, so our own key."""
+        return self.treasury

@@ -1,0 +1,245 @@
+"""A spend, phases 1 and 2: decide and reserve under the lock, then fund on-chain.
+
+1. Under the lock (thread lock + the database's write lock) the checks of
+   :mod:`escrowkit.budget.policy` run and a PENDING reservation is written with its escrow
+   salt (so its escrow id is known before anything is sent) and a lease time.
+2. Without the lock the executor funds the escrow on-chain.
+3. :mod:`~escrowkit.coordinator.commit` makes the row final, or
+   :mod:`~escrowkit.coordinator.resolution` decides it from the chain when funding raised.
+
+A failed spend therefore never counts, and a funded one always does.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import secrets
+from dataclasses import dataclass
+from typing import Any
+
+from escrowkit.budget import Decision, PolicyInputs, SpendRequest, SpendStatus, evaluate
+from escrowkit.coordinator.commit import Committer, hex32
+from escrowkit.coordinator.context import Context, Remaining
+from escrowkit.coordinator.executors import PlannedSpend
+from escrowkit.coordinator.resolution import Resolution
+from escrowkit.coordinator.results import SpendResult, error_data
+from escrowkit.core.errors import (
+    IdempotencyKeyInUse,
+    IdempotencyKeyMismatch,
+    InvalidRequest,
+    describe_error,
+)
+from escrowkit.core.ids import new_id
+from escrowkit.ledger import Approval, ApprovalStatus, Ledger, Reservation, ReservationStatus
+
+__all__ = ["Reserved", "Spending", "fingerprint"]
+
+logger = logging.getLogger(__name__)
+
+
+def fingerprint(request: SpendRequest) -> str:
+    """What makes two requests "the same" for idempotency, hashed."""
+    payload = json.dumps(request.fingerprint_fields(), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(payload.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class Reserved:
+    """Phase 1's outcome when the spend may go ahead. ``agent_address`` is the agent's
+    address the reservation was made with: a pool escrow's id depends on it, and the
+    agent may be registered anew before phase 2."""
+
+    reservation: Reservation
+    remaining: Remaining
+    agent_address: str
+
+
+class Spending:
+    """Decides spend requests and carries the allowed ones through."""
+
+    def __init__(self, context: Context, committer: Committer, resolution: Resolution) -> None:
+        self.context = context
+        self.committer = committer
+        self.resolution = resolution
+
+    def request(self, request: SpendRequest) -> SpendResult:
+        """Decide and, when allowed, fund (see ``BudgetCoordinator.request_spending``)."""
+        if not isinstance(request, SpendRequest):
+            raise InvalidRequest(
+                f"request_spending takes a SpendRequest, not {type(request).__name__}"
+            )
+        key = request.idempotency_key
+        digest = fingerprint(request) if key is not None else ""
+        outcome = self.context.store.run(
+            lambda ledger: self._decide(ledger, request, digest),
+            keys=() if key is None else (key,),
+        )
+        if isinstance(outcome, SpendResult):
+            return outcome
+        return self.execute(outcome)
+
+    def _decide(self, ledger: Ledger, request: SpendRequest, digest: str) -> SpendResult | Reserved:
+        context, key = self.context, request.idempotency_key
+        now = context.clock()
+        day = context.days.key(now)
+        context.refresh(ledger)
+        if key is not None:
+            found = ledger.idempotency(key)
+            if found is not None:
+                return _replay(found.fingerprint, found.result, digest, key)
+        inputs, daily = context.inputs(ledger, request, now, day)
+        decision = evaluate(request, inputs)
+        if decision.status is not SpendStatus.APPROVED:
+            result = self._decline(ledger, request, decision, inputs, daily, now)
+            if key is not None:
+                ledger.insert_idempotency(key, digest, now, result=result.to_json())
+            return result
+        remaining = context.remaining(inputs, daily, request.amount)
+        reserved = self.reserve(ledger, request, now, day, remaining, idempotency_key=key)
+        if key is not None:
+            reservation_id = reserved.reservation.id
+            ledger.insert_idempotency(key, digest, now, reservation_id=reservation_id)
+        return reserved
+
+    def _decline(
+        self,
+        ledger: Ledger,
+        request: SpendRequest,
+        decision: Decision,
+        inputs: PolicyInputs,
+        daily: int,
+        now: float,
+    ) -> SpendResult:
+        """Record a DENIED or PENDING_APPROVAL decision (nothing is reserved)."""
+        left_daily, left_total = self.context.remaining(inputs, daily)
+        approval_id = None
+        if decision.status is SpendStatus.PENDING_APPROVAL:
+            approval_id = new_id("apr")
+            expires = now + self.context.settings.approval_ttl
+            ledger.insert_approval(
+                Approval(approval_id, request, ApprovalStatus.PENDING, now, expires)
+            )
+        ledger.audit(
+            "approval_requested" if approval_id else "denied",
+            now,
+            agent_id=request.agent_id,
+            approval_id=approval_id,
+            amount=request.amount,
+            check=decision.code.value if decision.code else None,
+            reason=decision.reason,
+            provider=request.provider,
+            category=request.category,
+        )
+        if logger.isEnabledFor(logging.INFO):  # formatting amounts costs: only when shown
+            logger.info(
+                "%s %s %s: %s",
+                decision.status.value,
+                request.agent_id,
+                self.context.units.format(request.amount),
+                decision.reason,
+            )
+        return SpendResult(
+            status=decision.status,
+            reason=decision.reason,
+            approval_id=approval_id,
+            remaining_daily=left_daily,
+            remaining_total=left_total,
+            code=decision.code,
+        )
+
+    def reserve(
+        self,
+        ledger: Ledger,
+        request: SpendRequest,
+        now: float,
+        day: str,
+        remaining: Remaining,
+        *,
+        approval_id: str | None = None,
+        idempotency_key: str | None = None,
+    ) -> Reserved:
+        """Write the PENDING reservation (counted from now on) and its audit entry."""
+        context = self.context
+        agent = context.agents[request.agent_id]
+        salt = secrets.token_bytes(32)
+        reservation = Reservation(
+            id=new_id("res"),
+            agent_id=request.agent_id,
+            amount=request.amount,
+            provider=request.provider,
+            purpose=request.purpose,
+            category=request.category,
+            day=day,
+            created_at=now,
+            lease_at=now,
+            status=ReservationStatus.PENDING,
+            salt=salt,
+            escrow_id=context.executor.escrow_id(agent.address, salt),
+            requester=context.executor.requester,
+            approval_id=approval_id,
+            idempotency_key=idempotency_key,
+        )
+        ledger.insert_reservation(reservation)
+        context.start(reservation.id)
+        ledger.audit(
+            "reserved",
+            now,
+            agent_id=request.agent_id,
+            reservation_id=reservation.id,
+            approval_id=approval_id,
+            amount=request.amount,
+            escrow_id=hex32(reservation.escrow_id),
+            provider=request.provider,
+            category=request.category,
+        )
+        return Reserved(reservation, remaining, agent.address)
+
+    def execute(self, reserved: Reserved) -> SpendResult:
+        """Phase 2: fund on-chain, then commit, or resolve the row from the chain."""
+        reservation, remaining = reserved.reservation, reserved.remaining
+        plan = PlannedSpend(
+            reservation_id=reservation.id,
+            agent_address=reserved.agent_address,
+            provider=reservation.provider,
+            amount=reservation.amount,
+            salt=reservation.salt,
+            escrow_id=reservation.escrow_id,
+            metadata=bytes.fromhex(reservation.id[4:]).rjust(32, b"\0"),
+        )
+        tx_hashes: list[str] = []
+        try:
+            try:
+                self.context.executor.fund(plan, tx_hashes)
+            except Exception as exc:  # a BaseException leaves the row PENDING for recover
+                cause = describe_error(exc)
+                logger.warning("funding %s failed: %s", reservation.id, cause)
+                return self.resolution.resolve(
+                    reservation, tx_hashes, f"funding failed: {cause}", remaining, error_data(exc)
+                )
+            final = self.committer.finish(
+                reservation,
+                ReservationStatus.COMMITTED,
+                tx_hashes,
+                "escrow funded",
+                "committed",
+                remaining,
+            )
+        finally:
+            self.context.stop(reservation.id)
+        return self.committer.result_for(final, remaining)
+
+
+def _replay(stored: str, result: dict[str, Any] | None, digest: str, key: str) -> SpendResult:
+    if stored != digest:
+        raise IdempotencyKeyMismatch(
+            f"idempotency key {key!r} was already used for a different request"
+        )
+    if result is None:
+        raise IdempotencyKeyInUse(
+            f"the request with idempotency key {key!r} is still in progress; "
+            "retry later (recover() resolves it if its process died)"
+        )
+    logger.debug("idempotent replay of key %r", key)
+    return SpendResult.from_json(result)
