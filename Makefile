@@ -29,6 +29,7 @@ lint: $(PY_STAMP)
 	$(VENV)/bin/ruff check src tests scripts benchmarks
 	$(VENV)/bin/ruff format --check src tests scripts benchmarks
 	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports
 
 # The default suite on eth-tester, then the chain suites again on a real anvil; one
 # worker per core (each with its own chain and deployment), idle workers steal queued tests.

@@ -3,24 +3,17 @@
 Solidity escrow and budget-pool contracts hold the money; this package compiles, deploys
 and drives them, and a coordinator decides, under a lock, which agent may spend what.
 
-Names are imported lazily (PEP 562) so that ``import escrowkit`` stays fast; web3 and
+Names are imported lazily (PEP 562) so that ``import escrowkit`` stays fast and does
+nothing else (no environment variable, logging or global state is touched); web3 and
 friends load on first use.
 """
 
 from __future__ import annotations
 
-import os
 from importlib import import_module
-from importlib.util import find_spec
 from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
-
-# Keccak runs dozens of times per transaction (address checksums, ABI, signing), and
-# eth-hash's default backend (pycryptodome) costs three times what pysha3's does: a
-# fifth of the CPU of a spend. Same digests either way; an explicit choice is kept.
-if "ETH_HASH_BACKEND" not in os.environ and find_spec("sha3") is not None:
-    os.environ["ETH_HASH_BACKEND"] = "pysha3"
 
 _EXPORTS: dict[str, str] = {
     "Chain": "escrowkit.evm.chain",
