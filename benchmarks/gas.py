@@ -146,6 +146,15 @@ def pool_spend(bench: Bench) -> int:
     return _gas(spend("pool.spend"))
 
 
+def pool_fence(bench: Bench) -> int:
+    """An operator fences an escrow id that was reserved but never funded (recovery after a
+    crash; off the happy path): the pool creates the id and cancels it at once."""
+    agent, operator = bench.chain.accounts[4:6]
+    pool = BudgetPoolClient.deploy(bench.chain, bench.escrow.address, sender=bench.owner)
+    pool.set_operator(operator, True, sender=bench.owner)
+    return _gas(pool.fence(agent, bench.salt("pool.fence"), sender=operator))
+
+
 def _gas(eid: EscrowId) -> int:
     assert eid.receipt is not None
     return int(eid.receipt["gasUsed"])
@@ -159,6 +168,7 @@ SCENARIOS: dict[str, Callable[[Bench], int]] = {
     "escrow.settle": escrow_settle,
     "escrow.cancel": escrow_cancel,
     "pool.spend": pool_spend,
+    "pool.fence": pool_fence,
 }
 
 #: Figures that add up scenarios (all three steps of the two-transaction path).

@@ -342,6 +342,20 @@ contract BudgetPool is IBudgetPool {
     }
 
     /// @inheritdoc IBudgetPool
+    /// @dev Caller: an operator or the owner. No limit is used and nothing is counted:
+    ///      the escrow is created empty-handed (amount 1, never funded) and cancelled.
+    function fence(address agent_, bytes32 salt) external nonReentrant returns (bytes32 id) {
+        if (!_operators[msg.sender] && msg.sender != _owner) revert NotOperator(msg.sender);
+        bytes32 escrowSalt = _escrowSalt(agent_, salt);
+        id = _escrowId(escrowSalt);
+        if (_spends[id].agent != address(0)) revert AlreadySpent(id);
+        emit SpendFenced(id, agent_, msg.sender);
+        bytes32 created = escrow.create(escrowSalt, msg.sender, 1, block.timestamp + 1, 0, bytes32(0));
+        if (created != id) revert EscrowIdMismatch(id, created);
+        escrow.cancel(id);
+    }
+
+    /// @inheritdoc IBudgetPool
     /// @dev Caller: the agent that spent, an operator or the owner.
     function settle(bytes32 id) external nonReentrant {
         _authorizedRecord(id);

@@ -80,6 +80,12 @@ interface IBudgetPool {
     error NotCancelled(bytes32 id, IEscrow.State state);
     /// @notice Thrown when the Escrow returned `actual` where the pool computed `expected`.
     error EscrowIdMismatch(bytes32 expected, bytes32 actual);
+
+    /// @notice Thrown when `fence` is called by a caller that is neither an operator nor the owner.
+    error NotOperator(address caller);
+
+    /// @notice Thrown when `fence` is asked for an escrow id the pool already funded.
+    error AlreadySpent(bytes32 id);
     /// @notice Thrown when yield is distributed while nobody has contributed.
     error NoContributions();
     /// @notice Thrown when `member` claims with no yield to claim.
@@ -115,6 +121,8 @@ interface IBudgetPool {
     event Unpaused(address indexed account);
     /// @notice `spender` funded escrow `id` of `amount` for `agent`.
     event Spent(bytes32 indexed id, address indexed agent, address indexed spender, uint256 amount);
+    /// @notice `operator` fenced escrow id `id` of `agent`: it can never be funded (see `fence`).
+    event SpendFenced(bytes32 indexed id, address indexed agent, address indexed operator);
     /// @notice Escrow `id` of `agent` was refunded and `amount` credited back to net spend
     ///         (and to the agent's window when `windowCredited`).
     event SpendRefunded(bytes32 indexed id, address indexed agent, uint256 amount, bool windowCredited);
@@ -269,6 +277,18 @@ interface IBudgetPool {
         uint256 disputeWindow,
         bytes32 metadata
     ) external returns (bytes32 id);
+
+    /// @notice Makes the escrow id of `spend(agent, salt, ...)` unusable, so that a spend
+    ///         with that salt can never be funded (it reverts in the Escrow). Caller: an
+    ///         operator or the owner. For crash recovery: before a coordinator gives up on a
+    ///         reservation whose escrow does not exist, it fences the id, so that a paused
+    ///         spender that wakes up later cannot fund it past the ledger.
+    /// @dev The pool creates the escrow (amount 1, provider the caller, no tokens move) and
+    ///      cancels it at once: the id then exists, CANCELLED, forever.
+    /// @param agent The agent the salt was reserved for.
+    /// @param salt The salt.
+    /// @return id The escrow id now fenced.
+    function fence(address agent, bytes32 salt) external returns (bytes32 id);
 
     /// @notice Releases escrow `id` to its provider. Caller: its agent, an operator or the owner.
     /// @param id The escrow id.

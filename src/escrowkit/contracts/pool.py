@@ -344,6 +344,20 @@ class BudgetPoolClient:
         )
         return escrow_id
 
+    def fence(self, agent: str, salt: bytes | str, sender: str) -> EscrowId:
+        """Make the escrow id of ``spend(agent, ..., salt=salt)`` unusable: the pool creates
+        it (amount 1, nothing funded) and cancels it at once, so a spend with that salt can
+        never be funded. ``sender``: an operator or the owner. Returns the fenced id.
+
+        Crash recovery uses it before giving up on a reservation whose escrow does not
+        exist: a paused spender that wakes up later then fails instead of spending."""
+        agent_address = to_address(agent, name="agent")
+        salt_bytes = bytes32(salt, name="salt")
+        receipt = self._transact("fence", agent_address, salt_bytes, sender=sender)
+        escrow_id = EscrowId(self.escrow_id(agent_address, salt_bytes), receipt)
+        logger.info("pool %s fenced escrow %s of %s", self.address, escrow_id, agent_address)
+        return escrow_id
+
     def settle(self, id: bytes | str, sender: str) -> TxReceipt:
         """Release escrow ``id`` to its provider (its agent, an operator or the owner)."""
         return self._transact("settle", EscrowId(id), sender=sender)
