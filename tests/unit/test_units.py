@@ -11,11 +11,11 @@ from escrowkit.errors import InvalidRequest
     [
         ("25", 6, 25_000_000),
         ("0.000001", 6, 1),
-        ("1_000.5", 6, 1_000_500_000),
+        ("1000.5", 6, 1_000_500_000),
         (Decimal("3.25"), 6, 3_250_000),
         (7, 18, 7 * 10**18),
         ("9.3", 18, 9_300_000_000_000_000_000),
-        (" .5 ", 6, 500_000),
+        (".5", 6, 500_000),
         ("5.", 6, 5_000_000),
     ],
 )
@@ -29,6 +29,7 @@ def test_parse_units_is_exact(text: object, decimals: int, expected: int) -> Non
         *(0.1, True, None, "abc", "1e", "nan", "inf", "0.0000001"),
         *("1e3", "2E-1", "0x10", "1,5", "", "."),  # plain decimal notation only
         *("1e999999999", Decimal("1e999999999"), "1" + "0" * 80),  # no billion-digit ints
+        *("٣", "１", "2٣", "-5", "+5", " 5", "5 ", "1_000", -5, Decimal("-1")),  # ASCII only
     ],
 )
 def test_parse_units_refuses_floats_and_junk(bad: object) -> None:
@@ -70,3 +71,9 @@ def test_invalid_request_is_also_a_value_error() -> None:
 def test_round_trip_of_large_18_decimal_amounts_is_exact() -> None:
     for amount in (2**63 + 1, 2**96 - 1, 10**27 + 7):
         assert parse_units(format_units(amount, 18), 18) == amount
+
+
+@pytest.mark.parametrize("signed", ["-5", "+5", -5, Decimal("-0.5")])
+def test_signs_are_refused_saying_amounts_are_positive(signed: object) -> None:
+    with pytest.raises(InvalidRequest, match="amounts are positive"):
+        parse_units(signed, 6)  # type: ignore[arg-type]

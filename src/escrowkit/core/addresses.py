@@ -41,20 +41,31 @@ def _checksummed(value: str) -> str | tuple[str]:
     """The checksummed address, or a one-tuple holding the error's message template.
 
     Cached: a checksum costs a keccak, and the same few addresses (treasury, escrow,
-    providers) are validated several times per spend.
+    providers) are validated several times per spend. A mixed-case address whose checksum
+    fails is never "corrected": EIP-55 exists to catch a mistyped character, and the
+    checksummed form of a typo is a valid address of nobody.
     """
     from eth_utils.address import is_checksum_address, is_hex_address, to_checksum_address
 
-    if not is_hex_address(value):
-        return ("{name} must be a 20-byte hex address, got {value!r}",)
-    body = value[2:]
-    if not (body.islower() or body.isupper() or body.isdigit()) and not is_checksum_address(value):
-        fixed = to_checksum_address(value)
-        return (
-            "{name} {value} has a wrong checksum (did you mean " + fixed + "?"
-            " check that it was copied whole)",
-        )
+    if value[:2] not in ("0x", "0X") and len(value) == 40 and is_hex_address("0x" + value):
+        if _mixed_case(value) and not is_checksum_address("0x" + value):
+            return (_WRONG_CHECKSUM,)
+        return ("{name} must start with 0x: did you mean 0x{value}?",)
+    if not is_hex_address(value) or value[:2] != "0x":
+        return ("{name} must be a 20-byte hex address starting with 0x, got {value!r}",)
+    if _mixed_case(value[2:]) and not is_checksum_address(value):
+        return (_WRONG_CHECKSUM,)
     address = to_checksum_address(value)
     if int(address, 16) == 0:
         return ("{name} must not be the zero address",)
     return str(address)
+
+
+_WRONG_CHECKSUM = (
+    "{name} {value} has a wrong checksum (EIP-55): it may be mistyped; copy it again "
+    "from its source"
+)
+
+
+def _mixed_case(body: str) -> bool:
+    return not (body.islower() or body.isupper() or body.isdigit())

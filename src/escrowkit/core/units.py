@@ -32,13 +32,17 @@ MAX_UINT96 = 2**96 - 1
 MAX_UINT128 = 2**128 - 1
 MAX_UINT256 = 2**256 - 1
 
-# Plain decimal notation only: "1e3" is a typo as often as it is a thousand, and
-# "1e999999999" would build an integer of a billion digits.
-_PLAIN_DECIMAL = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)")
+# Plain decimal notation only, ASCII digits and one optional point: "1e3" is a typo as
+# often as it is a thousand ("1e999999999" would build an integer of a billion digits),
+# and \d would also take "٣" or "１", which a person reviewing an amount cannot check.
+_PLAIN_DECIMAL = re.compile(r"(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)")
 
 
 def parse_units(value: str | int | Decimal, decimals: int) -> int:
     """Convert a human amount (``"25"``, ``"0.01"``, ``Decimal("3.5")``) into base units.
+
+    Text is ASCII digits and one optional point, nothing else: no blanks, signs, digit
+    separators, exponents or other scripts' digits. Negative amounts are refused.
 
     Floats are refused: ``0.1`` has no exact binary value, and a rounding error in a
     payment is a bug. An amount with more fractional digits than ``decimals`` is refused
@@ -51,21 +55,26 @@ def parse_units(value: str | int | Decimal, decimals: int) -> int:
             'write parse_units("0.1", 6) instead of parse_units(0.1, 6)'
         )
     if isinstance(value, int):
+        if value < 0:
+            raise InvalidRequest(f"amounts are positive, got {value}")
         return value * int(10**decimals)
     if not isinstance(value, (str, Decimal)):
         raise InvalidRequest(f"amount must be a str, int or Decimal, not {type(value).__name__}")
     if isinstance(value, str):
-        text = value.strip().replace("_", "")
-        if not _PLAIN_DECIMAL.fullmatch(text):
+        if value[:1] in ("-", "+") and _PLAIN_DECIMAL.fullmatch(value[1:]):
+            raise InvalidRequest(f"amounts are positive and written without a sign, got {value!r}")
+        if not _PLAIN_DECIMAL.fullmatch(value):
             raise InvalidRequest(
-                f"not a decimal amount: {value!r} (write digits with an optional point, "
-                'like "25" or "0.01")'
+                f"not a decimal amount: {value!r} (write ASCII digits with an optional point, "
+                'like "25" or "0.01", without blanks, signs or separators)'
             )
-        number = Decimal(text)  # the pattern admits only what Decimal reads
+        number = Decimal(value)  # the pattern admits only what Decimal reads
     else:
         number = value
     if not number.is_finite():
         raise InvalidRequest(f"amount must be finite, got {value!r}")
+    if number < 0:
+        raise InvalidRequest(f"amounts are positive, got {value!r}")
     if number and number.adjusted() + decimals > 78:
         raise InvalidRequest(f"{value!r} is larger than any token amount (2**256)")
     # Decimal's default 28-digit context would round a uint96 of an 18-decimal token.
