@@ -98,7 +98,7 @@ def test_malformed_input_is_refused_before_sending(
 def test_invalid_request_is_also_a_value_error(
     pool: BudgetPoolClient, accounts: list[ChecksumAddress]
 ) -> None:
-    with pytest.raises(ValueError, match="did you mean"):
+    with pytest.raises(ValueError, match="wrong checksum"):
         pool.is_operator(BAD_CHECKSUM)
 
 

@@ -175,7 +175,7 @@ def test_pool_refuses_the_spend(coordinator: BudgetCoordinator, stack: Stack, te
     assert stack.escrow.get(row.escrow_id).state is EscrowState.NONE
     assert stack.pool.net_spent() == net_before
     assert coordinator.report().total_spent == 0
-    assert "no escrow exists" in row.reason
+    assert "nothing was sent" in row.reason
 
 
 def test_allowance_revoked_elsewhere_falls_back_to_three_steps(

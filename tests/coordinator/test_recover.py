@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 from coordinator_helpers import BUDGET, USDC, Clock, Team
 
+from escrowkit import Reason
 from escrowkit.contracts.escrow import EscrowState
 from escrowkit.coordinator import (
     BudgetCoordinator,
@@ -62,7 +63,9 @@ def _restart(stack: Stack, team: Team, store_url: str | None, clock: Clock) -> B
 @pytest.mark.parametrize(
     ("where", "chain_state", "final"),
     [
-        ("before create", EscrowState.NONE, ReservationStatus.VOIDED),
+        # Nothing was sent: recover fences the id (the treasury creates it empty and
+        # cancels it) before it voids the row, so a paused spender can never fund it.
+        ("before create", EscrowState.CANCELLED, ReservationStatus.VOIDED),
         ("between create and fund", EscrowState.CANCELLED, ReservationStatus.VOIDED),
         ("after fund", EscrowState.FUNDED, ReservationStatus.COMMITTED),
     ],
@@ -207,7 +210,7 @@ def test_recover_asks_about_the_key_that_sent_the_row(
     assert coordinator.report().reserved == 25 * USDC
 
 
-def test_a_spend_voided_by_another_process_but_funded_counts_again(
+def test_a_spend_voided_by_another_process_can_no_longer_be_funded(
     coordinator: BudgetCoordinator,
     stack: Stack,
     team: Team,
@@ -215,9 +218,9 @@ def test_a_spend_voided_by_another_process_but_funded_counts_again(
     clock: Clock,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """Another process's recover() saw no escrow yet and voided the row; then this
-    process's funding landed. The money is escrowed, so the ledger must count it (and
-    the caller and a replay of its key hear APPROVED), not leave it outside the budget."""
+    """Another process's recover() saw no escrow yet: it fenced the id and voided the row.
+    Then this process's funding went out: it reverts, the spend is FAILED, nothing is
+    counted, and the voided row is never re-opened (it once was, past the budget)."""
     request = SpendRequest("research-agent", 25 * USDC, team.provider, "x", idempotency_key="k")
     seen: list[RecoveryReport] = []
     with _restart(stack, team, store_url, clock) as other:
@@ -232,11 +235,14 @@ def test_a_spend_voided_by_another_process_but_funded_counts_again(
         monkeypatch.undo()
 
     assert len(seen[0].voided) == 1  # the other process did void it
-    assert result.status is SpendStatus.APPROVED, result.reason
-    assert stack.escrow.get(result.escrow_id or "").state is EscrowState.FUNDED
+    # The answer is the one the recovering process recorded for the key.
+    assert result.status is SpendStatus.FAILED and result.code is Reason.FUNDING_FAILED
     row = coordinator.reservation(result.reservation_id or "")
-    assert row.status is ReservationStatus.COMMITTED
+    assert row.status is ReservationStatus.VOIDED
+    record = stack.escrow.get(row.escrow_id)
+    assert (record.state, record.amount) == (EscrowState.CANCELLED, 1)  # the fence
     report = coordinator.report()
-    assert (report.total_spent, report.reserved) == (25 * USDC, 0)
-    assert "recounted" in [e.event for e in coordinator.audit_log(reservation_id=row.id)]
+    assert (report.total_spent, report.reserved) == (0, 0)
+    events = [e.event for e in coordinator.audit_log(reservation_id=row.id)]
+    assert "recounted" not in events and "funded_after_void" not in events
     assert coordinator.request_spending(request) == result

@@ -318,6 +318,37 @@ class EscrowClient:
             decoded.append(_event(_EVENT_TYPES[name], events[name]().process_log(log)))
         return decoded
 
+    def final_states(
+        self, from_block: int, to_block: int, *, chunk: int = 5_000
+    ) -> dict[EscrowId, EscrowState]:
+        """Escrows that became SETTLED or CANCELLED in blocks ``[from_block, to_block]``,
+        read from their events (one ``eth_getLogs`` per ``chunk`` blocks, as nodes cap the
+        range): what changed, without reading every escrow. Later events win."""
+        events = self.contract.events
+        final = {
+            str(events.EscrowSettled().topic): EscrowState.SETTLED,
+            str(events.EscrowCancelled().topic): EscrowState.CANCELLED,
+        }
+        found: dict[EscrowId, EscrowState] = {}
+        start = max(from_block, 0)
+        while start <= to_block:
+            end = min(start + chunk - 1, to_block)
+            params: dict[str, Any] = {
+                "address": self.address,
+                "fromBlock": start,
+                "toBlock": end,
+                "topics": [list(final)],
+            }
+            try:
+                logs: list[LogReceipt] = self.chain.w3.eth.get_logs(params)  # type: ignore[arg-type]
+            except Exception as exc:
+                raise ChainError(f"reading Escrow events {start}..{end} failed: {exc}") from exc
+            for log in sorted(logs, key=lambda lg: (int(lg["blockNumber"]), int(lg["logIndex"]))):
+                topics = log["topics"]
+                found[EscrowId(bytes(topics[1]))] = final[topics[0].to_0x_hex()]
+            start = end + 1
+        return found
+
     # ---- actions -----------------------------------------------------------------------
 
     def create(

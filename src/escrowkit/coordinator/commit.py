@@ -39,35 +39,23 @@ class Committer:
         event: str,
         remaining: Remaining | None = None,
         error: dict[str, Any] | None = None,
-    ) -> Reservation:
-        """Move the PENDING row to ``to`` (if nobody else has) under the lock.
+    ) -> tuple[Reservation, SpendResult]:
+        """Move the PENDING row to ``to`` (if nobody else has) under the lock; the row as
+        it is now, and the result to hand back.
 
         The idempotency key gets the very result the caller returns (``remaining`` is
-        what phase 1 computed), so a replay is equal to the first answer."""
+        what phase 1 computed), so a replay is equal to the first answer. When another
+        process resolved the row first, the caller gets what that process recorded."""
 
-        def finish(ledger: Ledger) -> tuple[Reservation, list[Alert], bool]:
+        def finish(ledger: Ledger) -> tuple[Reservation, SpendResult, list[Alert], bool]:
             now = self.context.clock()
             self.context.refresh(ledger)
             final = ledger.transition(reservation, to, now, tx_hashes=tx_hashes, reason=reason)
-            written = event
             if final is None:  # another process (recover) resolved it first
-                current = ledger.reservation(reservation.id)
-                assert current is not None
-                if current.status is not ReservationStatus.VOIDED or to not in COUNTED:
-                    return current, [], False
-                # It saw no escrow and voided the row; then ours was funded after all.
-                # The money is escrowed, so the spend counts again, past a limit if it
-                # must: the ledger follows the chain.
-                final = ledger.transition(current, to, now, tx_hashes=tx_hashes, reason=reason)
-                assert final is not None  # under the lock nobody else moves it
-                written = "recounted"
-                logger.error(
-                    "spend %s was voided elsewhere but its escrow %s is funded: counted again",
-                    reservation.id,
-                    hex32(reservation.escrow_id),
-                )
+                current = self._resolved_elsewhere(ledger, reservation, to, now)
+                return current, self._recorded(ledger, current), [], False
             ledger.audit(
-                written,
+                event,
                 now,
                 agent_id=reservation.agent_id,
                 reservation_id=reservation.id,
@@ -77,17 +65,53 @@ class Committer:
                 escrow_id=hex32(reservation.escrow_id),
                 tx_hashes=list(tx_hashes),
             )
+            result = self.result_for(final, remaining, error)
             if reservation.idempotency_key is not None:
-                result = self.result_for(final, remaining, error)
                 ledger.finish_idempotency(reservation.idempotency_key, result.to_json())
             fired = self.alerts.crossed(ledger, final, now) if final.counted else []
-            return final, fired, True
+            return final, result, fired, True
 
-        final, fired, moved = self.context.store.run(finish, reservation_ids=(reservation.id,))
+        final, result, fired, moved = self.context.store.run(
+            finish, reservation_ids=(reservation.id,)
+        )
         self.alerts.fire(fired)
         if moved:
             self._log(final, reason)
-        return final
+        return final, result
+
+    @staticmethod
+    def _resolved_elsewhere(
+        ledger: Ledger, reservation: Reservation, to: ReservationStatus, now: float
+    ) -> Reservation:
+        """The row as another process left it. Recovery fences an id before it voids a
+        row, so a funding cannot land on a voided row; if one does, the row is still
+        never re-opened (that could count past a limit): it is reported instead."""
+        current = ledger.reservation(reservation.id)
+        assert current is not None
+        if current.status is ReservationStatus.VOIDED and to in COUNTED:
+            logger.error(
+                "spend %s was voided elsewhere but its escrow %s is funded",
+                reservation.id,
+                hex32(reservation.escrow_id),
+            )
+            ledger.audit(
+                "funded_after_void",
+                now,
+                agent_id=reservation.agent_id,
+                reservation_id=reservation.id,
+                amount=reservation.amount,
+                escrow_id=hex32(reservation.escrow_id),
+            )
+        return current
+
+    def _recorded(self, ledger: Ledger, row: Reservation) -> SpendResult:
+        """The result recorded for ``row`` by whoever resolved it (its key's), else one
+        built from the row."""
+        key = row.idempotency_key
+        found = ledger.idempotency(key) if key is not None else None
+        if found is not None and found.result is not None:
+            return SpendResult.from_json(found.result)
+        return self.result_for(row, None)
 
     def _log(self, final: Reservation, reason: str) -> None:
         if not logger.isEnabledFor(logging.INFO):  # formatting amounts costs: only when shown

@@ -15,14 +15,24 @@ from typing import Any
 from escrowkit.budget import SpendStatus
 from escrowkit.coordinator.commit import Committer, hex32
 from escrowkit.coordinator.context import Context, Remaining
+from escrowkit.coordinator.executors import PlannedSpend
 from escrowkit.coordinator.results import RecoveryReport, SpendResult, SyncReport
-from escrowkit.core.errors import ContractRevert, InvalidRequest, NotFound, describe_error
+from escrowkit.core.errors import (
+    ConfigurationError,
+    ContractRevert,
+    InvalidRequest,
+    NotFound,
+    describe_error,
+)
 from escrowkit.core.escrow_state import EscrowState
 from escrowkit.core.inputs import bytes32
 from escrowkit.core.reasons import Reason
 from escrowkit.ledger import COUNTED, Reservation, ReservationStatus
 
-__all__ = ["Resolution"]
+__all__ = ["SYNCED_BLOCK", "Resolution"]
+
+#: The ledger's meta key for the last block ``sync()`` has read.
+SYNCED_BLOCK = "synced_block"
 
 logger = logging.getLogger(__name__)
 
@@ -43,22 +53,33 @@ class Resolution:
         why: str,
         remaining: Remaining | None = None,
         error: dict[str, Any] | None = None,
+        *,
+        fence: bool = True,
     ) -> SpendResult:
         """Settle a PENDING row from the chain: the one path for errors and recover.
 
         FUNDED/SETTLED -> commit; INITIATED -> cancel, then void; CANCELLED -> void;
-        missing -> void once the sending key has nothing in flight. Anything unreadable
+        missing, once the sending key has nothing in flight -> fence the id (so that a
+        spender that was only paused can never fund it), then void. Anything unreadable
         leaves the row PENDING (and counted). ``why`` starts the reason recorded.
+        ``fence=False``: the caller knows nothing of this spend was ever sent.
         """
 
         def done(to: ReservationStatus, reason: str, event: str) -> SpendResult:
-            final = self.committer.finish(
+            _, result = self.committer.finish(
                 reservation, to, tx_hashes, reason, event, remaining, error
             )
-            return self.committer.result_for(final, remaining, error)
+            return result
 
         try:
             state, idle = self._read(reservation)
+            if state is EscrowState.NONE and idle and not fence:
+                reason = f"{why}; nothing was sent"
+                return done(ReservationStatus.VOIDED, reason, "voided")
+            if state is EscrowState.NONE and idle:
+                state = self._fence(reservation, tx_hashes)
+                if state is EscrowState.CANCELLED:
+                    why += "; no escrow existed and nothing was in flight: its id is fenced"
             if state is EscrowState.INITIATED:
                 state = self._cancel_initiated(reservation.escrow_id, tx_hashes)
                 if state is EscrowState.CANCELLED:
@@ -73,9 +94,6 @@ class Resolution:
                 if self.context.settings.mode == "pool":
                     self.try_reconcile(reservation.escrow_id)
                 return done(ReservationStatus.VOIDED, f"{why}; nothing was spent", "voided")
-            if idle:
-                reason = f"{why}; no escrow exists and nothing is in flight"
-                return done(ReservationStatus.VOIDED, reason, "voided")
             note = "no escrow yet but a transaction is still in flight"
         except Exception as exc:
             note = f"the escrow could not be resolved ({describe_error(exc)})"
@@ -95,6 +113,35 @@ class Resolution:
             # shows in neither, and voiding it would leave a funded escrow outside the ledger.
             state = executor.state(reservation.escrow_id)
         return state, idle
+
+    def _fence(self, reservation: Reservation, tx_hashes: list[str]) -> EscrowState:
+        """Make the row's escrow id unusable; the escrow's state afterwards (CANCELLED
+        when fenced; what the spender made of it when its transaction landed first)."""
+        executor = self.context.executor
+        agent = self.context.agents.get(reservation.agent_id)
+        # Rows written before schema 2 do not know the address: the agent's current one.
+        address = getattr(reservation, "agent_address", None) or (agent.address if agent else "")
+        if not address or executor.escrow_id(address, reservation.salt) != reservation.escrow_id:
+            raise ConfigurationError(
+                f"cannot fence escrow {hex32(reservation.escrow_id)}: the agent address it "
+                "was reserved for is unknown"
+            )
+        plan = PlannedSpend(
+            reservation_id=reservation.id,
+            agent_address=address,
+            provider=reservation.provider,
+            amount=reservation.amount,
+            salt=reservation.salt,
+            escrow_id=reservation.escrow_id,
+            metadata=b"",
+        )
+        try:
+            executor.fence(plan, tx_hashes)
+        except ContractRevert as exc:
+            if exc.name != "InvalidState":
+                raise
+            # The spender's transaction landed first: the id exists; decide from it.
+        return executor.state(reservation.escrow_id)
 
     def _left_pending(
         self,
@@ -250,9 +297,11 @@ class Resolution:
         logger.info("spend %s %s", row.id, event)
         return final
 
-    def _sync_row(self, row: Reservation) -> str | None:
-        """Bring one COMMITTED row in line with its escrow; the new status's event or None."""
-        state = self.context.executor.state(row.escrow_id)
+    def _sync_row(self, row: Reservation, state: EscrowState | None = None) -> str | None:
+        """Bring one COMMITTED row in line with its escrow (``state`` if known, else read);
+        the new status's event or None."""
+        if state is None:
+            state = self.context.executor.state(row.escrow_id)
         if state is EscrowState.SETTLED:
             self._after_chain(row, ReservationStatus.SETTLED, "", "settled")
             return "settled"
@@ -264,23 +313,32 @@ class Resolution:
         return None
 
     def sync(self) -> SyncReport:
-        """Read every COMMITTED spend's escrow: settled ones become SETTLED; ones the
-        provider cancelled become REFUNDED and are credited back (in pool mode the pool is
-        reconciled too). SETTLED rows are final on-chain and are not read again."""
+        """Read what changed on-chain since the last sync (the escrows' settle and cancel
+        events, from the block after the last one synced, so downtime is caught up):
+        settled escrows become SETTLED; ones the provider cancelled become REFUNDED and
+        are credited back (in pool mode the pool is reconciled too). O(what changed)."""
+        executor = self.context.executor
         with self.context.store.read() as ledger:
-            rows = ledger.reservations([ReservationStatus.COMMITTED])
+            synced = ledger.meta().get(SYNCED_BLOCK)
+        start = executor.first_block if synced is None else int(synced) + 1
+        head = executor.head()
+        changes = executor.final_states(start, head) if start <= head else {}
         settled: list[str] = []
         refunded: list[str] = []
         unreadable: list[str] = []
-        for row in rows:
+        for escrow_id, state in changes.items():
+            with self.context.store.read() as ledger:
+                row = ledger.reservation_by_escrow(escrow_id)
+            if row is None or row.status is not ReservationStatus.COMMITTED:
+                continue  # not ours, or already in line (we settled or cancelled it)
             try:
-                change = self._sync_row(row)
+                change = self._sync_row(row, state)
             except Exception as exc:
-                logger.warning("sync could not read %s: %s", row.id, describe_error(exc))
+                logger.warning("sync could not apply %s: %s", row.id, describe_error(exc))
                 unreadable.append(row.id)
                 continue
-            if change == "settled":
-                settled.append(row.id)
-            elif change == "refunded":
-                refunded.append(row.id)
+            (settled if change == "settled" else refunded).append(row.id)
+        if not unreadable:  # else the next sync reads the same blocks again
+            with self.context.store.write() as ledger:
+                ledger.set_meta(SYNCED_BLOCK, str(head))
         return SyncReport(tuple(settled), tuple(refunded), tuple(unreadable))

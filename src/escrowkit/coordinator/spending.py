@@ -26,6 +26,7 @@ from escrowkit.coordinator.executors import PlannedSpend
 from escrowkit.coordinator.resolution import Resolution
 from escrowkit.coordinator.results import SpendResult, error_data
 from escrowkit.core.errors import (
+    ContractRevert,
     IdempotencyKeyInUse,
     IdempotencyKeyMismatch,
     InvalidRequest,
@@ -215,10 +216,18 @@ class Spending:
             except Exception as exc:  # a BaseException leaves the row PENDING for recover
                 cause = describe_error(exc)
                 logger.warning("funding %s failed: %s", reservation.id, cause)
+                # A revert at estimation, before anything was sent, proves that nothing
+                # of this spend can be mined: no fence is needed.
+                unsent = not tx_hashes and isinstance(exc, ContractRevert) and not exc.tx_hash
                 return self.resolution.resolve(
-                    reservation, tx_hashes, f"funding failed: {cause}", remaining, error_data(exc)
+                    reservation,
+                    tx_hashes,
+                    f"funding failed: {cause}",
+                    remaining,
+                    error_data(exc),
+                    fence=not unsent,
                 )
-            final = self.committer.finish(
+            _, result = self.committer.finish(
                 reservation,
                 ReservationStatus.COMMITTED,
                 tx_hashes,
@@ -228,7 +237,7 @@ class Spending:
             )
         finally:
             self.context.stop(reservation.id)
-        return self.committer.result_for(final, remaining)
+        return result
 
 
 def _replay(stored: str, result: dict[str, Any] | None, digest: str, key: str) -> SpendResult:

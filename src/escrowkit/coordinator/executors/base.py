@@ -69,6 +69,12 @@ class SpendExecutor(Protocol):
         """The escrow's state on-chain (NONE when it does not exist)."""
         ...
 
+    def fence(self, spend: PlannedSpend, tx_hashes: list[str]) -> None:
+        """Make ``spend.escrow_id`` unusable on-chain (it then exists, CANCELLED, and was
+        never funded), so that a spender that was only paused can never fund it. Raises
+        the Escrow's ``InvalidState`` when the id already exists."""
+        ...
+
     def cancel(self, escrow_id: bytes) -> str:
         """Cancel as the requester; returns the transaction hash."""
         ...
@@ -84,6 +90,19 @@ class SpendExecutor(Protocol):
     def idle(self, requester: str) -> bool:
         """True when the key that sent for ``requester`` (a reservation's) has no
         transaction waiting to be mined."""
+        ...
+
+    @property
+    def first_block(self) -> int:
+        """The first block that can hold this deployment's escrow events."""
+        ...
+
+    def head(self) -> int:
+        """The latest block number (what :meth:`final_states` may read up to)."""
+        ...
+
+    def final_states(self, from_block: int, to_block: int) -> dict[bytes, EscrowState]:
+        """Escrows that became SETTLED or CANCELLED in ``[from_block, to_block]``."""
         ...
 
     def register_agent(self, config: AgentConfig) -> str | None:
@@ -129,6 +148,18 @@ class ChainExecutor:
 
     def idle(self, requester: str) -> bool:
         return self.chain.pending_transactions(self._sender(requester)) == 0
+
+    @property
+    def first_block(self) -> int:
+        return self.stack.escrow.from_block
+
+    def head(self) -> int:
+        return self.chain.block_number()
+
+    def final_states(self, from_block: int, to_block: int) -> dict[bytes, EscrowState]:
+        return {
+            bytes(k): v for k, v in self.stack.escrow.final_states(from_block, to_block).items()
+        }
 
     def _sender(self, requester: str) -> str:
         """The key that sent for ``requester``'s escrows. Pool mode: the pool is every

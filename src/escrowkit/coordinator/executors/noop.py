@@ -28,6 +28,7 @@ class NoopExecutor:
     def __init__(self, units: TokenUnits | None = None) -> None:
         self.units = units or TokenUnits(6, "USDC")
         self._states: dict[bytes, EscrowState] = {}
+        self._finals: list[tuple[bytes, EscrowState]] = []  # block n holds _finals[n - 1]
         self._lock = threading.Lock()
 
     def escrow_id(self, agent_address: str, salt: bytes) -> bytes:
@@ -46,7 +47,15 @@ class NoopExecutor:
             if state not in allowed:  # what Escrow.sol would revert with
                 raise revert_class("InvalidState")({"id": escrow_id, "state": int(state)})
             self._states[escrow_id] = to
+            self._finals.append((escrow_id, to))
         return ""
+
+    def fence(self, spend: PlannedSpend, tx_hashes: list[str]) -> None:
+        with self._lock:
+            state = self._states.get(spend.escrow_id, EscrowState.NONE)
+            if state is not EscrowState.NONE:
+                raise revert_class("InvalidState")({"id": spend.escrow_id, "state": int(state)})
+            self._states[spend.escrow_id] = EscrowState.CANCELLED
 
     def cancel(self, escrow_id: bytes) -> str:
         return self._move(
@@ -61,6 +70,15 @@ class NoopExecutor:
 
     def idle(self, requester: str) -> bool:
         return True
+
+    first_block = 1
+
+    def head(self) -> int:
+        return len(self._finals)
+
+    def final_states(self, from_block: int, to_block: int) -> dict[bytes, EscrowState]:
+        with self._lock:
+            return dict(self._finals[max(from_block, 1) - 1 : to_block])
 
     def register_agent(self, config: AgentConfig) -> str | None:
         return None

@@ -68,6 +68,10 @@ class PoolExecutor(ChainExecutor):
         )
         tx_hashes.append(tx_hash_of(created.receipt))
 
+    def fence(self, spend: PlannedSpend, tx_hashes: list[str]) -> None:
+        fenced = self.stack.pool.fence(spend.agent_address, spend.salt, sender=self.treasury)
+        tx_hashes.append(tx_hash_of(fenced.receipt))
+
     def cancel(self, escrow_id: bytes) -> str:
         return tx_hash_of(self.stack.pool.cancel(escrow_id, sender=self.treasury))
 

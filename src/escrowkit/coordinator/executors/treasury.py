@@ -137,6 +137,20 @@ class TreasuryExecutor(ChainExecutor):
         self._unclaim(spend.amount, consumed=True)
         tx_hashes.append(tx_hash_of(receipt))
 
+    def fence(self, spend: PlannedSpend, tx_hashes: list[str]) -> None:
+        # The treasury creates the id itself (nothing is funded, no allowance is used) and
+        # cancels it: a late createAndFund with the same salt then reverts.
+        created = self.stack.escrow.create(
+            spend.provider,
+            1,
+            deadline=self._deadline(),
+            dispute_window=self.dispute_window,
+            salt=spend.salt,
+            sender=self.treasury,
+        )
+        tx_hashes.append(tx_hash_of(created.receipt))
+        tx_hashes.append(self.cancel(spend.escrow_id))
+
     def cancel(self, escrow_id: bytes) -> str:
         return tx_hash_of(self.stack.escrow.cancel(escrow_id, sender=self.treasury))
 
