@@ -704,7 +704,7 @@ def pool_contribute(
 @app.command()
 def demo() -> None:
     """The main job on an embedded chain: real contracts, the coordinator, a report."""
-    from escrowkit.cli.demo import DemoStep, run_demo
+    from escrowkit.cli.demo_scenario import DemoStep, run_demo
 
     def show(step: DemoStep, token: TokenClient) -> None:
         console.print(f"\n[bold]{step.title}[/]")
