@@ -9,27 +9,38 @@ appear on the command line: a keystore file's password comes from
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import sys
-from dataclasses import asdict, is_dataclass
-from enum import Enum
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
+from escrowkit.cli.exits import EXIT_DENIED, EXIT_FAILED, exit_for
+from escrowkit.cli.options import (
+    State,
+    open_chain,
+    open_coordinator,
+    open_settings,
+    parse_amount,
+)
+from escrowkit.cli.render import (
+    console,
+    err_console,
+    plain,
+    print_json,
+    render_report,
+    show_batch,
+    show_result,
+)
 from escrowkit.core.errors import EscrowKitError
 
 if TYPE_CHECKING:
-    from escrowkit.config.settings import Settings
-    from escrowkit.contracts.stack import Stack
     from escrowkit.contracts.token import TokenClient
-    from escrowkit.coordinator import BudgetCoordinator, BudgetReport, SpendRequest, SpendResult
-    from escrowkit.evm.chain import Chain
+
+__all__ = ["EXIT_DENIED", "EXIT_FAILED", "app", "main"]
 
 app = typer.Typer(
     name="escrowkit",
@@ -45,16 +56,6 @@ app.add_typer(agents_app, name="agents")
 app.add_typer(escrow_app, name="escrow")
 app.add_typer(pool_app, name="pool")
 
-console = Console()
-err_console = Console(stderr=True)
-
-
-class _State:
-    debug = False
-    config: Path | None = None
-    rpc: str | None = None
-    rpc_url: str | None = None  # the URL in use, so that errors never show its secrets
-
 
 @app.callback()
 def _main(
@@ -67,109 +68,11 @@ def _main(
     ] = None,
     debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks and debug logs.")] = False,
 ) -> None:
-    _State.debug, _State.config, _State.rpc = debug, config, rpc
+    State.debug, State.config, State.rpc = debug, config, rpc
     logging.basicConfig(
         level=logging.DEBUG if debug else logging.WARNING,
         format="%(levelname)s %(name)s: %(message)s",
     )
-
-
-# --------------------------------------------------------------------------------------
-# Plumbing
-# --------------------------------------------------------------------------------------
-
-
-def _settings() -> Settings:
-    from escrowkit.config.settings import load_settings, with_overrides
-
-    settings = with_overrides(load_settings(_State.config), rpc_url=_State.rpc)
-    _State.rpc_url = settings.rpc_url
-    return settings
-
-
-def _chain(settings: Settings) -> Chain:
-    from escrowkit.core.errors import ConfigurationError
-
-    password = None
-    keystore = settings.keystore
-    if keystore is not None and not os.environ.get("ESCROWKIT_KEYSTORE_PASSWORD"):
-        if not keystore.is_file():
-            raise ConfigurationError(f"keystore file {keystore} does not exist")
-        # On stderr, like the errors: stdout is for what a pipe reads (--json).
-        password = typer.prompt(f"Password for {keystore.name}", hide_input=True, err=True)
-    return settings.open_chain(password=password)
-
-
-def _coordinator() -> tuple[Settings, Chain, Stack, BudgetCoordinator]:
-    settings = _settings()
-    chain = _chain(settings)
-    stack = settings.open_stack(chain)
-    return settings, chain, stack, settings.open_coordinator(chain, stack)
-
-
-def _plain(value: Any) -> Any:
-    """JSON-safe. Every int (amounts above all) becomes a decimal string, so no JSON
-    consumer rounds it through a double; enums become their names."""
-    if isinstance(value, Enum):
-        return value.name if isinstance(value.value, int) else value.value
-    if isinstance(value, bool) or value is None or isinstance(value, (str, float)):
-        return value
-    if isinstance(value, int):
-        return str(value)
-    if isinstance(value, (bytes, bytearray)):
-        return "0x" + bytes(value).hex()
-    if is_dataclass(value) and not isinstance(value, type):
-        return {k: _plain(v) for k, v in asdict(value).items()}
-    if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple, set)):
-        return [_plain(v) for v in value]
-    return str(value)
-
-
-def _print_json(data: Any) -> None:
-    sys.stdout.write(json.dumps(_plain(data), indent=2, sort_keys=True) + "\n")
-
-
-def _amount(token: TokenClient, text: str) -> int:
-    return token.units(text)
-
-
-def _status_style(status: str) -> str:
-    return {
-        "APPROVED": "green",
-        "PENDING_APPROVAL": "yellow",
-        "DENIED": "red",
-        "FAILED": "red",
-    }.get(status, "")
-
-
-def _show_result(result: SpendResult, token: TokenClient) -> None:
-    status = result.status.name
-    console.print(f"[{_status_style(status)}]{status}[/]: {result.reason}", highlight=False)
-    if result.escrow_id:
-        console.print(f"  escrow   {result.escrow_id}")
-    if result.approval_id:
-        console.print(f"  approval {result.approval_id}")
-    if result.remaining_daily is not None:
-        console.print(f"  remaining today {token.format(result.remaining_daily)}")
-    if result.remaining_total is not None:
-        console.print(f"  remaining total {token.format(result.remaining_total)}")
-
-
-#: Exit codes of ``spend`` and ``batch``: 0 approved or waiting for approval. Denied is 3,
-#: not 2, which is click's usage error: a mistyped option must not read as a denial.
-EXIT_FAILED = 1
-EXIT_DENIED = 3
-
-
-def _exit_for(result: SpendResult) -> None:
-    """0 when approved or waiting for approval; 3 when denied; 1 when it failed."""
-    status = result.status.name
-    if status == "DENIED":
-        raise typer.Exit(EXIT_DENIED)
-    if status == "FAILED":
-        raise typer.Exit(EXIT_FAILED)
 
 
 # --------------------------------------------------------------------------------------
@@ -242,7 +145,7 @@ def chain(
     from escrowkit.core.urls import is_loopback
     from escrowkit.evm.chain import find_anvil
 
-    settings = _settings()
+    settings = open_settings()
     if port is None:
         # Where every other command will look for it.
         url = urlparse(settings.rpc_url)
@@ -273,13 +176,13 @@ def deploy(
     ] = None,
 ) -> None:
     """Deploy MockUSDC (unless --token), Escrow and BudgetPool; write the manifest."""
-    _State.rpc = rpc or _State.rpc
+    State.rpc = rpc or State.rpc
     from rich.progress import Progress
 
     from escrowkit.contracts.stack import deploy_stack
 
-    settings = _settings()
-    chain_ = _chain(settings)
+    settings = open_settings()
+    chain_ = open_chain(settings)
     owner = settings.signer(chain_)
     manifest = settings.manifest(chain_)
     with Progress(console=console, transient=True) as progress:
@@ -328,7 +231,7 @@ def agents_add(
     """Register an agent or update its limits (pool mode: also on-chain)."""
     from escrowkit.coordinator import AgentConfig
 
-    _, _, stack, coordinator = _coordinator()
+    _, _, stack, coordinator = open_coordinator()
     token = stack.token
     with coordinator:
         config = coordinator.register_agent(
@@ -336,10 +239,10 @@ def agents_add(
                 id=agent_id,
                 name=name or agent_id,
                 address=address,
-                spending_limit=_amount(token, limit),
-                daily_limit=_amount(token, daily),
-                requires_approval=_amount(token, approval_over),
-                hourly_limit=None if hourly is None else _amount(token, hourly),
+                spending_limit=parse_amount(token, limit),
+                daily_limit=parse_amount(token, daily),
+                requires_approval=parse_amount(token, approval_over),
+                hourly_limit=None if hourly is None else parse_amount(token, hourly),
                 categories=tuple(category) if category else None,
                 allowed_providers=tuple(provider) if provider else None,
             )
@@ -352,11 +255,11 @@ def agents_list(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """List the registered agents and their limits."""
-    _, _, stack, coordinator = _coordinator()
+    _, _, stack, coordinator = open_coordinator()
     with coordinator:
         agents = coordinator.agents
     if as_json:
-        _print_json(agents)
+        print_json(agents)
         return
     token = stack.token
     table = Table(title="agents")
@@ -395,12 +298,12 @@ def spend(
     """Ask to spend: exit 0 approved or pending approval, 3 denied, 1 failed."""
     from escrowkit.coordinator import SpendRequest
 
-    _, _, stack, coordinator = _coordinator()
+    _, _, stack, coordinator = open_coordinator()
     with coordinator:
         result = coordinator.request_spending(
             SpendRequest(
                 agent_id=agent_id,
-                amount=_amount(stack.token, amount),
+                amount=parse_amount(stack.token, amount),
                 provider=provider,
                 purpose=purpose,
                 category=category,
@@ -408,10 +311,10 @@ def spend(
             )
         )
     if as_json:
-        _print_json(result.to_json())
+        print_json(result.to_json())
     else:
-        _show_result(result, stack.token)
-    _exit_for(result)
+        show_result(result, stack.token)
+    exit_for(result)
 
 
 @app.command()
@@ -427,7 +330,7 @@ def batch(
 
     from escrowkit.cli.spendfile import read_spend_requests
 
-    _, _, stack, coordinator = _coordinator()
+    _, _, stack, coordinator = open_coordinator()
     requests = read_spend_requests(file, stack.token.decimals)
     results = []
     with coordinator, Progress(console=err_console, transient=True) as progress:
@@ -436,31 +339,14 @@ def batch(
             results.append((request, coordinator.request_spending(request)))
             progress.advance(task)
     if as_json:
-        _print_json([result.to_json() for _, result in results])
+        print_json([result.to_json() for _, result in results])
     else:
-        _show_batch(file, results, stack.token)
+        show_batch(file, results, stack.token)
     statuses = {result.status.name for _, result in results}
     if "FAILED" in statuses:
         raise typer.Exit(EXIT_FAILED)
     if "DENIED" in statuses:
         raise typer.Exit(EXIT_DENIED)
-
-
-def _show_batch(
-    file: Path, results: list[tuple[SpendRequest, SpendResult]], token: TokenClient
-) -> None:
-    table = Table(title=f"{len(results)} spends from {file.name}")
-    for column in ("agent", "amount", "status", "reason"):
-        table.add_column(column)
-    for request, result in results:
-        status = result.status.name
-        table.add_row(
-            request.agent_id,
-            token.format(request.amount),
-            f"[{_status_style(status)}]{status}[/]",
-            result.reason,
-        )
-    console.print(table)
 
 
 @app.command()
@@ -470,14 +356,14 @@ def approve(
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
 ) -> None:
     """Approve a pending spend (every check runs again first)."""
-    _, _, stack, coordinator = _coordinator()
+    _, _, stack, coordinator = open_coordinator()
     with coordinator:
         result = coordinator.approve_spending(approval_id, approver)
     if as_json:
-        _print_json(result.to_json())
+        print_json(result.to_json())
     else:
-        _show_result(result, stack.token)
-    _exit_for(result)
+        show_result(result, stack.token)
+    exit_for(result)
 
 
 @app.command()
@@ -486,10 +372,10 @@ def reject(
     reason: Annotated[str, typer.Option(help="Why (goes to the audit log).")],
 ) -> None:
     """Reject a pending spend."""
-    _, _, stack, coordinator = _coordinator()
+    _, _, stack, coordinator = open_coordinator()
     with coordinator:
         result = coordinator.reject_spending(approval_id, reason)
-    _show_result(result, stack.token)
+    show_result(result, stack.token)
 
 
 @app.command()
@@ -502,76 +388,25 @@ def report(
     ] = False,
 ) -> None:
     """The budget: spent, reserved, remaining, per agent and category, approvals."""
-    _, _, stack, coordinator = _coordinator()
+    _, _, stack, coordinator = open_coordinator()
     with coordinator:
         if sync:
             coordinator.sync()
         budget = coordinator.report()
     if as_json:
         token = stack.token
-        _print_json(
+        print_json(
             {
                 "token": {
                     "symbol": token.symbol,
                     "decimals": token.decimals,
                     "address": token.address,
                 },
-                **_plain(budget),
+                **plain(budget),
             }
         )
         return
     render_report(budget, stack.token)
-
-
-def render_report(budget: BudgetReport, token: TokenClient) -> None:
-    """The report as rich tables."""
-    fmt = token.format
-    summary = Table(title="budget", show_header=False)
-    summary.add_column(justify="left")
-    summary.add_column(justify="right")
-    summary.add_row("total budget", fmt(budget.total_budget))
-    summary.add_row("spent (net of refunds)", fmt(budget.total_spent))
-    summary.add_row("reserved (in flight)", fmt(budget.reserved))
-    summary.add_row("remaining", fmt(budget.remaining))
-    if budget.frozen:
-        summary.add_row("[red]FROZEN[/]", budget.frozen)
-    console.print(summary)
-    agents = Table(title="by agent")
-    for column in ("agent", "spent", "today", "daily limit", "left today"):
-        agents.add_column(column, justify="left" if column == "agent" else "right")
-    for agent in budget.by_agent.values():
-        agents.add_row(
-            agent.agent_id,
-            fmt(agent.spent),
-            fmt(agent.spent_today),
-            fmt(agent.daily_limit),
-            fmt(agent.remaining_today),
-        )
-    console.print(agents)
-    if budget.by_category:
-        categories = Table(title="by category")
-        for column in ("category", "spent", "budget", "remaining"):
-            categories.add_column(column)
-        for cat in budget.by_category.values():
-            categories.add_row(
-                cat.category,
-                fmt(cat.spent),
-                "-" if cat.budget is None else fmt(cat.budget),
-                "-" if cat.remaining is None else fmt(cat.remaining),
-            )
-        console.print(categories)
-    if budget.pending_approvals:
-        pending = Table(title="pending approvals")
-        for column in ("approval", "agent", "amount", "purpose"):
-            pending.add_column(column)
-        for approval_id, item in budget.pending_approvals.items():
-            pending.add_row(approval_id, item.agent_id, fmt(item.amount), item.purpose)
-        console.print(pending)
-    for alert in budget.alerts:
-        console.print(
-            f"[yellow]alert[/] {alert.kind} {alert.scope}: {alert.threshold}% "
-            f"({fmt(alert.spent)} of {fmt(alert.limit)})"
-        )
 
 
 # --------------------------------------------------------------------------------------
@@ -587,8 +422,8 @@ def escrow_show(
     """An escrow's record and its events."""
     from escrowkit.core.errors import NotFound
 
-    settings = _settings()
-    chain_ = _chain(settings)
+    settings = open_settings()
+    chain_ = open_chain(settings)
     stack = settings.open_stack(chain_)
     record = stack.escrow.get(escrow_id)
     if not record.exists:
@@ -597,8 +432,8 @@ def escrow_show(
     history = stack.escrow.history(escrow_id)
     if as_json:
         # The event's name is a ClassVar, which asdict leaves out.
-        events = [{"event": event.event, **_plain(event)} for event in history]
-        _print_json({"escrow": record, "history": events})
+        events = [{"event": event.event, **plain(event)} for event in history]
+        print_json({"escrow": record, "history": events})
         return
     token = stack.token
     table = Table(title=f"escrow {escrow_id}", show_header=False)
@@ -620,7 +455,7 @@ def escrow_settle(
     escrow_id: Annotated[str, typer.Argument(help="0x-prefixed 32-byte escrow id.")],
 ) -> None:
     """Release a funded escrow to its provider (as the requester)."""
-    _, _, _, coordinator = _coordinator()
+    _, _, _, coordinator = open_coordinator()
     with coordinator:
         row = coordinator.settle(escrow_id)
     console.print(f"settled {escrow_id}: ledger {row.status.name}")
@@ -631,7 +466,7 @@ def escrow_cancel(
     escrow_id: Annotated[str, typer.Argument(help="0x-prefixed 32-byte escrow id.")],
 ) -> None:
     """Cancel an escrow as the requester (a refund is credited back)."""
-    _, _, _, coordinator = _coordinator()
+    _, _, _, coordinator = open_coordinator()
     with coordinator:
         row = coordinator.cancel(escrow_id)
     console.print(f"cancelled {escrow_id}: ledger {row.status.name}")
@@ -644,7 +479,7 @@ def recover(
     ] = 300,
 ) -> None:
     """Resolve spends left PENDING by a crash: commit or void each from the chain."""
-    _, _, _, coordinator = _coordinator()
+    _, _, _, coordinator = open_coordinator()
     with coordinator:
         result = coordinator.recover(older_than=older_than)
     console.print(
@@ -656,7 +491,7 @@ def recover(
 @app.command()
 def sync() -> None:
     """Read the chain: settled escrows and provider refunds update the ledger."""
-    _, _, _, coordinator = _coordinator()
+    _, _, _, coordinator = open_coordinator()
     with coordinator:
         result = coordinator.sync()
     console.print(f"settled {len(result.settled)}, refunded {len(result.refunded)}")
@@ -665,7 +500,7 @@ def sync() -> None:
 @app.command()
 def freeze(reason: Annotated[str, typer.Argument(help="Why (shown in every denial).")]) -> None:
     """Deny every spend until unfreeze."""
-    _, _, _, coordinator = _coordinator()
+    _, _, _, coordinator = open_coordinator()
     with coordinator:
         coordinator.freeze(reason)
     console.print(f"frozen: {reason}")
@@ -674,7 +509,7 @@ def freeze(reason: Annotated[str, typer.Argument(help="Why (shown in every denia
 @app.command()
 def unfreeze() -> None:
     """Allow spending again."""
-    _, _, _, coordinator = _coordinator()
+    _, _, _, coordinator = open_coordinator()
     with coordinator:
         coordinator.unfreeze()
     console.print("unfrozen")
@@ -685,11 +520,11 @@ def pool_contribute(
     amount: Annotated[str, typer.Argument(help="Token units to move into the pool.")],
 ) -> None:
     """Move tokens from the treasury key into the BudgetPool (pool mode's funds)."""
-    settings = _settings()
-    chain_ = _chain(settings)
+    settings = open_settings()
+    chain_ = open_chain(settings)
     stack = settings.open_stack(chain_)
     sender = settings.signer(chain_)
-    value = _amount(stack.token, amount)
+    value = parse_amount(stack.token, amount)
     if stack.token.allowance(sender, stack.pool.address) < value:
         stack.token.force_approve(stack.pool.address, value, sender=sender)
     stack.pool.contribute(value, sender=sender)
@@ -709,7 +544,7 @@ def demo() -> None:
     def show(step: DemoStep, token: TokenClient) -> None:
         console.print(f"\n[bold]{step.title}[/]")
         if step.result is not None:
-            _show_result(step.result, token)
+            show_result(step.result, token)
         if step.note:
             console.print(f"  {step.note}", highlight=False)
 
@@ -728,7 +563,7 @@ def _fail(message: str) -> None:
     """
     from escrowkit.core.urls import redact_url
 
-    for url in (_State.rpc_url, _State.rpc):
+    for url in (State.rpc_url, State.rpc):
         if url:
             message = redact_url(message, url)
     err_console.print(f"error: {message}", markup=False, highlight=False, soft_wrap=True)
@@ -739,12 +574,12 @@ def main() -> None:
     try:
         app()
     except EscrowKitError as exc:
-        if _State.debug:
+        if State.debug:
             raise
         _fail(str(exc))
         sys.exit(1)
     except Exception as exc:
-        if _State.debug:
+        if State.debug:
             raise
         _fail(f"{type(exc).__name__}: {exc} (run with --debug for the traceback)")
         sys.exit(1)
