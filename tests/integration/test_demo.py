@@ -5,7 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
-from escrowkit.cli.demo import run_demo
+from escrowkit.cli.demo_scenario import run_demo
 from escrowkit.contracts.escrow import EscrowState
 
 USDC = 10**6

@@ -109,18 +109,19 @@ def test_chain_listens_where_the_settings_point(
 ) -> None:
     from typer.testing import CliRunner
 
-    from escrowkit.cli import app as cli
+    from escrowkit.cli.app import app
+    from escrowkit.cli.commands import toolchain
 
     started: list[list[str]] = []
-    monkeypatch.setattr(cli.os, "execv", lambda _binary, args: started.append(args))
+    monkeypatch.setattr(toolchain.os, "execv", lambda _binary, args: started.append(args))
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("ESCROWKIT_RPC_URL", raising=False)
     monkeypatch.delenv("ESCROWKIT_CONFIG", raising=False)
     (tmp_path / "escrowkit.toml").write_text('[network]\nrpc_url = "http://127.0.0.1:18555"\n')
     runner = CliRunner()
-    assert runner.invoke(cli.app, ["chain"]).exit_code == 0
-    assert runner.invoke(cli.app, ["chain", "--port", "9000"]).exit_code == 0
+    assert runner.invoke(app, ["chain"]).exit_code == 0
+    assert runner.invoke(app, ["chain", "--port", "9000"]).exit_code == 0
     monkeypatch.setenv("ESCROWKIT_RPC_URL", "https://rpc.example/v3/key")
-    assert runner.invoke(cli.app, ["chain"]).exit_code == 0
+    assert runner.invoke(app, ["chain"]).exit_code == 0
     ports = [args[args.index("--port") + 1] for args in started]
     assert ports == ["18555", "9000", "8545"]

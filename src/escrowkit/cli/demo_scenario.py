@@ -54,12 +54,8 @@ def run_demo(on_step: Callable[[DemoStep, TokenClient], Any] | None = None) -> D
     """Run the scenario; ``on_step`` sees each step as it happens (for live output)."""
     chain = Chain.embedded()
     treasury, research, data, compute, provider = chain.accounts[:5]
-    stack = deploy_stack(chain, owner=treasury)
+    stack = _funded_stack(chain, treasury)
     usdc = stack.token
-    # The treasury holds the money but has approved nothing yet: the coordinator takes
-    # the create -> approve -> fund path, which is where a failure can strand an escrow.
-    usdc.mint(treasury, usdc.units("2000"), sender=treasury)
-
     coordinator = BudgetCoordinator(stack, treasury=treasury, total_budget=usdc.units("1000"))
     outcome = DemoOutcome(stack=stack, coordinator=coordinator)
     coordinator.on_alert(outcome.alerts.append)
@@ -71,15 +67,7 @@ def run_demo(on_step: Callable[[DemoStep, TokenClient], Any] | None = None) -> D
             on_step(made, usdc)
         return result
 
-    for agent_id, address, limits in (
-        ("research-agent", research, ("100", "300", "50")),
-        ("data-agent", data, ("200", "500", "100")),
-        ("compute-agent", compute, ("500", "1000", "200")),
-    ):
-        per_tx, daily, approval = (usdc.units(x) for x in limits)
-        coordinator.register_agent(
-            AgentConfig(agent_id, agent_id, address, per_tx, daily, approval)
-        )
+    _register_agents(coordinator, usdc, research, data, compute)
 
     first = step(
         "research-agent buys a dataset for 25 USDC",
@@ -127,6 +115,31 @@ def run_demo(on_step: Callable[[DemoStep, TokenClient], Any] | None = None) -> D
     )
     outcome.report = coordinator.report()
     return outcome
+
+
+def _funded_stack(chain: Chain, treasury: str) -> Stack:
+    """The contracts, and 2,000 USDC in the treasury."""
+    stack = deploy_stack(chain, owner=treasury)
+    usdc = stack.token
+    # The treasury holds the money but has approved nothing yet: the coordinator takes
+    # the create -> approve -> fund path, which is where a failure can strand an escrow.
+    usdc.mint(treasury, usdc.units("2000"), sender=treasury)
+    return stack
+
+
+def _register_agents(
+    coordinator: BudgetCoordinator, usdc: TokenClient, research: str, data: str, compute: str
+) -> None:
+    """The three agents and their per-transaction, daily and approval limits."""
+    for agent_id, address, limits in (
+        ("research-agent", research, ("100", "300", "50")),
+        ("data-agent", data, ("200", "500", "100")),
+        ("compute-agent", compute, ("500", "1000", "200")),
+    ):
+        per_tx, daily, approval = (usdc.units(x) for x in limits)
+        coordinator.register_agent(
+            AgentConfig(agent_id, agent_id, address, per_tx, daily, approval)
+        )
 
 
 def _with_injected_fund_failure(stack: Stack, spend: Callable[[], SpendResult]) -> SpendResult:

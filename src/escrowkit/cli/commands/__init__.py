@@ -1,0 +1,1 @@
+"""The commands, one module per group; :mod:`escrowkit.cli.app` registers them."""

@@ -1,0 +1,75 @@
+"""What every command shares: the global options, settings, the chain, the coordinator.
+
+The library is imported inside each function, never at the top: ``escrowkit --help``
+must not pay for web3 (about a second).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+if TYPE_CHECKING:
+    from escrowkit.config.settings import Settings
+    from escrowkit.contracts.stack import Stack
+    from escrowkit.contracts.token import TokenClient
+    from escrowkit.coordinator import BudgetCoordinator
+    from escrowkit.evm.chain import Chain
+
+
+class State:
+    """The root options of this invocation (``--config``, ``--rpc``, ``--debug``)."""
+
+    debug = False
+    config: Path | None = None
+    rpc: str | None = None
+    rpc_url: str | None = None  # the URL in use, so that errors never show its secrets
+
+
+#: ``--rpc``: on the root command and on ``deploy``.
+RpcOption = Annotated[
+    str | None, typer.Option("--rpc", help="JSON-RPC URL (overrides the settings).")
+]
+#: ``--json`` of the commands that print one spend's result.
+JsonResultOption = Annotated[bool, typer.Option("--json", help="Print the result as JSON.")]
+#: ``--json`` of the commands that print a record.
+JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON.")]
+
+
+def open_settings() -> Settings:
+    """The settings from ``--config`` (or the defaults), with ``--rpc`` over them."""
+    from escrowkit.config.settings import load_settings, with_overrides
+
+    settings = with_overrides(load_settings(State.config), rpc_url=State.rpc)
+    State.rpc_url = settings.rpc_url
+    return settings
+
+
+def open_chain(settings: Settings) -> Chain:
+    """The chain of the settings; asks for the keystore's password when it must."""
+    from escrowkit.core.errors import ConfigurationError
+
+    password = None
+    keystore = settings.keystore
+    if keystore is not None and not os.environ.get("ESCROWKIT_KEYSTORE_PASSWORD"):
+        if not keystore.is_file():
+            raise ConfigurationError(f"keystore file {keystore} does not exist")
+        # On stderr, like the errors: stdout is for what a pipe reads (--json).
+        password = typer.prompt(f"Password for {keystore.name}", hide_input=True, err=True)
+    return settings.open_chain(password=password)
+
+
+def open_coordinator() -> tuple[Settings, Chain, Stack, BudgetCoordinator]:
+    """Settings, chain, the deployed stack and a coordinator on the settings' ledger."""
+    settings = open_settings()
+    chain = open_chain(settings)
+    stack = settings.open_stack(chain)
+    return settings, chain, stack, settings.open_coordinator(chain, stack)
+
+
+def parse_amount(token: TokenClient, text: str) -> int:
+    """Token units on the command line (``25``, ``0.5``) to base units."""
+    return token.units(text)
