@@ -12,7 +12,10 @@ from __future__ import annotations
 
 import argparse
 
+from escrowkit import SpendStatus
+from escrowkit.cli import EXIT_DENIED, EXIT_FAILED
 from escrowkit.cli.spendfile import read_spend_requests
+from escrowkit.config import bootstrap
 from escrowkit.config.settings import load_settings
 
 
@@ -23,15 +26,15 @@ def main() -> int:
     args = parser.parse_args()
 
     settings = load_settings(args.config)
-    chain = settings.open_chain()
-    stack = settings.open_stack(chain)
+    chain = bootstrap.open_chain(settings)
+    stack = bootstrap.open_stack(settings, chain)
     requests = read_spend_requests(args.file, stack.token.decimals)
 
-    denied = 0
-    with settings.open_coordinator(chain, stack) as coordinator:
+    statuses = set()
+    with bootstrap.open_coordinator(settings, chain, stack) as coordinator:
         for request in requests:
             result = coordinator.request_spending(request)
-            denied += not (result.approved or result.approval_id)
+            statuses.add(result.status)
             amount = stack.token.format(request.amount)
             print(f"{request.agent_id:16s} {amount:>14s}  {result.status.name:16s} {result.reason}")
         report = coordinator.report()
@@ -39,7 +42,10 @@ def main() -> int:
         f"spent {stack.token.format(report.total_spent)}, "
         f"remaining {stack.token.format(report.remaining)}"
     )
-    return 1 if denied else 0
+    # The CLI's exit codes: 1 when a spend failed, else 3 when one was denied, else 0.
+    if SpendStatus.FAILED in statuses:
+        return EXIT_FAILED
+    return EXIT_DENIED if SpendStatus.DENIED in statuses else 0
 
 
 if __name__ == "__main__":

@@ -46,8 +46,11 @@ total_budget = "1000"
     return folder
 
 
-def run(workdir: Path, *args: str, expect: int = 0) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "COLUMNS": "200"}
+def run(
+    workdir: Path, *args: str, expect: int = 0, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """``escrowkit *args`` in ``workdir`` (with ``env`` over the environment)."""
+    env = {**os.environ, "COLUMNS": "200", **(env or {})}
     env.pop("ESCROWKIT_CONFIG", None)
     done = subprocess.run(
         [*ESCROWKIT, *args], cwd=workdir, env=env, capture_output=True, text=True, timeout=120
@@ -56,8 +59,8 @@ def run(workdir: Path, *args: str, expect: int = 0) -> subprocess.CompletedProce
     return done
 
 
-def run_json(workdir: Path, *args: str, expect: int = 0) -> Any:
-    return json.loads(run(workdir, *args, "--json", expect=expect).stdout)
+def run_json(workdir: Path, *args: str, expect: int = 0, env: dict[str, str] | None = None) -> Any:
+    return json.loads(run(workdir, *args, "--json", expect=expect, env=env).stdout)
 
 
 def test_deploy_agents_spend_approve_report(node: Chain, workdir: Path) -> None:

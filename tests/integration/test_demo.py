@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 
@@ -45,3 +46,20 @@ def test_the_command_exits_0_with_the_report() -> None:
     assert "Traceback" not in done.stderr
     for text in ("DENIED", "FAILED", "CANCELLED", "SETTLED", "175.00 USDC", "825.00 USDC"):
         assert text in done.stdout, text
+
+
+def test_a_steps_warning_follows_its_heading() -> None:
+    """What a step logs (stderr) comes after its heading (stdout), not before it."""
+    done = subprocess.run(
+        [sys.executable, "-m", "escrowkit.cli", "demo"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        timeout=120,
+        env={**os.environ, "COLUMNS": "200", "PYTHONUNBUFFERED": "1"},
+    )
+    assert done.returncode == 0, done.stdout
+    heading = done.stdout.index("compute-agent buys 120 USDC of GPU hours")
+    warning = done.stdout.index("WARNING")
+    previous = done.stdout.index("research-agent tries 150 USDC")
+    assert previous < heading < warning

@@ -96,7 +96,9 @@ requires_approval = "30"
             ]
         )
     )
-    csv_out = run(tmp_path, str(ROOT / "scripts" / "fund_spends.py"), "spends.csv", expect=1)
+    csv_out = run(
+        tmp_path, str(ROOT / "scripts" / "fund_spends.py"), "spends.csv", expect=3
+    )  # denied: the CLI's code
     assert "APPROVED" in csv_out and "DENIED" in csv_out and "per-transaction limit" in csv_out
     json_out = run(tmp_path, str(ROOT / "scripts" / "fund_spends.py"), "spends.json")
     assert json_out.count("APPROVED") == 2  # k1 replays the first result: no second escrow

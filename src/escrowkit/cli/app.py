@@ -23,6 +23,7 @@ from escrowkit.cli.commands import (
     agents,
     demo,
     escrows,
+    ledger,
     pool,
     recovery,
     reports,
@@ -46,9 +47,11 @@ app = typer.Typer(
 agents_app = typer.Typer(help="Register and list agents.", no_args_is_help=True)
 escrow_app = typer.Typer(help="Show, settle or cancel an escrow.", no_args_is_help=True)
 pool_app = typer.Typer(help="The BudgetPool treasury.", no_args_is_help=True)
+budgets_app = typer.Typer(help="Budgets the ledger enforces.", no_args_is_help=True)
 app.add_typer(agents_app, name="agents")
 app.add_typer(escrow_app, name="escrow")
 app.add_typer(pool_app, name="pool")
+app.add_typer(budgets_app, name="budgets")
 
 
 @app.callback()
@@ -81,6 +84,8 @@ app.command("report")(reports.report)
 escrow_app.command("show")(escrows.escrow_show)
 escrow_app.command("settle")(escrows.escrow_settle)
 escrow_app.command("cancel")(escrows.escrow_cancel)
+budgets_app.command("set-total")(ledger.set_total)
+app.command("apply")(ledger.apply)
 app.command("recover")(recovery.recover)
 app.command("sync")(recovery.sync)
 app.command("freeze")(recovery.freeze)

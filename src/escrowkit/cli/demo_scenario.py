@@ -14,20 +14,21 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from escrowkit.contracts.stack import Stack, deploy_stack
-from escrowkit.coordinator import (
+from escrowkit import (
     AgentConfig,
+    Alert,
     BudgetCoordinator,
     BudgetReport,
+    Chain,
     SpendRequest,
     SpendResult,
+    Stack,
+    deploy_stack,
 )
-from escrowkit.core.errors import ChainError
-from escrowkit.evm.chain import Chain
+from escrowkit.errors import ChainError
 
 if TYPE_CHECKING:
-    from escrowkit.contracts.token import TokenClient
-    from escrowkit.coordinator import Alert
+    from escrowkit import TokenClient
 
 __all__ = ["DemoOutcome", "DemoStep", "run_demo"]
 
@@ -50,8 +51,37 @@ class DemoOutcome:
     report: BudgetReport | None = None
 
 
-def run_demo(on_step: Callable[[DemoStep, TokenClient], Any] | None = None) -> DemoOutcome:
-    """Run the scenario; ``on_step`` sees each step as it happens (for live output)."""
+#: Called with a step's title before it runs (so that what it logs follows its heading).
+OnBegin = Callable[[str], Any]
+#: Called with each step once it has run.
+OnStep = Callable[[DemoStep, "TokenClient"], Any]
+
+
+class _Steps:
+    """Runs the scenario's steps in order, telling the listeners before and after each."""
+
+    def __init__(self, outcome: DemoOutcome, on_step: OnStep | None, on_begin: OnBegin | None):
+        self.outcome, self.on_step, self.on_begin = outcome, on_step, on_begin
+
+    def run(
+        self,
+        title: str,
+        action: Callable[[], SpendResult | None],
+        note: Callable[[SpendResult | None], str] | None = None,
+    ) -> SpendResult | None:
+        if self.on_begin is not None:
+            self.on_begin(title)
+        result = action()
+        made = DemoStep(title, result, note(result) if note else "")
+        self.outcome.steps.append(made)
+        if self.on_step is not None:
+            self.on_step(made, self.outcome.stack.token)
+        return result
+
+
+def run_demo(on_step: OnStep | None = None, on_begin: OnBegin | None = None) -> DemoOutcome:
+    """Run the scenario; ``on_begin`` hears each step's title before it runs and
+    ``on_step`` sees it once done (for live output)."""
     chain = Chain.embedded()
     treasury, research, data, compute, provider = chain.accounts[:5]
     stack = _funded_stack(chain, treasury)
@@ -59,62 +89,62 @@ def run_demo(on_step: Callable[[DemoStep, TokenClient], Any] | None = None) -> D
     coordinator = BudgetCoordinator(stack, treasury=treasury, total_budget=usdc.units("1000"))
     outcome = DemoOutcome(stack=stack, coordinator=coordinator)
     coordinator.on_alert(outcome.alerts.append)
-
-    def step(title: str, result: SpendResult | None = None, note: str = "") -> SpendResult | None:
-        made = DemoStep(title, result, note)
-        outcome.steps.append(made)
-        if on_step is not None:
-            on_step(made, usdc)
-        return result
-
     _register_agents(coordinator, usdc, research, data, compute)
+    steps = _Steps(outcome, on_step, on_begin)
 
-    first = step(
-        "research-agent buys a dataset for 25 USDC",
-        coordinator.agent("research-agent").purchase_service(
-            provider, usdc.units("25"), "market dataset"
-        ),
+    def buy(agent_id: str, amount: str, purpose: str) -> Callable[[], SpendResult]:
+        return lambda: coordinator.agent(agent_id).purchase_service(
+            provider, usdc.units(amount), purpose
+        )
+
+    first = steps.run(
+        "research-agent buys a dataset for 25 USDC", buy("research-agent", "25", "market dataset")
     )
-    pending = step(
+    pending = steps.run(
         "data-agent asks for 150 USDC of labelling (above its 100 USDC approval threshold)",
-        coordinator.request_spending(
+        lambda: coordinator.request_spending(
             SpendRequest("data-agent", usdc.units("150"), provider, "labelling batch")
         ),
     )
     assert pending is not None and pending.approval_id is not None
-    step(
+    approval_id = pending.approval_id
+    steps.run(
         "a person approves the data-agent's request",
-        coordinator.approve_spending(pending.approval_id, approver="ops@example.com"),
+        lambda: coordinator.approve_spending(approval_id, approver="ops@example.com"),
     )
-    step(
+    steps.run(
         "research-agent tries 150 USDC (its per-transaction limit is 100)",
-        coordinator.agent("research-agent").purchase_service(
-            provider, usdc.units("150"), "premium dataset"
-        ),
+        buy("research-agent", "150", "premium dataset"),
     )
-    failed = _with_injected_fund_failure(
-        stack,
-        lambda: coordinator.agent("compute-agent").purchase_service(
-            provider, usdc.units("120"), "GPU hours"
-        ),
-    )
-    assert failed.reservation_id is not None
-    escrow_state = stack.escrow.get(coordinator.reservation(failed.reservation_id).escrow_id).state
-    step(
+    steps.run(
         "compute-agent buys 120 USDC of GPU hours; the network fails between create and fund",
-        failed,
-        note=f"its escrow on-chain: {escrow_state.name}",
+        lambda: _with_injected_fund_failure(stack, buy("compute-agent", "120", "GPU hours")),
+        note=lambda failed: f"its escrow on-chain: {_escrow_state(coordinator, failed)}",
     )
     assert first is not None and first.escrow_id is not None
-    coordinator.settle(first.escrow_id)
-    settled = stack.escrow.get(first.escrow_id).state
-    step(
+    escrow_id = first.escrow_id
+    steps.run(
         "research-agent's provider delivered: the escrow is settled",
-        note=f"escrow {first.escrow_id[:10]}… is {settled.name}; provider holds "
-        f"{usdc.format(usdc.balance_of(provider))}",
+        lambda: _settled(coordinator, escrow_id),
+        note=lambda _: (
+            f"escrow {escrow_id[:10]}… is {stack.escrow.get(escrow_id).state.name}; "
+            f"provider holds {usdc.format(usdc.balance_of(provider))}"
+        ),
     )
     outcome.report = coordinator.report()
     return outcome
+
+
+def _settled(coordinator: BudgetCoordinator, escrow_id: str) -> None:
+    coordinator.settle(escrow_id)
+
+
+def _escrow_state(coordinator: BudgetCoordinator, result: SpendResult | None) -> str:
+    assert result is not None and result.reservation_id is not None
+    row = coordinator.reservation(result.reservation_id)
+    stack = coordinator.stack
+    assert stack is not None
+    return stack.escrow.get(row.escrow_id).state.name
 
 
 def _funded_stack(chain: Chain, treasury: str) -> Stack:

@@ -50,6 +50,7 @@ def open_settings() -> Settings:
 
 def open_chain(settings: Settings) -> Chain:
     """The chain of the settings; asks for the keystore's password when it must."""
+    from escrowkit.config import bootstrap
     from escrowkit.core.errors import ConfigurationError
 
     password = None
@@ -59,15 +60,25 @@ def open_chain(settings: Settings) -> Chain:
             raise ConfigurationError(f"keystore file {keystore} does not exist")
         # On stderr, like the errors: stdout is for what a pipe reads (--json).
         password = typer.prompt(f"Password for {keystore.name}", hide_input=True, err=True)
-    return settings.open_chain(password=password)
+    return bootstrap.open_chain(settings, password=password)
 
 
-def open_coordinator() -> tuple[Settings, Chain, Stack, BudgetCoordinator]:
-    """Settings, chain, the deployed stack and a coordinator on the settings' ledger."""
+def open_stack(settings: Settings, chain: Chain) -> Stack:
+    """The stack the settings' manifest records for ``chain``."""
+    from escrowkit.config import bootstrap
+
+    return bootstrap.open_stack(settings, chain)
+
+
+def open_coordinator(*, check: bool = True) -> tuple[Settings, Chain, Stack, BudgetCoordinator]:
+    """Settings, chain, the deployed stack and a coordinator on the settings' ledger
+    (``check=False``: without comparing the settings with the ledger)."""
+    from escrowkit.config import bootstrap
+
     settings = open_settings()
     chain = open_chain(settings)
-    stack = settings.open_stack(chain)
-    return settings, chain, stack, settings.open_coordinator(chain, stack)
+    stack = bootstrap.open_stack(settings, chain)
+    return settings, chain, stack, bootstrap.open_coordinator(settings, chain, stack, check=check)
 
 
 def parse_amount(token: TokenClient, text: str) -> int:

@@ -46,10 +46,7 @@ from escrowkit.core.errors import ConfigurationError, InvalidRequest, NotFound
 from escrowkit.core.units import parse_units
 
 if TYPE_CHECKING:
-    from escrowkit.contracts.deploy import Deployments
-    from escrowkit.contracts.stack import Stack
-    from escrowkit.coordinator import AgentConfig, BudgetCoordinator
-    from escrowkit.evm.chain import Chain
+    from escrowkit.coordinator import AgentConfig
 
 __all__ = ["AgentSettings", "Settings", "load_settings"]
 
@@ -103,7 +100,8 @@ class AgentSettings:
 
 @dataclass(frozen=True)
 class Settings:
-    """Everything the CLI needs to reach a chain, a deployment and a ledger."""
+    """Everything the CLI needs to reach a chain, a deployment and a ledger: values only
+    (:mod:`escrowkit.config.bootstrap` opens what they name)."""
 
     rpc_url: str = "http://127.0.0.1:8545"
     keystore: Path | None = None
@@ -121,77 +119,6 @@ class Settings:
     agents: tuple[AgentSettings, ...] = ()
     categories: Mapping[str, str] = field(default_factory=dict)
     source: Path | None = None
-
-    # ---- opening things -----------------------------------------------------------------
-
-    def open_chain(self, password: str | None = None) -> Chain:
-        """Connect to ``rpc_url`` signing with the keystore (or anvil's dev keys locally)."""
-        from escrowkit.evm.chain import Chain
-
-        return Chain.connect(self.rpc_url, account=self.keystore, password=password)
-
-    def manifest(self, chain: Chain) -> Deployments:
-        from escrowkit.contracts.deploy import Deployments
-
-        return Deployments(chain.chain_id, self.deployments / f"{chain.chain_id}.json")
-
-    def open_stack(self, chain: Chain) -> Stack:
-        """The deployed stack recorded in this chain's manifest (run ``deploy`` first)."""
-        from escrowkit.contracts.stack import load_stack
-
-        return load_stack(chain, self.manifest(chain))
-
-    def signer(self, chain: Chain) -> str:
-        """The treasury account: ``treasury`` if set, else the first key the chain holds."""
-        if self.treasury is not None:
-            if not chain.can_sign(self.treasury):
-                raise ConfigurationError(
-                    f"treasury {self.treasury} is not a key this chain can sign with; "
-                    "set network.keystore to its keystore file"
-                )
-            return self.treasury
-        if not chain.accounts:
-            raise ConfigurationError(
-                f"no signing key for {chain.backend} chain: set network.keystore "
-                "(or ESCROWKIT_KEYSTORE) to an eth-account keystore file"
-            )
-        return chain.accounts[0]
-
-    def open_coordinator(self, chain: Chain, stack: Stack | None = None) -> BudgetCoordinator:
-        """A coordinator over the deployed stack and the ledger at ``database``.
-
-        Agents and category budgets from the file are registered when they differ from
-        what the ledger already holds (in pool mode registering writes on-chain limits,
-        so an unchanged agent costs no transaction).
-        """
-        from escrowkit.coordinator import BudgetCoordinator
-
-        stack = stack or self.open_stack(chain)
-        if self.total_budget is None:
-            raise ConfigurationError(
-                "no total budget: set coordinator.total_budget in escrowkit.toml "
-                "or ESCROWKIT_TOTAL_BUDGET (token units, e.g. 1000)"
-            )
-        decimals = stack.token.decimals
-        coordinator = BudgetCoordinator(
-            stack,
-            treasury=self.signer(chain),
-            total_budget=parse_units(self.total_budget, decimals),
-            mode=self.mode,
-            store=self.database,
-            escrow_ttl=self.escrow_ttl,
-            dispute_window=self.dispute_window,
-            approval_ttl=self.approval_ttl,
-            timezone=self.timezone,
-        )
-        known = coordinator.agents
-        for agent in self.agents:
-            config = agent.to_config(decimals)
-            if known.get(config.id) != config:
-                coordinator.register_agent(config)
-        for category, amount in self.categories.items():
-            coordinator.set_category_budget(category, parse_units(amount, decimals))
-        return coordinator
 
 
 def load_settings(

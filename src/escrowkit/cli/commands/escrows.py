@@ -7,7 +7,13 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from escrowkit.cli.options import JsonOption, open_chain, open_coordinator, open_settings
+from escrowkit.cli.options import (
+    JsonOption,
+    open_chain,
+    open_coordinator,
+    open_settings,
+    open_stack,
+)
 from escrowkit.cli.render import console, plain, print_json
 
 #: The id argument of every ``escrow`` command.
@@ -23,7 +29,7 @@ def escrow_show(
 
     settings = open_settings()
     chain_ = open_chain(settings)
-    stack = settings.open_stack(chain_)
+    stack = open_stack(settings, chain_)
     record = stack.escrow.get(escrow_id)
     if not record.exists:
         # The contract answers zeros for an id it never saw; a typo is not an empty escrow.

@@ -16,8 +16,10 @@ def pool_contribute(
     """Move tokens from the treasury key into the BudgetPool (pool mode's funds)."""
     settings = open_settings()
     chain_ = open_chain(settings)
-    stack = settings.open_stack(chain_)
-    sender = settings.signer(chain_)
+    from escrowkit.config import bootstrap
+
+    stack = bootstrap.open_stack(settings, chain_)
+    sender = bootstrap.signer(settings, chain_)
     value = parse_amount(stack.token, amount)
     if stack.token.allowance(sender, stack.pool.address) < value:
         stack.token.force_approve(stack.pool.address, value, sender=sender)

@@ -79,12 +79,14 @@ def batch(
 def approve(
     approval_id: Annotated[str, typer.Argument(help="The id a PENDING_APPROVAL result gave.")],
     approver: Annotated[str, typer.Option(help="Who approves (goes to the audit log).")],
+    note: Annotated[str, typer.Option(help="Why, or a ticket (goes to the audit log).")] = "",
     as_json: JsonResultOption = False,
 ) -> None:
-    """Approve a pending spend (every check runs again first)."""
+    """Approve a pending spend (every check runs again first). Approving it again shows
+    the same spend: nothing is paid twice."""
     _, _, stack, coordinator = open_coordinator()
     with coordinator:
-        result = coordinator.approve_spending(approval_id, approver)
+        result = coordinator.approve_spending(approval_id, approver, note=note)
     if as_json:
         print_json(result.to_json())
     else:
@@ -95,9 +97,10 @@ def approve(
 def reject(
     approval_id: Annotated[str, typer.Argument(help="The pending approval's id.")],
     reason: Annotated[str, typer.Option(help="Why (goes to the audit log).")],
+    approver: Annotated[str, typer.Option(help="Who rejects (goes to the audit log).")] = "",
 ) -> None:
     """Reject a pending spend."""
     _, _, stack, coordinator = open_coordinator()
     with coordinator:
-        result = coordinator.reject_spending(approval_id, reason)
+        result = coordinator.reject_spending(approval_id, reason, approver=approver)
     show_result(result, stack.token)

@@ -112,8 +112,10 @@ def deploy(
 
     settings = open_settings()
     chain_ = open_chain(settings)
-    owner = settings.signer(chain_)
-    manifest = settings.manifest(chain_)
+    from escrowkit.config import bootstrap
+
+    owner = bootstrap.signer(settings, chain_)
+    manifest = bootstrap.manifest(settings, chain_)
     with Progress(console=console, transient=True) as progress:
         progress.add_task("deploying MockUSDC, Escrow, BudgetPool", total=None)
         stack = deploy_stack(

@@ -1,0 +1,198 @@
+"""Open what the settings name: the chain, the deployed stack, the coordinator.
+
+Opening writes nothing to an existing ledger: what it enforces (the total budget, the
+agents and category budgets of the settings file) is compared, and a difference is a
+:class:`~escrowkit.errors.ConfigurationError` that names the setting and says how to
+change it; :func:`apply_settings` is the explicit, audited way to make the ledger follow
+the file. A new ledger is started from the settings.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from escrowkit.core.errors import ConfigurationError
+from escrowkit.core.units import TokenUnits, parse_units
+
+if TYPE_CHECKING:
+    from escrowkit.config.settings import Settings
+    from escrowkit.contracts.deploy import Deployments
+    from escrowkit.contracts.stack import Stack
+    from escrowkit.coordinator import AgentConfig, BudgetCoordinator
+    from escrowkit.evm.chain import Chain
+
+__all__ = [
+    "apply_settings",
+    "differences",
+    "ledger_is_new",
+    "manifest",
+    "open_chain",
+    "open_coordinator",
+    "open_stack",
+    "signer",
+]
+
+TOTAL_BUDGET_SETTING = "coordinator.total_budget (or ESCROWKIT_TOTAL_BUDGET)"
+
+
+def open_chain(settings: Settings, password: str | None = None) -> Chain:
+    """Connect to ``rpc_url`` signing with the keystore (or anvil's dev keys locally)."""
+    from escrowkit.evm.chain import Chain
+
+    return Chain.connect(settings.rpc_url, account=settings.keystore, password=password)
+
+
+def manifest(settings: Settings, chain: Chain) -> Deployments:
+    """The deployment manifest of ``chain`` (``deployments/<chain id>.json``)."""
+    from escrowkit.contracts.deploy import Deployments
+
+    return Deployments(chain.chain_id, settings.deployments / f"{chain.chain_id}.json")
+
+
+def open_stack(settings: Settings, chain: Chain) -> Stack:
+    """The deployed stack recorded in this chain's manifest (run ``deploy`` first)."""
+    from escrowkit.contracts.stack import load_stack
+
+    return load_stack(chain, manifest(settings, chain))
+
+
+def signer(settings: Settings, chain: Chain) -> str:
+    """The treasury account: ``treasury`` if set, else the first key the chain holds."""
+    if settings.treasury is not None:
+        if not chain.can_sign(settings.treasury):
+            raise ConfigurationError(
+                f"treasury {settings.treasury} is not a key this chain can sign with; "
+                "set network.keystore to its keystore file"
+            )
+        return settings.treasury
+    if not chain.accounts:
+        raise ConfigurationError(
+            f"no signing key for {chain.backend} chain: set network.keystore "
+            "(or ESCROWKIT_KEYSTORE) to an eth-account keystore file"
+        )
+    return chain.accounts[0]
+
+
+def ledger_is_new(settings: Settings) -> bool:
+    """Whether no coordinator has ever opened the settings' ledger."""
+    from escrowkit.ledger import Store
+
+    store = Store(settings.database)
+    try:
+        with store.read() as ledger:
+            return "binding" not in ledger.meta()
+    finally:
+        store.close()
+
+
+def open_coordinator(
+    settings: Settings, chain: Chain, stack: Stack | None = None, *, check: bool = True
+) -> BudgetCoordinator:
+    """A coordinator over the deployed stack and the ledger at ``settings.database``.
+
+    A new ledger gets the settings' total budget, agents and category budgets. An
+    existing one is only read, and must agree with the settings (see the module);
+    ``check=False`` skips that comparison (for the commands that change the ledger)."""
+    from escrowkit.coordinator import BudgetCoordinator
+
+    stack = stack or open_stack(settings, chain)
+    new = ledger_is_new(settings)
+    units = stack.token.token_units
+    total = _total_budget(settings, units.decimals)
+    if new and total is None:
+        raise ConfigurationError(
+            f"no total budget for a new ledger: set {TOTAL_BUDGET_SETTING} (token units, e.g. 1000)"
+        )
+    coordinator = BudgetCoordinator(
+        stack,
+        treasury=signer(settings, chain),
+        total_budget=total if new else None,
+        mode=settings.mode,
+        store=settings.database,
+        escrow_ttl=settings.escrow_ttl,
+        dispute_window=settings.dispute_window,
+        approval_ttl=settings.approval_ttl,
+        timezone=settings.timezone,
+    )
+    try:
+        if new:
+            apply_settings(settings, coordinator)
+        elif check:
+            _check(settings, coordinator, total, units)
+    except BaseException:
+        coordinator.close()
+        raise
+    return coordinator
+
+
+def differences(settings: Settings, coordinator: BudgetCoordinator) -> list[str]:
+    """What the settings file says that the ledger does not enforce, one line each."""
+    units = coordinator.units
+    found: list[str] = []
+    agents = coordinator.agents
+    for config in _agents(settings, units.decimals):
+        if agents.get(config.id) != config:
+            state = "differs from the ledger's" if config.id in agents else "is not registered"
+            found.append(f"agents: {config.id!r} {state}")
+    budgets = {name: c.budget for name, c in coordinator.report().by_category.items()}
+    for category, amount in _categories(settings, units.decimals).items():
+        if budgets.get(category) != amount:
+            had = budgets.get(category)
+            shown = "no budget" if had is None else units.format(had)
+            found.append(
+                f"categories.{category} is {units.format(amount)}; the ledger's is {shown}"
+            )
+    return found
+
+
+def apply_settings(settings: Settings, coordinator: BudgetCoordinator) -> list[str]:
+    """Make the ledger enforce the file's agents and category budgets (each change
+    audited; in pool mode an agent's limits are written on-chain). Returns what changed."""
+    decimals = coordinator.units.decimals
+    changed = differences(settings, coordinator)
+    agents = coordinator.agents
+    for config in _agents(settings, decimals):
+        if agents.get(config.id) != config:
+            coordinator.register_agent(config)
+    for category, amount in _categories(settings, decimals).items():
+        coordinator.set_category_budget(category, amount)
+    return changed
+
+
+def _check(
+    settings: Settings, coordinator: BudgetCoordinator, total: int | None, units: TokenUnits
+) -> None:
+    enforced = coordinator.total_budget
+    if total is not None and total != enforced:
+        raise ConfigurationError(
+            f"{TOTAL_BUDGET_SETTING} is {units.format(total)} but the ledger enforces "
+            f"{units.format(enforced)} for every process on it; opening never changes it: "
+            f"run `escrowkit budgets set-total {_plain(total, units)}` to change it, or "
+            "remove the setting"
+        )
+    found = differences(settings, coordinator)
+    if found:
+        raise ConfigurationError(
+            f"the settings file and the ledger disagree: {'; '.join(found)}; opening never "
+            "changes the ledger: run `escrowkit apply` to make it follow the file"
+        )
+
+
+def _total_budget(settings: Settings, decimals: int) -> int | None:
+    if settings.total_budget is None:
+        return None
+    return parse_units(settings.total_budget, decimals)
+
+
+def _agents(settings: Settings, decimals: int) -> list[AgentConfig]:
+    return [agent.to_config(decimals) for agent in settings.agents]
+
+
+def _categories(settings: Settings, decimals: int) -> dict[str, int]:
+    return {name: parse_units(amount, decimals) for name, amount in settings.categories.items()}
+
+
+def _plain(amount: int, units: TokenUnits) -> str:
+    from escrowkit.core.units import format_units
+
+    return format_units(amount, units.decimals)
