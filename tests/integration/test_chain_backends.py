@@ -202,7 +202,7 @@ def test_connect_with_a_keystore_file(anvil: Chain, tmp_path: Path) -> None:
 
 
 def test_connect_to_nothing_is_a_clear_error() -> None:
-    from escrowkit.evm.chain import free_port
+    from escrowkit.evm import free_port
 
     port = free_port()
     with pytest.raises(ChainError, match="cannot reach") as caught:

@@ -13,22 +13,15 @@ exact timestamp of the next transaction, for tests of deadline edges.
 
 from __future__ import annotations
 
-import ast
 import contextlib
 import logging
 import os
-import platform
-import re
-import shutil
-import socket
-import subprocess
 import threading
 import time
 import weakref
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, TypeVar, cast
+from typing import TYPE_CHECKING, Any, Literal, cast
 
 from escrowkit.core.addresses import to_address
 from escrowkit.core.errors import (
@@ -38,104 +31,32 @@ from escrowkit.core.errors import (
     InvalidRequest,
     TransactionTimeout,
     decode_revert,
+    register_abi,
 )
-from escrowkit.core.paths import node_modules_package
 from escrowkit.core.urls import is_loopback, redact_url
+from escrowkit.evm.anvil import start_anvil
+from escrowkit.evm.keys import ANVIL_CHAIN_ID, anvil_dev_signers, embedded_signers, signers_for
+from escrowkit.evm.nonces import NonceManager
+from escrowkit.evm.prepared import PreparedCall, describe_call, encode_call, function_abi
+from escrowkit.evm.reverts import revert_bytes_of, revert_from_exception, translate, translated
 
 if TYPE_CHECKING:
+    import subprocess
+
     from eth_account.signers.local import LocalAccount
     from eth_typing import ChecksumAddress
     from web3 import Web3
     from web3.contract import Contract
     from web3.types import TxReceipt
 
-__all__ = [
-    "ANVIL_DEV_KEYS",
-    "Chain",
-    "NonceManager",
-    "PreparedCall",
-    "find_anvil",
-    "revert_data_from_exception",
-    "revert_from_exception",
-]
+__all__ = ["Chain"]
 
 logger = logging.getLogger(__name__)
 
-T = TypeVar("T")
-
-#: Anvil's default dev accounts (from its well-known test mnemonic). Public knowledge:
-#: only ever used on a local chain (chain id 31337 on a loopback address).
-ANVIL_DEV_KEYS = (
-    "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80",
-    "0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d",
-    "0x5de4111afa1a4b94908f83103eb1f1706367c2e68ca870fc3fb9a804cdab365a",
-    "0x7c852118294e51e653712a81e05800f419141751be58f605c371e15141b007a6",
-    "0x47e179ec197488593b187f80a00eb0da91f1b9d0b13f8733639f19c30a34926a",
-    "0x8b3a350cf5c34c9194ca85829a2df0ec3153be0318b5e2d3348e872092edffba",
-    "0x92db14e403b83dfe3df233f83dfa3a0d7096f21ca9b0d6d6b8d88b2b4ec1564e",
-    "0x4bbbf85ce3377467afe5d46f804f221813b2bb87f24d81f60f1fcdbf7cbf4356",
-    "0xdbda1821b80551c9d65939329250298aa3472ba22feea921c0cf5d620ea67b97",
-    "0x2a871d0798f97d79848a013d4936a73bf4cc922c825d33c1cf7073dff6d409c6",
-)
-ANVIL_CHAIN_ID = 31337
 GAS_BUFFER_PERCENT = 25
 GAS_BUFFER_MIN = 20_000
 
 Backend = Literal["embedded", "anvil", "rpc"]
-
-
-# --------------------------------------------------------------------------------------
-# Reverts from either backend
-# --------------------------------------------------------------------------------------
-
-_BYTES_REPR = re.compile(r"^(?:execution reverted: )?(b'.*'|b\".*\")$", re.DOTALL)
-_HEX = re.compile(r"^0x(?:[0-9a-fA-F]{2})*$")
-_ERROR_STRING_SELECTOR = bytes.fromhex("08c379a0")
-
-
-def revert_data_from_exception(exc: BaseException) -> bytes | None:
-    """Dig the raw revert bytes out of whatever a backend raised, or None if it was no revert.
-
-    eth-tester raises ``TransactionFailed`` whose text has lost the selector; the bytes
-    survive on a chained exception, as a ``bytes`` argument or as their ``repr``. web3's
-    ``ContractLogicError`` family (what anvil produces) carries them as ``.data`` hex.
-    """
-    if not _is_revert(exc):
-        return None
-    seen: set[int] = set()
-    stack: list[BaseException] = [exc]
-    tester_message: str | None = None
-    while stack:
-        current = stack.pop()
-        if id(current) in seen:
-            continue
-        seen.add(id(current))
-        found = _data_of(getattr(current, "data", None))
-        if found is not None:
-            return found
-        from_tester = type(current).__module__.startswith("eth_tester")
-        if from_tester and current.args and isinstance(current.args[0], str):
-            tester_message = current.args[0]
-        for arg in current.args:
-            if isinstance(arg, BaseException):
-                stack.append(arg)
-            elif (found := _data_of(arg)) is not None:
-                return found
-            elif isinstance(arg, str) and (match := _BYTES_REPR.match(arg)):
-                with contextlib.suppress(ValueError, SyntaxError):
-                    value = ast.literal_eval(match.group(1))
-                    if isinstance(value, bytes):
-                        return value
-            elif hasattr(arg, "args") and arg.args and isinstance(arg.args[0], bytes):
-                return bytes(arg.args[0])  # py-evm's Revert(b"...")
-        stack.extend(e for e in (current.__cause__, current.__context__) if e is not None)
-    if tester_message:
-        # eth-tester's eth_call decodes Error(string) and keeps only the text: encode it back.
-        from eth_abi.abi import encode
-
-        text = tester_message.removeprefix("execution reverted: ")
-        return _ERROR_STRING_SELECTOR + encode(["string"], [text])
-    return b""
 
 
 def _json_value(value: object) -> object:
@@ -147,124 +68,6 @@ def _json_value(value: object) -> object:
     if isinstance(value, (bytes, bytearray)):
         return "0x" + bytes(value).hex()
     return value
-
-
-def _data_of(value: object) -> bytes | None:
-    if isinstance(value, (bytes, bytearray)):
-        return bytes(value)
-    if isinstance(value, str) and _HEX.match(value):
-        return bytes.fromhex(value[2:])
-    if isinstance(value, dict):
-        return _data_of(value.get("data"))
-    return None
-
-
-def _is_revert(exc: BaseException) -> bool:
-    name = type(exc).__name__
-    if name in {
-        "TransactionFailed",
-        "ContractLogicError",
-        "ContractCustomError",
-        "ContractPanicError",
-    }:
-        return True
-    from web3.exceptions import ContractLogicError
-
-    if isinstance(exc, ContractLogicError):
-        return True
-    text = str(exc).lower()
-    return "execution reverted" in text or ("revert" in text and "vm exception" in text)
-
-
-def revert_from_exception(
-    exc: BaseException, *, tx_hash: str | None = None, context: str | None = None
-) -> ContractRevert | None:
-    """The named ContractRevert for a backend's exception, or None when it is not a revert."""
-    data = revert_data_from_exception(exc)
-    if data is None:
-        return None
-    return decode_revert(data, tx_hash=tx_hash, context=context)
-
-
-# --------------------------------------------------------------------------------------
-# Nonces
-# --------------------------------------------------------------------------------------
-
-
-class NonceManager:
-    """Hands out nonces per sender, safe across threads.
-
-    The caller holds :meth:`lock` for a sender from taking a nonce until the node has
-    accepted the transaction, so nonces reach the node in order and without gaps; a failed
-    send calls :meth:`resync`, and the next nonce is read from the node again.
-    """
-
-    def __init__(self, fetch: Callable[[str], int]) -> None:
-        self._fetch = fetch
-        self._guard = threading.Lock()
-        self._locks: dict[str, threading.Lock] = {}
-        self._next: dict[str, int] = {}
-
-    def lock(self, sender: str) -> threading.Lock:
-        with self._guard:
-            return self._locks.setdefault(sender, threading.Lock())
-
-    def take(self, sender: str) -> int:
-        """The next nonce for ``sender``; call with ``lock(sender)`` held."""
-        if sender not in self._next:
-            self._next[sender] = self._fetch(sender)
-        nonce = self._next[sender]
-        self._next[sender] = nonce + 1
-        return nonce
-
-    def resync(self, sender: str | None = None) -> None:
-        """Forget what we know (one sender, or all after a snapshot revert)."""
-        with self._guard:
-            if sender is None:
-                self._next.clear()
-            else:
-                self._next.pop(sender, None)
-
-
-# --------------------------------------------------------------------------------------
-# Chain
-# --------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class PreparedCall:
-    """A contract function call ready to encode, made without web3's per-call ABI lookup
-    (``contract.functions.name(...)`` searches the ABI and builds a new object each time:
-    a tenth of a spend's CPU). :meth:`Chain.transact` takes it like a web3 function."""
-
-    contract: Contract
-    fn_name: str
-    selector: str
-    argument_types: tuple[str, ...]
-    arguments: tuple[Any, ...]
-
-    @property
-    def address(self) -> ChecksumAddress:
-        return self.contract.address
-
-    def web3_function(self) -> Any:
-        """The same call as web3's ContractFunction (for what PreparedCall does not do)."""
-        return self.contract.functions[self.fn_name](*self.arguments)
-
-    def build_transaction(self, tx: dict[str, Any]) -> Any:
-        return self.web3_function().build_transaction(tx)
-
-
-def _function_abi(abi: Sequence[Any], name: str) -> tuple[str, tuple[str, ...]] | None:
-    """(selector, argument types) of the one function ``name`` in ``abi``, or None when
-    the name is overloaded (then web3 must choose by the arguments)."""
-    from eth_utils.abi import function_abi_to_4byte_selector, get_abi_input_types
-
-    entries = [e for e in abi if e.get("type") == "function" and e.get("name") == name]
-    if len(entries) != 1:
-        return None
-    selector = "0x" + function_abi_to_4byte_selector(entries[0]).hex()
-    return selector, tuple(get_abi_input_types(entries[0]))
 
 
 @dataclass(frozen=True)
@@ -323,14 +126,13 @@ class Chain:
     @classmethod
     def embedded(cls, *, accounts: int = 10) -> Chain:
         """An in-process eth-tester chain (py-evm). Accounts hold 1,000,000 ETH each."""
-        from eth_account import Account
         from eth_tester import EthereumTester, PyEVMBackend
         from web3 import Web3
 
         if not 1 <= accounts <= 10:
             raise InvalidRequest("an embedded chain has 1 to 10 funded accounts")
         provider = _LockedTesterProvider(EthereumTester(PyEVMBackend()))
-        keys = [Account.from_key(n.to_bytes(32, "big")) for n in range(1, accounts + 1)]
+        keys = embedded_signers(accounts)
         return cls(Web3(provider), keys, backend="embedded", poll_latency=0.001)
 
     @classmethod
@@ -360,10 +162,10 @@ class Chain:
             # where the transport repeats it on its own.
             reason = redact_url(_root_cause(exc), rpc_url)
             raise ChainError(f"cannot reach a node at {rpc_url}: {reason}") from exc
-        signers = _signers_for(account, password)
+        signers = signers_for(account, password)
         local = is_loopback(rpc_url)
         if not signers and chain_id == ANVIL_CHAIN_ID and local:
-            signers = _anvil_dev_signers()
+            signers = anvil_dev_signers()
         backend: Backend = "anvil" if chain_id == ANVIL_CHAIN_ID and local else "rpc"
         return cls(
             w3,
@@ -447,12 +249,12 @@ class Chain:
         return int(self._latest_block()["timestamp"])
 
     def _latest_block(self) -> Any:
-        block = self._request(lambda: self.w3.eth.get_block("latest"))
+        block = translated(lambda: self.w3.eth.get_block("latest"))
         self._seen = (int(block["timestamp"]), time.monotonic())
         return block
 
     def block_number(self) -> int:
-        return int(self._request(lambda: self.w3.eth.block_number))
+        return int(translated(lambda: self.w3.eth.block_number))
 
     def mine(self, blocks: int = 1) -> None:
         """Mine ``blocks`` empty blocks."""
@@ -518,8 +320,6 @@ class Chain:
 
     def contract(self, address: str, abi: Sequence[dict[str, Any]]) -> Contract:
         """A web3 contract object for ``address``."""
-        from escrowkit.core.errors import register_abi
-
         register_abi(abi)
         return self.w3.eth.contract(address=to_address(address), abi=list(abi))
 
@@ -530,7 +330,7 @@ class Chain:
         if functions is None:
             functions = self._prepared.setdefault(contract, {})
         if name not in functions:
-            functions[name] = _function_abi(contract.abi, name)
+            functions[name] = function_abi(contract.abi, name)
         found = functions[name]
         if found is None:
             return contract.functions[name](*args)
@@ -542,7 +342,7 @@ class Chain:
         try:
             return fn.call(params)
         except Exception as exc:
-            raise self._translate(exc, context=context or _describe(fn)) from None
+            raise translate(exc, context=context or describe_call(fn)) from None
 
     def transact(
         self,
@@ -562,7 +362,7 @@ class Chain:
         """
         signer = self._signer(sender)
         sender = signer.address
-        context = context or _describe(fn)
+        context = context or describe_call(fn)
         fees = self._current_fees()
         tx: dict[str, Any] = {
             "from": sender,
@@ -573,7 +373,7 @@ class Chain:
             "maxPriorityFeePerGas": fees.priority,
             "nonce": 0,  # gas and nonce are filled in below
         }
-        data = _encode_call(fn)
+        data = encode_call(fn)
         if data is not None:
             tx.update(to=fn.address, data=data)
         else:
@@ -581,7 +381,7 @@ class Chain:
                 # Every field is given, so web3 asks the node nothing: it only encodes.
                 tx = dict(fn.build_transaction(tx))
             except Exception as exc:
-                raise self._translate(exc, context=context) from None
+                raise translate(exc, context=context) from None
         if gas is None:
             call = {k: tx[k] for k in ("from", "to", "data", "value") if k in tx}
             # Judge the call in the block it will land in, whose timestamp may be pinned
@@ -599,7 +399,7 @@ class Chain:
                 try:
                     estimate = int(self.w3.eth.estimate_gas(call, block))  # type: ignore[arg-type]
                 except Exception as exc:
-                    raise self._translate(exc, context=context) from None
+                    raise translate(exc, context=context) from None
             tx["gas"] = estimate + max(estimate * GAS_BUFFER_PERCENT // 100, GAS_BUFFER_MIN)
         with self.nonces.lock(sender):
             tx["nonce"] = self.nonces.take(sender)
@@ -625,7 +425,7 @@ class Chain:
             # eth-tester, web3's provider, or a deployment (no ``to``): eth-account.
             signed = signer.sign_transaction(tx)
             return str(
-                self._request(
+                translated(
                     lambda: self.w3.eth.send_raw_transaction(signed.raw_transaction)
                 ).to_0x_hex()
             )
@@ -656,7 +456,7 @@ class Chain:
         try:
             return self._lean.request(method, params)
         except RpcError as exc:
-            data = _data_of(exc.data)
+            data = revert_bytes_of(exc.data)
             if reverts and (exc.code == 3 or "revert" in exc.message.lower()):
                 raise decode_revert(data or b"", context=context) from None
             raise ChainError(f"{context}: {exc}") from None
@@ -698,8 +498,8 @@ class Chain:
     def pending_transactions(self, address: str) -> int:
         """How many of ``address``'s transactions the node has seen but not mined."""
         checked = to_address(address)
-        pending = self._request(lambda: self.w3.eth.get_transaction_count(checked, "pending"))
-        latest = self._request(lambda: self.w3.eth.get_transaction_count(checked, "latest"))
+        pending = translated(lambda: self.w3.eth.get_transaction_count(checked, "pending"))
+        latest = translated(lambda: self.w3.eth.get_transaction_count(checked, "latest"))
         return int(pending) - int(latest)
 
     # ---- internals ---------------------------------------------------------------------
@@ -717,7 +517,7 @@ class Chain:
             block = self._latest_block()
             base_fee = int(block.get("baseFeePerGas", 0) or 0)
             try:
-                priority = int(self._request(lambda: self.w3.eth.max_priority_fee))
+                priority = int(translated(lambda: self.w3.eth.max_priority_fee))
             except ChainError:
                 priority = 10**9
             self._fees = _Fees(2 * base_fee + priority, priority, time.monotonic())
@@ -738,27 +538,8 @@ class Chain:
         gas_note = " (out of gas?)" if receipt["gasUsed"] >= tx.get("gas", 0) else ""
         return ContractRevert(tx_hash=tx_hash, context=context + gas_note)
 
-    def _translate(self, exc: Exception, *, context: str) -> Exception:
-        revert = revert_from_exception(exc, context=context)
-        if revert is not None:
-            return revert
-        if isinstance(exc, ChainError):
-            return exc
-        return ChainError(f"{context}: {type(exc).__name__}: {exc}")
-
-    def _request(self, thunk: Callable[[], T]) -> T:
-        try:
-            return thunk()
-        except (ChainError, ContractRevert):
-            raise
-        except Exception as exc:
-            revert = revert_from_exception(exc)
-            if revert is not None:
-                raise revert from None
-            raise ChainError(f"{type(exc).__name__}: {exc}") from exc
-
     def _rpc(self, method: str, params: list[Any]) -> Any:
-        response = self._request(lambda: self.w3.provider.make_request(method, params))  # type: ignore[arg-type]
+        response = translated(lambda: self.w3.provider.make_request(method, params))  # type: ignore[arg-type]
         if "error" in response:
             raise ChainError(f"{method} failed: {response['error']}")
         return response.get("result")
@@ -828,41 +609,6 @@ def _http_provider(rpc_url: str, timeout: float) -> Any:
     return LeanHTTPProvider(rpc_url, timeout)
 
 
-def _anvil_dev_signers() -> list[LocalAccount]:
-    from eth_account import Account
-
-    return [Account.from_key(key) for key in ANVIL_DEV_KEYS]
-
-
-def _signers_for(account: Any, password: str | None) -> list[LocalAccount]:
-    from eth_account import Account
-    from eth_account.signers.local import LocalAccount
-
-    if account is None:
-        return []
-    if isinstance(account, LocalAccount):
-        return [account]
-    if isinstance(account, (str, os.PathLike)):
-        path = Path(account).expanduser()
-        if not path.is_file():
-            raise ConfigurationError(f"keystore file {path} does not exist")
-        secret = password if password is not None else os.environ.get("ESCROWKIT_KEYSTORE_PASSWORD")
-        if secret is None:
-            raise ConfigurationError(
-                f"keystore {path.name} needs a password (argument or ESCROWKIT_KEYSTORE_PASSWORD)"
-            )
-        try:
-            key = Account.decrypt(path.read_text(), secret)
-        except ValueError:
-            raise ConfigurationError(f"wrong password for keystore {path.name}") from None
-        return [Account.from_key(key)]
-    if isinstance(account, Sequence) and all(isinstance(a, LocalAccount) for a in account):
-        return list(account)
-    raise InvalidRequest(
-        "account must be an eth_account LocalAccount, a keystore path, or a list of accounts"
-    )
-
-
 def _root_cause(exc: BaseException) -> str:
     """The innermost reason of a transport error, on one line.
 
@@ -879,140 +625,3 @@ def _root_cause(exc: BaseException) -> str:
         cause = inner
     text = " ".join(str(cause).split())
     return f"{type(cause).__name__}: {text}" if text else type(cause).__name__
-
-
-def _encode_call(fn: Any) -> str | None:
-    """Calldata for a bound contract function straight from eth-abi, or None.
-
-    web3 re-validates the contract's whole ABI and runs its normalizers on every encode
-    (a tenth of a spend's CPU). escrowkit's clients pass canonical values (checksummed
-    addresses, bytes, ints), which eth-abi encodes as they are; anything it refuses, and
-    every constructor, goes through web3 instead.
-    """
-    selector = getattr(fn, "selector", None)
-    types = getattr(fn, "argument_types", None)
-    arguments = getattr(fn, "arguments", None)
-    if not isinstance(selector, str) or types is None or arguments is None:
-        return None
-    from eth_abi.abi import encode
-    from eth_abi.exceptions import EncodingError
-
-    try:
-        return selector + encode(list(types), list(arguments)).hex()
-    except (EncodingError, TypeError, ValueError):
-        return None
-
-
-def _describe(fn: Any) -> str:
-    name = getattr(fn, "fn_name", None) or type(fn).__name__
-    address = getattr(fn, "address", None)
-    return f"{name} on {address}" if address else str(name)
-
-
-# --------------------------------------------------------------------------------------
-# anvil process
-# --------------------------------------------------------------------------------------
-
-
-def find_anvil() -> Path:
-    """``$ANVIL_BINARY``, else node_modules/@foundry-rs/anvil-<platform>, else ``anvil`` on PATH."""
-    if env := os.environ.get("ANVIL_BINARY"):
-        return Path(env)
-    system = {"linux": "linux", "darwin": "darwin", "windows": "win32"}.get(
-        platform.system().lower(), platform.system().lower()
-    )
-    machine = {"x86_64": "amd64", "amd64": "amd64", "aarch64": "arm64", "arm64": "arm64"}.get(
-        platform.machine().lower(), platform.machine().lower()
-    )
-    package = node_modules_package(f"@foundry-rs/anvil-{system}-{machine}")
-    if package is not None:
-        binary = package / "bin" / ("anvil.exe" if system == "win32" else "anvil")
-        if binary.is_file():
-            return binary
-    on_path = shutil.which("anvil")
-    if on_path:
-        return Path(on_path)
-    raise ConfigurationError(
-        "anvil not found: run `npm ci` in the project (installs @foundry-rs/anvil), "
-        "or set ANVIL_BINARY"
-    )
-
-
-@dataclass
-class AnvilProcess:
-    """A running anvil; :meth:`stop` ends it (idempotent)."""
-
-    popen: subprocess.Popen[bytes]
-    port: int
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def stop(self) -> None:
-        if self.popen.poll() is None:
-            self.popen.terminate()
-            try:
-                self.popen.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.popen.kill()
-                self.popen.wait()
-        for stream in (self.popen.stdout, self.popen.stderr):
-            if stream is not None:
-                stream.close()
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def start_anvil(
-    *,
-    port: int | None = None,
-    state: str | os.PathLike[str] | None = None,
-    extra_args: Sequence[str] = (),
-    startup_timeout: float = 15.0,
-) -> AnvilProcess:
-    """Start anvil and return once it answers ``eth_chainId``."""
-    binary = find_anvil()
-    last_error = ""
-    for _ in range(3):  # a free port can be taken between probing and binding: retry
-        chosen = port or free_port()
-        args = [str(binary), "--host", "127.0.0.1", "--port", str(chosen), "--silent"]
-        if state is not None:
-            args += ["--state", str(state)]
-        args += list(extra_args)
-        popen = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        process = AnvilProcess(popen, chosen)
-        deadline = time.monotonic() + startup_timeout
-        while time.monotonic() < deadline:
-            if popen.poll() is not None:
-                last_error = popen.stderr.read().decode(errors="replace") if popen.stderr else ""
-                break
-            if _answers(process.url):
-                return process
-            time.sleep(0.02)
-        else:
-            process.stop()
-            raise ChainError(f"anvil did not answer on port {chosen} within {startup_timeout}s")
-        process.stop()
-        if port is not None:
-            break
-    raise ChainError(f"anvil failed to start: {last_error.strip() or 'exited early'}")
-
-
-def _answers(url: str) -> bool:
-    import json
-    import urllib.request
-
-    body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "eth_chainId", "params": []})
-    request = urllib.request.Request(
-        url, data=body.encode(), headers={"Content-Type": "application/json"}
-    )
-    try:
-        with urllib.request.urlopen(request, timeout=0.5) as response:
-            return b"result" in response.read()
-    except OSError:
-        return False
