@@ -482,7 +482,7 @@ class Chain:
             raise ChainError(f"waiting for {tx_hash} failed: {exc}") from exc
 
     def _lean_wait_for_receipt(self, tx_hash: str, wait: float) -> TxReceipt:
-        from escrowkit.evm.http import format_receipt
+        from escrowkit.evm.receipts import format_receipt
 
         deadline = time.monotonic() + wait
         while True:
