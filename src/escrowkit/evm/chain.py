@@ -1,10 +1,11 @@
 """One ``Chain`` over an embedded eth-tester, a local anvil, or any JSON-RPC node.
 
-Every transaction is signed locally with eth-account, so the three backends take the same
-path: estimate gas (a revert surfaces here, decoded, before anything is sent), take the
-sender's next nonce under its lock, sign, send, wait for the receipt, check its status.
+Every transaction is signed locally, so the three backends take the same path: estimate
+gas (a revert surfaces here, decoded, before anything is sent), take the sender's next
+nonce under its lock, sign, send, wait for the receipt, check its status. How each step
+reaches the node is the chain's transport's business (:mod:`escrowkit.evm.transports`).
 Reverts are turned into named :class:`~escrowkit.errors.ContractRevert` exceptions the
-same way on every backend (see :func:`revert_from_exception`).
+same way on every backend (see :mod:`escrowkit.evm.reverts`).
 
 Time: :meth:`Chain.now` is the latest block's timestamp. :meth:`Chain.time_travel` moves it
 forward by whole seconds and mines a block; :meth:`Chain.set_next_block_timestamp` pins the
@@ -21,7 +22,7 @@ import time
 import weakref
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from escrowkit.core.addresses import to_address
 from escrowkit.core.errors import (
@@ -30,7 +31,6 @@ from escrowkit.core.errors import (
     ContractRevert,
     InvalidRequest,
     TransactionTimeout,
-    decode_revert,
     register_abi,
 )
 from escrowkit.core.urls import is_loopback, redact_url
@@ -38,7 +38,15 @@ from escrowkit.evm.anvil import start_anvil
 from escrowkit.evm.keys import ANVIL_CHAIN_ID, anvil_dev_signers, embedded_signers, signers_for
 from escrowkit.evm.nonces import NonceManager
 from escrowkit.evm.prepared import PreparedCall, describe_call, encode_call, function_abi
-from escrowkit.evm.reverts import revert_bytes_of, revert_from_exception, translate, translated
+from escrowkit.evm.reverts import revert_from_exception, translate, translated
+from escrowkit.evm.transports import (
+    Backend,
+    Transport,
+    embedded_web3,
+    http_web3,
+    root_cause,
+    transport_for,
+)
 
 if TYPE_CHECKING:
     import subprocess
@@ -55,19 +63,6 @@ logger = logging.getLogger(__name__)
 
 GAS_BUFFER_PERCENT = 25
 GAS_BUFFER_MIN = 20_000
-
-Backend = Literal["embedded", "anvil", "rpc"]
-
-
-def _json_value(value: object) -> object:
-    """A transaction field as JSON-RPC wants it: quantities and bytes as 0x hex."""
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, int):
-        return hex(value)
-    if isinstance(value, (bytes, bytearray)):
-        return "0x" + bytes(value).hex()
-    return value
 
 
 @dataclass(frozen=True)
@@ -93,7 +88,8 @@ class Chain:
         poll_latency: float = 0.02,
     ) -> None:
         self.w3 = w3
-        _trim_middleware(w3)
+        #: How this chain reaches its node (estimate, send, receipts, dev controls).
+        self.transport: Transport = transport_for(w3, backend)
         self.backend: Backend = backend
         self.receipt_timeout = receipt_timeout
         self.poll_latency = poll_latency
@@ -109,10 +105,6 @@ class Chain:
         self._fees_lock = threading.Lock()
         self._seen: tuple[int, float] | None = None  # (latest timestamp, monotonic read time)
         self._process: subprocess.Popen[bytes] | None = None
-        # Raw JSON-RPC for the requests every transaction makes (see escrowkit.evm.http), on a
-        # node reached through the lean provider; None on eth-tester or web3's provider.
-        self._lean: Any = w3.provider if getattr(w3.provider, "lean_json_rpc", False) else None
-        self._fast_signers: dict[str, Any] = {}
         # Per contract object (gone with it): function name -> (selector, types) or None.
         self._prepared: weakref.WeakKeyDictionary[
             Any, dict[str, tuple[str, tuple[str, ...]] | None]
@@ -126,14 +118,10 @@ class Chain:
     @classmethod
     def embedded(cls, *, accounts: int = 10) -> Chain:
         """An in-process eth-tester chain (py-evm). Accounts hold 1,000,000 ETH each."""
-        from eth_tester import EthereumTester, PyEVMBackend
-        from web3 import Web3
-
         if not 1 <= accounts <= 10:
             raise InvalidRequest("an embedded chain has 1 to 10 funded accounts")
-        provider = _LockedTesterProvider(EthereumTester(PyEVMBackend()))
-        keys = embedded_signers(accounts)
-        return cls(Web3(provider), keys, backend="embedded", poll_latency=0.001)
+        w3 = embedded_web3()
+        return cls(w3, embedded_signers(accounts), backend="embedded", poll_latency=0.001)
 
     @classmethod
     def connect(
@@ -152,15 +140,13 @@ class Chain:
         Without one, a local anvil (chain id 31337 on a loopback address) gets anvil's dev
         accounts; any other node gets no signer and can only be read.
         """
-        from web3 import Web3
-
-        w3 = Web3(_http_provider(rpc_url, request_timeout))
+        w3 = http_web3(rpc_url, request_timeout)
         try:
             chain_id = int(w3.eth.chain_id)
         except Exception as exc:
             # ChainError cuts any URL in its message; redact_url also catches the key
             # where the transport repeats it on its own.
-            reason = redact_url(_root_cause(exc), rpc_url)
+            reason = redact_url(root_cause(exc), rpc_url)
             raise ChainError(f"cannot reach a node at {rpc_url}: {reason}") from exc
         signers = signers_for(account, password)
         local = is_loopback(rpc_url)
@@ -245,7 +231,7 @@ class Chain:
             age = time.monotonic() - seen[1]
             if age <= max_age:
                 # eth-tester's clock only moves with blocks; a node's with the wall clock.
-                return seen[0] + (0 if self.backend == "embedded" else int(age))
+                return seen[0] + (int(age) if self.transport.wall_clock else 0)
         return int(self._latest_block()["timestamp"])
 
     def _latest_block(self) -> Any:
@@ -259,7 +245,7 @@ class Chain:
     def mine(self, blocks: int = 1) -> None:
         """Mine ``blocks`` empty blocks."""
         for _ in range(blocks):
-            self._rpc("evm_mine", [])
+            self.transport.mine()
         self._seen = None
 
     def set_next_block_timestamp(self, timestamp: int) -> None:
@@ -271,20 +257,7 @@ class Chain:
         latest = self.now()
         if timestamp <= latest:
             raise InvalidRequest(f"timestamp {timestamp} is not after the latest block {latest}")
-        if self.backend == "embedded":
-            tester = self.w3.provider.ethereum_tester  # type: ignore[attr-defined]
-            with _tester_lock(self.w3):
-                pending = tester.get_block_by_number("pending")["timestamp"]
-                if timestamp < pending:
-                    # py-evm opens a new pending block at max(parent + 1, wall clock).
-                    raise InvalidRequest(
-                        f"eth-tester's next block is already at {pending} (it never goes "
-                        f"below the wall clock); cannot pin {timestamp}"
-                    )
-                if timestamp != pending:
-                    tester.time_travel(timestamp)
-        else:
-            self._rpc("evm_setNextBlockTimestamp", [timestamp])
+        self.transport.set_next_block_timestamp(timestamp)
         self._seen = None
 
     def time_travel(self, seconds: int) -> int:
@@ -300,18 +273,11 @@ class Chain:
 
     def snapshot(self) -> Any:
         """Take a state snapshot; :meth:`revert` goes back to it."""
-        if self.backend == "embedded":
-            with _tester_lock(self.w3):
-                return self.w3.provider.ethereum_tester.take_snapshot()  # type: ignore[attr-defined]
-        return self._rpc("evm_snapshot", [])
+        return self.transport.snapshot()
 
     def revert(self, snapshot: Any) -> None:
         """Go back to a snapshot (anvil consumes it: take a new one to revert again)."""
-        if self.backend == "embedded":
-            with _tester_lock(self.w3):
-                self.w3.provider.ethereum_tester.revert_to_snapshot(snapshot)  # type: ignore[attr-defined]
-        elif not self._rpc("evm_revert", [snapshot]):
-            raise ChainError(f"the node refused to revert to snapshot {snapshot}")
+        self.transport.revert(snapshot)
         self.nonces.resync()
         self._fees = None
         self._seen = None
@@ -361,8 +327,22 @@ class Chain:
         transport problems.
         """
         signer = self._signer(sender)
-        sender = signer.address
         context = context or describe_call(fn)
+        tx = self._build_transaction(fn, signer.address, value, gas, context)
+        if gas is None:
+            tx["gas"] = self._estimate_gas(tx, context)
+        tx_hash = self._send(signer, tx, context)
+        receipt = self.wait_for_receipt(tx_hash)
+        logger.debug("%s: tx %s gas %s", context, tx_hash, receipt["gasUsed"])
+        if receipt["status"] != 1:
+            raise self._replay_revert(tx, receipt, tx_hash, context)
+        return receipt
+
+    def _build_transaction(
+        self, fn: Any, sender: str, value: int, gas: int | None, context: str
+    ) -> dict[str, Any]:
+        """``fn`` as a transaction from ``sender``, fees included; gas (when not given)
+        and nonce are filled in later."""
         fees = self._current_fees()
         tx: dict[str, Any] = {
             "from": sender,
@@ -371,40 +351,34 @@ class Chain:
             "gas": gas or 0,
             "maxFeePerGas": fees.max_fee,
             "maxPriorityFeePerGas": fees.priority,
-            "nonce": 0,  # gas and nonce are filled in below
+            "nonce": 0,  # filled in under the sender's nonce lock
         }
         data = encode_call(fn)
         if data is not None:
             tx.update(to=fn.address, data=data)
-        else:
-            try:
-                # Every field is given, so web3 asks the node nothing: it only encodes.
-                tx = dict(fn.build_transaction(tx))
-            except Exception as exc:
-                raise translate(exc, context=context) from None
-        if gas is None:
-            call = {k: tx[k] for k in ("from", "to", "data", "value") if k in tx}
-            # Judge the call in the block it will land in, whose timestamp may be pinned
-            # by set_next_block_timestamp: anvil needs "pending" for that ("latest" is a
-            # block early); eth-tester always estimates on its pending block and rejects
-            # the parameter.
-            block = None if self.backend == "embedded" else "pending"
-            if self._lean is not None:
-                # A deployment has an empty ``to``, which JSON-RPC spells by leaving it out.
-                raw_call = {k: _json_value(v) for k, v in call.items() if k != "to" or v}
-                estimate = int(
-                    self._lean_request("eth_estimateGas", [raw_call, block], context), 16
-                )
-            else:
-                try:
-                    estimate = int(self.w3.eth.estimate_gas(call, block))  # type: ignore[arg-type]
-                except Exception as exc:
-                    raise translate(exc, context=context) from None
-            tx["gas"] = estimate + max(estimate * GAS_BUFFER_PERCENT // 100, GAS_BUFFER_MIN)
+            return tx
+        try:
+            # Every field is given, so web3 asks the node nothing: it only encodes.
+            return dict(fn.build_transaction(tx))
+        except Exception as exc:
+            raise translate(exc, context=context) from None
+
+    def _estimate_gas(self, tx: dict[str, Any], context: str) -> int:
+        """Gas for ``tx`` with a buffer; a revert surfaces here, named, before any send."""
+        call: dict[str, Any] = {k: tx[k] for k in ("from", "to", "data", "value") if k in tx}
+        # Judge the call in the block it will land in, whose timestamp may be pinned by
+        # set_next_block_timestamp; the transport knows which block tag says that.
+        transport = self.transport
+        estimate = transport.estimate_gas(call, transport.estimate_block, context=context)
+        return estimate + max(estimate * GAS_BUFFER_PERCENT // 100, GAS_BUFFER_MIN)
+
+    def _send(self, signer: LocalAccount, tx: dict[str, Any], context: str) -> str:
+        """Take the sender's next nonce under its lock, sign and send; the tx hash."""
+        sender = signer.address
         with self.nonces.lock(sender):
             tx["nonce"] = self.nonces.take(sender)
             try:
-                tx_hash = self._sign_and_send(signer, tx, context)
+                return self.transport.sign_and_send(signer, tx, context=context)
             except BaseException as exc:
                 # The node may or may not have taken the nonce: ask it again next time.
                 self.nonces.resync(sender)
@@ -413,84 +387,16 @@ class Chain:
                     if revert is not None:
                         raise revert from None
                 raise
-        receipt = self.wait_for_receipt(tx_hash)
-        logger.debug("%s: tx %s gas %s", context, tx_hash, receipt["gasUsed"])
-        if receipt["status"] != 1:
-            raise self._replay_revert(tx, receipt, tx_hash, context)
-        return receipt
-
-    def _sign_and_send(self, signer: LocalAccount, tx: dict[str, Any], context: str) -> str:
-        """Sign ``tx`` and hand it to the node; its hash. (Called under the nonce lock.)"""
-        if self._lean is None or not isinstance(tx.get("to"), str) or not tx["to"]:
-            # eth-tester, web3's provider, or a deployment (no ``to``): eth-account.
-            signed = signer.sign_transaction(tx)
-            return str(
-                translated(
-                    lambda: self.w3.eth.send_raw_transaction(signed.raw_transaction)
-                ).to_0x_hex()
-            )
-        fast = self._fast_signers.get(signer.address)
-        if fast is None:
-            from escrowkit.evm.signing import Signer
-
-            fast = self._fast_signers.setdefault(signer.address, Signer(signer.key))
-        raw, tx_hash = fast.sign(tx)
-        try:
-            sent = self._lean_request("eth_sendRawTransaction", ["0x" + raw.hex()], context)
-        except ChainError as exc:
-            # The transport sent it again after a connection died unanswered, and the
-            # node had taken the first: it is sent.
-            if "already known" not in str(exc).lower():
-                raise
-            sent = None
-        return str(sent or tx_hash)
-
-    def _lean_request(
-        self, method: str, params: list[Any], context: str, *, reverts: bool = True
-    ) -> Any:
-        """A raw JSON-RPC call through the lean provider, failing the way web3's does:
-        a revert (when the method can revert) as its named ContractRevert, anything else
-        as ChainError."""
-        from escrowkit.evm.http import RpcError
-
-        try:
-            return self._lean.request(method, params)
-        except RpcError as exc:
-            data = revert_bytes_of(exc.data)
-            if reverts and (exc.code == 3 or "revert" in exc.message.lower()):
-                raise decode_revert(data or b"", context=context) from None
-            raise ChainError(f"{context}: {exc}") from None
-        except Exception as exc:
-            raise ChainError(f"{context}: {method} failed: {type(exc).__name__}: {exc}") from exc
 
     def wait_for_receipt(self, tx_hash: str, timeout: float | None = None) -> TxReceipt:
         """Wait for a receipt; :class:`TransactionTimeout` (with the hash) if none comes."""
-        from web3.exceptions import TimeExhausted
-
         wait = self.receipt_timeout if timeout is None else timeout
-        if self._lean is not None:
-            return self._lean_wait_for_receipt(tx_hash, wait)
-        try:
-            return self.w3.eth.wait_for_transaction_receipt(
-                tx_hash,  # type: ignore[arg-type]
-                timeout=wait,
-                poll_latency=self.poll_latency,
-            )
-        except TimeExhausted:
-            raise TransactionTimeout(tx_hash, wait) from None
-        except Exception as exc:
-            raise ChainError(f"waiting for {tx_hash} failed: {exc}") from exc
-
-    def _lean_wait_for_receipt(self, tx_hash: str, wait: float) -> TxReceipt:
-        from escrowkit.evm.receipts import format_receipt
-
         deadline = time.monotonic() + wait
+        get_receipt = self.transport.get_receipt
         while True:
-            raw = self._lean_request(
-                "eth_getTransactionReceipt", [tx_hash], f"waiting for {tx_hash}", reverts=False
-            )
-            if raw is not None:
-                return cast("TxReceipt", format_receipt(raw))
+            receipt = get_receipt(tx_hash)
+            if receipt is not None:
+                return receipt
             if time.monotonic() >= deadline:
                 raise TransactionTimeout(tx_hash, wait)
             time.sleep(self.poll_latency)
@@ -537,91 +443,3 @@ class Chain:
                 return revert
         gas_note = " (out of gas?)" if receipt["gasUsed"] >= tx.get("gas", 0) else ""
         return ContractRevert(tx_hash=tx_hash, context=context + gas_note)
-
-    def _rpc(self, method: str, params: list[Any]) -> Any:
-        response = translated(lambda: self.w3.provider.make_request(method, params))  # type: ignore[arg-type]
-        if "error" in response:
-            raise ChainError(f"{method} failed: {response['error']}")
-        return response.get("result")
-
-
-# --------------------------------------------------------------------------------------
-# Backends
-# --------------------------------------------------------------------------------------
-
-
-def _make_locked_provider_class() -> type:
-    from web3 import EthereumTesterProvider
-
-    class LockedTesterProvider(EthereumTesterProvider):
-        """eth-tester is not thread-safe: every request goes through one lock."""
-
-        def __init__(self, *args: Any, **kwargs: Any) -> None:
-            super().__init__(*args, **kwargs)
-            self.lock = threading.RLock()
-
-        def make_request(self, method: Any, params: Any) -> Any:
-            with self.lock:
-                return super().make_request(method, params)
-
-    return LockedTesterProvider
-
-
-def _LockedTesterProvider(tester: Any) -> Any:
-    global _locked_provider_class
-    if _locked_provider_class is None:
-        _locked_provider_class = _make_locked_provider_class()
-    return _locked_provider_class(tester)
-
-
-_locked_provider_class: type | None = None
-
-
-def _tester_lock(w3: Web3) -> Any:
-    return getattr(w3.provider, "lock", contextlib.nullcontext())
-
-
-#: web3 middleware that a locally signing client never needs. "validation" alone asks the
-#: node for its chain id on every call and estimate (four round trips per spend); the
-#: others resolve ENS names and fill gas for node-signed transactions.
-_UNUSED_MIDDLEWARE = ("validation", "ens_name_to_address", "gas_estimate", "gas_price_strategy")
-
-
-def _trim_middleware(w3: Web3) -> None:
-    names = {name for _, name in w3.middleware_onion.middleware}
-    for name in _UNUSED_MIDDLEWARE:
-        if name in names:
-            w3.middleware_onion.remove(name)
-
-
-_PROXY_VARIABLES = ("http_proxy", "https_proxy", "all_proxy", "no_proxy")
-
-
-def _http_provider(rpc_url: str, timeout: float) -> Any:
-    """The lean provider (:mod:`escrowkit.evm.http`), or web3's own when proxy variables are
-    set: ``requests`` honours them and ``http.client`` would not."""
-    if any(key.lower() in _PROXY_VARIABLES for key in os.environ):
-        from web3 import HTTPProvider
-
-        return HTTPProvider(rpc_url, request_kwargs={"timeout": timeout})
-    from escrowkit.evm.http import LeanHTTPProvider
-
-    return LeanHTTPProvider(rpc_url, timeout)
-
-
-def _root_cause(exc: BaseException) -> str:
-    """The innermost reason of a transport error, on one line.
-
-    requests wraps urllib3's ``MaxRetryError``, whose ``reason`` holds what went wrong
-    (refused, DNS, TLS); its own message is three nested reprs.
-    """
-    cause: BaseException = exc
-    for _ in range(8):
-        inner = getattr(cause, "reason", None)
-        if not isinstance(inner, BaseException) and cause.args:
-            inner = cause.args[0]
-        if not isinstance(inner, BaseException):
-            break
-        cause = inner
-    text = " ".join(str(cause).split())
-    return f"{type(cause).__name__}: {text}" if text else type(cause).__name__

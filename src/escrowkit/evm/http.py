@@ -9,8 +9,8 @@ sends, that CPU is the throughput. This module keeps web3 and cuts both costs:
   rules for the same methods) over :class:`HttpTransport`: keep-alive ``http.client``
   connections, one per thread, instead of a ``requests`` session;
 - :meth:`LeanHTTPProvider.request` is a raw JSON-RPC call (the result, or
-  :class:`RpcError`) for :class:`~escrowkit.evm.chain.Chain`'s hot path, which formats
-  raw receipts with :func:`escrowkit.evm.receipts.format_receipt`.
+  :class:`RpcError`) for the hot path of :class:`~escrowkit.evm.transports.LeanTransport`,
+  which formats raw receipts with :func:`escrowkit.evm.receipts.format_receipt`.
 
 Nothing here logs a URL: RPC URLs carry API keys. (Imported by ``Chain.connect`` only:
 it imports web3.)
@@ -153,7 +153,7 @@ class _SessionManager:
 class LeanHTTPProvider(HTTPProvider):
     """web3's ``HTTPProvider`` over :class:`HttpTransport`; see the module."""
 
-    #: Tells :class:`~escrowkit.evm.chain.Chain` that :meth:`request` is there.
+    #: Tells :func:`~escrowkit.evm.transports.transport_for` that :meth:`request` is there.
     lean_json_rpc = True
 
     def __init__(self, url: str, timeout: float = 30.0) -> None:
