@@ -9,7 +9,8 @@ same way on every backend (see :mod:`escrowkit.evm.reverts`).
 
 Time: :meth:`Chain.now` is the latest block's timestamp. :meth:`Chain.time_travel` moves it
 forward by whole seconds and mines a block; :meth:`Chain.set_next_block_timestamp` pins the
-exact timestamp of the next transaction, for tests of deadline edges.
+exact timestamp of the next transaction, for tests of deadline edges (see
+:mod:`escrowkit.evm.devchain`).
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from escrowkit.core.errors import (
 )
 from escrowkit.core.urls import is_loopback, redact_url
 from escrowkit.evm.anvil import start_anvil
+from escrowkit.evm.devchain import DevChain
 from escrowkit.evm.keys import ANVIL_CHAIN_ID, anvil_dev_signers, embedded_signers, signers_for
 from escrowkit.evm.nonces import NonceManager
 from escrowkit.evm.prepared import PreparedCall, describe_call, encode_call, function_abi
@@ -72,7 +74,7 @@ class _Fees:
     read_at: float
 
 
-class Chain:
+class Chain(DevChain):
     """A connection to one chain plus the keys it can sign with.
 
     Build one with :meth:`embedded`, :meth:`connect` or :meth:`anvil`.
@@ -216,7 +218,7 @@ class Chain:
                 "or add_signer(LocalAccount)"
             ) from None
 
-    # ---- time and state ----------------------------------------------------------------
+    # ---- time --------------------------------------------------------------------------
 
     def now(self, max_age: float = 0.0) -> int:
         """The latest block's timestamp (UTC seconds).
@@ -241,46 +243,6 @@ class Chain:
 
     def block_number(self) -> int:
         return int(translated(lambda: self.w3.eth.block_number))
-
-    def mine(self, blocks: int = 1) -> None:
-        """Mine ``blocks`` empty blocks."""
-        for _ in range(blocks):
-            self.transport.mine()
-        self._seen = None
-
-    def set_next_block_timestamp(self, timestamp: int) -> None:
-        """The next block (so the next transaction) gets exactly ``timestamp``.
-
-        It must be later than the latest block. On eth-tester this mines a block at
-        ``timestamp - 1`` (that is how its clock moves); on anvil it mines nothing.
-        """
-        latest = self.now()
-        if timestamp <= latest:
-            raise InvalidRequest(f"timestamp {timestamp} is not after the latest block {latest}")
-        self.transport.set_next_block_timestamp(timestamp)
-        self._seen = None
-
-    def time_travel(self, seconds: int) -> int:
-        """Move the chain's clock forward by ``seconds`` and mine; returns the new ``now()``."""
-        if isinstance(seconds, bool) or not isinstance(seconds, int) or seconds < 1:
-            raise InvalidRequest(f"time_travel needs a positive int of seconds, got {seconds!r}")
-        target = self.now() + seconds
-        self.set_next_block_timestamp(target)
-        if self.now() != target:
-            self.mine()
-        self._fees = None
-        return self.now()
-
-    def snapshot(self) -> Any:
-        """Take a state snapshot; :meth:`revert` goes back to it."""
-        return self.transport.snapshot()
-
-    def revert(self, snapshot: Any) -> None:
-        """Go back to a snapshot (anvil consumes it: take a new one to revert again)."""
-        self.transport.revert(snapshot)
-        self.nonces.resync()
-        self._fees = None
-        self._seen = None
 
     # ---- contracts and transactions ----------------------------------------------------
 
