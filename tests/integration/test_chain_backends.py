@@ -15,6 +15,7 @@ from escrowkit.contracts.deploy import deploy
 from escrowkit.contracts.token import TokenClient
 from escrowkit.errors import ChainError, ConfigurationError, ContractRevert
 from escrowkit.evm.chain import Chain
+from escrowkit.evm.transports import LeanTransport
 
 pytestmark = pytest.mark.anvil
 
@@ -153,10 +154,10 @@ def test_a_send_the_node_already_knows_is_sent(
     transaction is sent: the receipt comes and the nonce stays right."""
     from escrowkit.evm.http import RpcError
 
-    assert anvil._lean is not None
+    assert isinstance(anvil.transport, LeanTransport)
     owner = anvil.accounts[3]
     token = TokenClient(anvil, deploy(anvil, "MockUSDC", sender=owner).address)
-    request = anvil._lean.request
+    request = anvil.transport.provider.request
 
     def answered_twice(method: str, params: list[Any]) -> Any:
         result = request(method, params)
@@ -164,7 +165,7 @@ def test_a_send_the_node_already_knows_is_sent(
             raise RpcError(method, {"code": -32000, "message": "already known"})
         return result
 
-    monkeypatch.setattr(anvil._lean, "request", answered_twice)
+    monkeypatch.setattr(anvil.transport.provider, "request", answered_twice)
     receipt = token.mint(owner, 5, sender=owner)
     assert receipt["status"] == 1
     monkeypatch.undo()
@@ -186,7 +187,7 @@ def test_connect_with_a_keystore_file(anvil: Chain, tmp_path: Path) -> None:
     import json
 
     keystore.write_text(json.dumps(Account.encrypt(account.key, "s3cret")))
-    anvil._rpc("anvil_setBalance", [account.address, hex(10**20)])
+    anvil.transport.rpc("anvil_setBalance", [account.address, hex(10**20)])
     url = anvil.w3.provider.endpoint_uri  # type: ignore[attr-defined]
 
     with pytest.raises(ConfigurationError, match="wrong password"):
@@ -202,7 +203,7 @@ def test_connect_with_a_keystore_file(anvil: Chain, tmp_path: Path) -> None:
 
 
 def test_connect_to_nothing_is_a_clear_error() -> None:
-    from escrowkit.evm.chain import free_port
+    from escrowkit.evm import free_port
 
     port = free_port()
     with pytest.raises(ChainError, match="cannot reach") as caught:
@@ -226,9 +227,9 @@ def _shape(value: Any) -> Any:
 def test_lean_receipts_are_exactly_what_web3_returns(
     anvil: Chain, reverter_artifact: Artifact
 ) -> None:
-    """The lean path formats receipts itself (escrowkit.evm.http): deployments, transfers with
+    """The lean path formats receipts itself (escrowkit.evm.receipts): deployments, transfers with
     logs and mined failures must come out as web3's get_transaction_receipt does."""
-    assert anvil._lean is not None  # the lean path is the one under test
+    assert isinstance(anvil.transport, LeanTransport)  # the lean path is the one under test
     sender, other = anvil.accounts[0], anvil.accounts[1]
     artifact = load_artifact("MockUSDC")
     factory = anvil.w3.eth.contract(abi=artifact.abi, bytecode=artifact.bytecode)

@@ -16,7 +16,8 @@ import pytest
 from escrowkit.contracts.deploy import Deployments, deploy
 from escrowkit.contracts.escrow import EscrowState
 from escrowkit.contracts.stack import load_stack
-from escrowkit.evm.chain import Chain, free_port
+from escrowkit.evm import free_port
+from escrowkit.evm.chain import Chain
 
 pytestmark = pytest.mark.anvil
 

@@ -1,34 +1,29 @@
 """One ``Chain`` over an embedded eth-tester, a local anvil, or any JSON-RPC node.
 
-Every transaction is signed locally with eth-account, so the three backends take the same
-path: estimate gas (a revert surfaces here, decoded, before anything is sent), take the
-sender's next nonce under its lock, sign, send, wait for the receipt, check its status.
+Every transaction is signed locally, so the three backends take the same path: estimate
+gas (a revert surfaces here, decoded, before anything is sent), take the sender's next
+nonce under its lock, sign, send, wait for the receipt, check its status. How each step
+reaches the node is the chain's transport's business (:mod:`escrowkit.evm.transports`).
 Reverts are turned into named :class:`~escrowkit.errors.ContractRevert` exceptions the
-same way on every backend (see :func:`revert_from_exception`).
+same way on every backend (see :mod:`escrowkit.evm.reverts`).
 
 Time: :meth:`Chain.now` is the latest block's timestamp. :meth:`Chain.time_travel` moves it
 forward by whole seconds and mines a block; :meth:`Chain.set_next_block_timestamp` pins the
-exact timestamp of the next transaction, for tests of deadline edges.
+exact timestamp of the next transaction, for tests of deadline edges (see
+:mod:`escrowkit.evm.devchain`).
 """
 
 from __future__ import annotations
 
-import ast
 import contextlib
 import logging
 import os
-import platform
-import re
-import shutil
-import socket
-import subprocess
 import threading
 import time
 import weakref
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, TypeVar, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from escrowkit.core.addresses import to_address
 from escrowkit.core.errors import (
@@ -37,234 +32,39 @@ from escrowkit.core.errors import (
     ContractRevert,
     InvalidRequest,
     TransactionTimeout,
-    decode_revert,
+    register_abi,
 )
-from escrowkit.core.paths import node_modules_package
 from escrowkit.core.urls import is_loopback, redact_url
+from escrowkit.evm.anvil import start_anvil
+from escrowkit.evm.devchain import DevChain
+from escrowkit.evm.keys import ANVIL_CHAIN_ID, anvil_dev_signers, embedded_signers, signers_for
+from escrowkit.evm.nonces import NonceManager
+from escrowkit.evm.prepared import PreparedCall, describe_call, encode_call, function_abi
+from escrowkit.evm.reverts import revert_from_exception, translate, translated
+from escrowkit.evm.transports import (
+    Backend,
+    Transport,
+    embedded_web3,
+    http_web3,
+    root_cause,
+    transport_for,
+)
 
 if TYPE_CHECKING:
+    import subprocess
+
     from eth_account.signers.local import LocalAccount
     from eth_typing import ChecksumAddress
     from web3 import Web3
     from web3.contract import Contract
     from web3.types import TxReceipt
 
-__all__ = [
-    "ANVIL_DEV_KEYS",
-    "Chain",
-    "NonceManager",
-    "PreparedCall",
-    "find_anvil",
-    "revert_data_from_exception",
-    "revert_from_exception",
-]
+__all__ = ["Chain"]
 
 logger = logging.getLogger(__name__)
 
-T = TypeVar("T")
-
-#: Anvil's default dev accounts (from its well-known test mnemonic). Public knowledge:
-#: only ever used on a local chain (chain id 31337 on a loopback address).
-ANVIL_DEV_KEYS = (
-    "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80",
-    "0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d",
-    "0x5de4111afa1a4b94908f83103eb1f1706367c2e68ca870fc3fb9a804cdab365a",
-    "0x7c852118294e51e653712a81e05800f419141751be58f605c371e15141b007a6",
-    "0x47e179ec197488593b187f80a00eb0da91f1b9d0b13f8733639f19c30a34926a",
-    "0x8b3a350cf5c34c9194ca85829a2df0ec3153be0318b5e2d3348e872092edffba",
-    "0x92db14e403b83dfe3df233f83dfa3a0d7096f21ca9b0d6d6b8d88b2b4ec1564e",
-    "0x4bbbf85ce3377467afe5d46f804f221813b2bb87f24d81f60f1fcdbf7cbf4356",
-    "0xdbda1821b80551c9d65939329250298aa3472ba22feea921c0cf5d620ea67b97",
-    "0x2a871d0798f97d79848a013d4936a73bf4cc922c825d33c1cf7073dff6d409c6",
-)
-ANVIL_CHAIN_ID = 31337
 GAS_BUFFER_PERCENT = 25
 GAS_BUFFER_MIN = 20_000
-
-Backend = Literal["embedded", "anvil", "rpc"]
-
-
-# --------------------------------------------------------------------------------------
-# Reverts from either backend
-# --------------------------------------------------------------------------------------
-
-_BYTES_REPR = re.compile(r"^(?:execution reverted: )?(b'.*'|b\".*\")$", re.DOTALL)
-_HEX = re.compile(r"^0x(?:[0-9a-fA-F]{2})*$")
-_ERROR_STRING_SELECTOR = bytes.fromhex("08c379a0")
-
-
-def revert_data_from_exception(exc: BaseException) -> bytes | None:
-    """Dig the raw revert bytes out of whatever a backend raised, or None if it was no revert.
-
-    eth-tester raises ``TransactionFailed`` whose text has lost the selector; the bytes
-    survive on a chained exception, as a ``bytes`` argument or as their ``repr``. web3's
-    ``ContractLogicError`` family (what anvil produces) carries them as ``.data`` hex.
-    """
-    if not _is_revert(exc):
-        return None
-    seen: set[int] = set()
-    stack: list[BaseException] = [exc]
-    tester_message: str | None = None
-    while stack:
-        current = stack.pop()
-        if id(current) in seen:
-            continue
-        seen.add(id(current))
-        found = _data_of(getattr(current, "data", None))
-        if found is not None:
-            return found
-        from_tester = type(current).__module__.startswith("eth_tester")
-        if from_tester and current.args and isinstance(current.args[0], str):
-            tester_message = current.args[0]
-        for arg in current.args:
-            if isinstance(arg, BaseException):
-                stack.append(arg)
-            elif (found := _data_of(arg)) is not None:
-                return found
-            elif isinstance(arg, str) and (match := _BYTES_REPR.match(arg)):
-                with contextlib.suppress(ValueError, SyntaxError):
-                    value = ast.literal_eval(match.group(1))
-                    if isinstance(value, bytes):
-                        return value
-            elif hasattr(arg, "args") and arg.args and isinstance(arg.args[0], bytes):
-                return bytes(arg.args[0])  # py-evm's Revert(b"...")
-        stack.extend(e for e in (current.__cause__, current.__context__) if e is not None)
-    if tester_message:
-        # eth-tester's eth_call decodes Error(string) and keeps only the text: encode it back.
-        from eth_abi.abi import encode
-
-        text = tester_message.removeprefix("execution reverted: ")
-        return _ERROR_STRING_SELECTOR + encode(["string"], [text])
-    return b""
-
-
-def _json_value(value: object) -> object:
-    """A transaction field as JSON-RPC wants it: quantities and bytes as 0x hex."""
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, int):
-        return hex(value)
-    if isinstance(value, (bytes, bytearray)):
-        return "0x" + bytes(value).hex()
-    return value
-
-
-def _data_of(value: object) -> bytes | None:
-    if isinstance(value, (bytes, bytearray)):
-        return bytes(value)
-    if isinstance(value, str) and _HEX.match(value):
-        return bytes.fromhex(value[2:])
-    if isinstance(value, dict):
-        return _data_of(value.get("data"))
-    return None
-
-
-def _is_revert(exc: BaseException) -> bool:
-    name = type(exc).__name__
-    if name in {
-        "TransactionFailed",
-        "ContractLogicError",
-        "ContractCustomError",
-        "ContractPanicError",
-    }:
-        return True
-    from web3.exceptions import ContractLogicError
-
-    if isinstance(exc, ContractLogicError):
-        return True
-    text = str(exc).lower()
-    return "execution reverted" in text or ("revert" in text and "vm exception" in text)
-
-
-def revert_from_exception(
-    exc: BaseException, *, tx_hash: str | None = None, context: str | None = None
-) -> ContractRevert | None:
-    """The named ContractRevert for a backend's exception, or None when it is not a revert."""
-    data = revert_data_from_exception(exc)
-    if data is None:
-        return None
-    return decode_revert(data, tx_hash=tx_hash, context=context)
-
-
-# --------------------------------------------------------------------------------------
-# Nonces
-# --------------------------------------------------------------------------------------
-
-
-class NonceManager:
-    """Hands out nonces per sender, safe across threads.
-
-    The caller holds :meth:`lock` for a sender from taking a nonce until the node has
-    accepted the transaction, so nonces reach the node in order and without gaps; a failed
-    send calls :meth:`resync`, and the next nonce is read from the node again.
-    """
-
-    def __init__(self, fetch: Callable[[str], int]) -> None:
-        self._fetch = fetch
-        self._guard = threading.Lock()
-        self._locks: dict[str, threading.Lock] = {}
-        self._next: dict[str, int] = {}
-
-    def lock(self, sender: str) -> threading.Lock:
-        with self._guard:
-            return self._locks.setdefault(sender, threading.Lock())
-
-    def take(self, sender: str) -> int:
-        """The next nonce for ``sender``; call with ``lock(sender)`` held."""
-        if sender not in self._next:
-            self._next[sender] = self._fetch(sender)
-        nonce = self._next[sender]
-        self._next[sender] = nonce + 1
-        return nonce
-
-    def resync(self, sender: str | None = None) -> None:
-        """Forget what we know (one sender, or all after a snapshot revert)."""
-        with self._guard:
-            if sender is None:
-                self._next.clear()
-            else:
-                self._next.pop(sender, None)
-
-
-# --------------------------------------------------------------------------------------
-# Chain
-# --------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class PreparedCall:
-    """A contract function call ready to encode, made without web3's per-call ABI lookup
-    (``contract.functions.name(...)`` searches the ABI and builds a new object each time:
-    a tenth of a spend's CPU). :meth:`Chain.transact` takes it like a web3 function."""
-
-    contract: Contract
-    fn_name: str
-    selector: str
-    argument_types: tuple[str, ...]
-    arguments: tuple[Any, ...]
-
-    @property
-    def address(self) -> ChecksumAddress:
-        return self.contract.address
-
-    def web3_function(self) -> Any:
-        """The same call as web3's ContractFunction (for what PreparedCall does not do)."""
-        return self.contract.functions[self.fn_name](*self.arguments)
-
-    def build_transaction(self, tx: dict[str, Any]) -> Any:
-        return self.web3_function().build_transaction(tx)
-
-
-def _function_abi(abi: Sequence[Any], name: str) -> tuple[str, tuple[str, ...]] | None:
-    """(selector, argument types) of the one function ``name`` in ``abi``, or None when
-    the name is overloaded (then web3 must choose by the arguments)."""
-    from eth_utils.abi import function_abi_to_4byte_selector, get_abi_input_types
-
-    entries = [e for e in abi if e.get("type") == "function" and e.get("name") == name]
-    if len(entries) != 1:
-        return None
-    selector = "0x" + function_abi_to_4byte_selector(entries[0]).hex()
-    return selector, tuple(get_abi_input_types(entries[0]))
 
 
 @dataclass(frozen=True)
@@ -274,7 +74,7 @@ class _Fees:
     read_at: float
 
 
-class Chain:
+class Chain(DevChain):
     """A connection to one chain plus the keys it can sign with.
 
     Build one with :meth:`embedded`, :meth:`connect` or :meth:`anvil`.
@@ -290,7 +90,8 @@ class Chain:
         poll_latency: float = 0.02,
     ) -> None:
         self.w3 = w3
-        _trim_middleware(w3)
+        #: How this chain reaches its node (estimate, send, receipts, dev controls).
+        self.transport: Transport = transport_for(w3, backend)
         self.backend: Backend = backend
         self.receipt_timeout = receipt_timeout
         self.poll_latency = poll_latency
@@ -306,10 +107,6 @@ class Chain:
         self._fees_lock = threading.Lock()
         self._seen: tuple[int, float] | None = None  # (latest timestamp, monotonic read time)
         self._process: subprocess.Popen[bytes] | None = None
-        # Raw JSON-RPC for the requests every transaction makes (see escrowkit.evm.http), on a
-        # node reached through the lean provider; None on eth-tester or web3's provider.
-        self._lean: Any = w3.provider if getattr(w3.provider, "lean_json_rpc", False) else None
-        self._fast_signers: dict[str, Any] = {}
         # Per contract object (gone with it): function name -> (selector, types) or None.
         self._prepared: weakref.WeakKeyDictionary[
             Any, dict[str, tuple[str, tuple[str, ...]] | None]
@@ -323,15 +120,10 @@ class Chain:
     @classmethod
     def embedded(cls, *, accounts: int = 10) -> Chain:
         """An in-process eth-tester chain (py-evm). Accounts hold 1,000,000 ETH each."""
-        from eth_account import Account
-        from eth_tester import EthereumTester, PyEVMBackend
-        from web3 import Web3
-
         if not 1 <= accounts <= 10:
             raise InvalidRequest("an embedded chain has 1 to 10 funded accounts")
-        provider = _LockedTesterProvider(EthereumTester(PyEVMBackend()))
-        keys = [Account.from_key(n.to_bytes(32, "big")) for n in range(1, accounts + 1)]
-        return cls(Web3(provider), keys, backend="embedded", poll_latency=0.001)
+        w3 = embedded_web3()
+        return cls(w3, embedded_signers(accounts), backend="embedded", poll_latency=0.001)
 
     @classmethod
     def connect(
@@ -350,20 +142,18 @@ class Chain:
         Without one, a local anvil (chain id 31337 on a loopback address) gets anvil's dev
         accounts; any other node gets no signer and can only be read.
         """
-        from web3 import Web3
-
-        w3 = Web3(_http_provider(rpc_url, request_timeout))
+        w3 = http_web3(rpc_url, request_timeout)
         try:
             chain_id = int(w3.eth.chain_id)
         except Exception as exc:
             # ChainError cuts any URL in its message; redact_url also catches the key
             # where the transport repeats it on its own.
-            reason = redact_url(_root_cause(exc), rpc_url)
+            reason = redact_url(root_cause(exc), rpc_url)
             raise ChainError(f"cannot reach a node at {rpc_url}: {reason}") from exc
-        signers = _signers_for(account, password)
+        signers = signers_for(account, password)
         local = is_loopback(rpc_url)
         if not signers and chain_id == ANVIL_CHAIN_ID and local:
-            signers = _anvil_dev_signers()
+            signers = anvil_dev_signers()
         backend: Backend = "anvil" if chain_id == ANVIL_CHAIN_ID and local else "rpc"
         return cls(
             w3,
@@ -428,7 +218,7 @@ class Chain:
                 "or add_signer(LocalAccount)"
             ) from None
 
-    # ---- time and state ----------------------------------------------------------------
+    # ---- time --------------------------------------------------------------------------
 
     def now(self, max_age: float = 0.0) -> int:
         """The latest block's timestamp (UTC seconds).
@@ -443,83 +233,21 @@ class Chain:
             age = time.monotonic() - seen[1]
             if age <= max_age:
                 # eth-tester's clock only moves with blocks; a node's with the wall clock.
-                return seen[0] + (0 if self.backend == "embedded" else int(age))
+                return seen[0] + (int(age) if self.transport.wall_clock else 0)
         return int(self._latest_block()["timestamp"])
 
     def _latest_block(self) -> Any:
-        block = self._request(lambda: self.w3.eth.get_block("latest"))
+        block = translated(lambda: self.w3.eth.get_block("latest"))
         self._seen = (int(block["timestamp"]), time.monotonic())
         return block
 
     def block_number(self) -> int:
-        return int(self._request(lambda: self.w3.eth.block_number))
-
-    def mine(self, blocks: int = 1) -> None:
-        """Mine ``blocks`` empty blocks."""
-        for _ in range(blocks):
-            self._rpc("evm_mine", [])
-        self._seen = None
-
-    def set_next_block_timestamp(self, timestamp: int) -> None:
-        """The next block (so the next transaction) gets exactly ``timestamp``.
-
-        It must be later than the latest block. On eth-tester this mines a block at
-        ``timestamp - 1`` (that is how its clock moves); on anvil it mines nothing.
-        """
-        latest = self.now()
-        if timestamp <= latest:
-            raise InvalidRequest(f"timestamp {timestamp} is not after the latest block {latest}")
-        if self.backend == "embedded":
-            tester = self.w3.provider.ethereum_tester  # type: ignore[attr-defined]
-            with _tester_lock(self.w3):
-                pending = tester.get_block_by_number("pending")["timestamp"]
-                if timestamp < pending:
-                    # py-evm opens a new pending block at max(parent + 1, wall clock).
-                    raise InvalidRequest(
-                        f"eth-tester's next block is already at {pending} (it never goes "
-                        f"below the wall clock); cannot pin {timestamp}"
-                    )
-                if timestamp != pending:
-                    tester.time_travel(timestamp)
-        else:
-            self._rpc("evm_setNextBlockTimestamp", [timestamp])
-        self._seen = None
-
-    def time_travel(self, seconds: int) -> int:
-        """Move the chain's clock forward by ``seconds`` and mine; returns the new ``now()``."""
-        if isinstance(seconds, bool) or not isinstance(seconds, int) or seconds < 1:
-            raise InvalidRequest(f"time_travel needs a positive int of seconds, got {seconds!r}")
-        target = self.now() + seconds
-        self.set_next_block_timestamp(target)
-        if self.now() != target:
-            self.mine()
-        self._fees = None
-        return self.now()
-
-    def snapshot(self) -> Any:
-        """Take a state snapshot; :meth:`revert` goes back to it."""
-        if self.backend == "embedded":
-            with _tester_lock(self.w3):
-                return self.w3.provider.ethereum_tester.take_snapshot()  # type: ignore[attr-defined]
-        return self._rpc("evm_snapshot", [])
-
-    def revert(self, snapshot: Any) -> None:
-        """Go back to a snapshot (anvil consumes it: take a new one to revert again)."""
-        if self.backend == "embedded":
-            with _tester_lock(self.w3):
-                self.w3.provider.ethereum_tester.revert_to_snapshot(snapshot)  # type: ignore[attr-defined]
-        elif not self._rpc("evm_revert", [snapshot]):
-            raise ChainError(f"the node refused to revert to snapshot {snapshot}")
-        self.nonces.resync()
-        self._fees = None
-        self._seen = None
+        return int(translated(lambda: self.w3.eth.block_number))
 
     # ---- contracts and transactions ----------------------------------------------------
 
     def contract(self, address: str, abi: Sequence[dict[str, Any]]) -> Contract:
         """A web3 contract object for ``address``."""
-        from escrowkit.core.errors import register_abi
-
         register_abi(abi)
         return self.w3.eth.contract(address=to_address(address), abi=list(abi))
 
@@ -530,7 +258,7 @@ class Chain:
         if functions is None:
             functions = self._prepared.setdefault(contract, {})
         if name not in functions:
-            functions[name] = _function_abi(contract.abi, name)
+            functions[name] = function_abi(contract.abi, name)
         found = functions[name]
         if found is None:
             return contract.functions[name](*args)
@@ -542,7 +270,7 @@ class Chain:
         try:
             return fn.call(params)
         except Exception as exc:
-            raise self._translate(exc, context=context or _describe(fn)) from None
+            raise translate(exc, context=context or describe_call(fn)) from None
 
     def transact(
         self,
@@ -561,8 +289,22 @@ class Chain:
         transport problems.
         """
         signer = self._signer(sender)
-        sender = signer.address
-        context = context or _describe(fn)
+        context = context or describe_call(fn)
+        tx = self._build_transaction(fn, signer.address, value, gas, context)
+        if gas is None:
+            tx["gas"] = self._estimate_gas(tx, context)
+        tx_hash = self._send(signer, tx, context)
+        receipt = self.wait_for_receipt(tx_hash)
+        logger.debug("%s: tx %s gas %s", context, tx_hash, receipt["gasUsed"])
+        if receipt["status"] != 1:
+            raise self._replay_revert(tx, receipt, tx_hash, context)
+        return receipt
+
+    def _build_transaction(
+        self, fn: Any, sender: str, value: int, gas: int | None, context: str
+    ) -> dict[str, Any]:
+        """``fn`` as a transaction from ``sender``, fees included; gas (when not given)
+        and nonce are filled in later."""
         fees = self._current_fees()
         tx: dict[str, Any] = {
             "from": sender,
@@ -571,40 +313,34 @@ class Chain:
             "gas": gas or 0,
             "maxFeePerGas": fees.max_fee,
             "maxPriorityFeePerGas": fees.priority,
-            "nonce": 0,  # gas and nonce are filled in below
+            "nonce": 0,  # filled in under the sender's nonce lock
         }
-        data = _encode_call(fn)
+        data = encode_call(fn)
         if data is not None:
             tx.update(to=fn.address, data=data)
-        else:
-            try:
-                # Every field is given, so web3 asks the node nothing: it only encodes.
-                tx = dict(fn.build_transaction(tx))
-            except Exception as exc:
-                raise self._translate(exc, context=context) from None
-        if gas is None:
-            call = {k: tx[k] for k in ("from", "to", "data", "value") if k in tx}
-            # Judge the call in the block it will land in, whose timestamp may be pinned
-            # by set_next_block_timestamp: anvil needs "pending" for that ("latest" is a
-            # block early); eth-tester always estimates on its pending block and rejects
-            # the parameter.
-            block = None if self.backend == "embedded" else "pending"
-            if self._lean is not None:
-                # A deployment has an empty ``to``, which JSON-RPC spells by leaving it out.
-                raw_call = {k: _json_value(v) for k, v in call.items() if k != "to" or v}
-                estimate = int(
-                    self._lean_request("eth_estimateGas", [raw_call, block], context), 16
-                )
-            else:
-                try:
-                    estimate = int(self.w3.eth.estimate_gas(call, block))  # type: ignore[arg-type]
-                except Exception as exc:
-                    raise self._translate(exc, context=context) from None
-            tx["gas"] = estimate + max(estimate * GAS_BUFFER_PERCENT // 100, GAS_BUFFER_MIN)
+            return tx
+        try:
+            # Every field is given, so web3 asks the node nothing: it only encodes.
+            return dict(fn.build_transaction(tx))
+        except Exception as exc:
+            raise translate(exc, context=context) from None
+
+    def _estimate_gas(self, tx: dict[str, Any], context: str) -> int:
+        """Gas for ``tx`` with a buffer; a revert surfaces here, named, before any send."""
+        call: dict[str, Any] = {k: tx[k] for k in ("from", "to", "data", "value") if k in tx}
+        # Judge the call in the block it will land in, whose timestamp may be pinned by
+        # set_next_block_timestamp; the transport knows which block tag says that.
+        transport = self.transport
+        estimate = transport.estimate_gas(call, transport.estimate_block, context=context)
+        return estimate + max(estimate * GAS_BUFFER_PERCENT // 100, GAS_BUFFER_MIN)
+
+    def _send(self, signer: LocalAccount, tx: dict[str, Any], context: str) -> str:
+        """Take the sender's next nonce under its lock, sign and send; the tx hash."""
+        sender = signer.address
         with self.nonces.lock(sender):
             tx["nonce"] = self.nonces.take(sender)
             try:
-                tx_hash = self._sign_and_send(signer, tx, context)
+                return self.transport.sign_and_send(signer, tx, context=context)
             except BaseException as exc:
                 # The node may or may not have taken the nonce: ask it again next time.
                 self.nonces.resync(sender)
@@ -613,84 +349,16 @@ class Chain:
                     if revert is not None:
                         raise revert from None
                 raise
-        receipt = self.wait_for_receipt(tx_hash)
-        logger.debug("%s: tx %s gas %s", context, tx_hash, receipt["gasUsed"])
-        if receipt["status"] != 1:
-            raise self._replay_revert(tx, receipt, tx_hash, context)
-        return receipt
-
-    def _sign_and_send(self, signer: LocalAccount, tx: dict[str, Any], context: str) -> str:
-        """Sign ``tx`` and hand it to the node; its hash. (Called under the nonce lock.)"""
-        if self._lean is None or not isinstance(tx.get("to"), str) or not tx["to"]:
-            # eth-tester, web3's provider, or a deployment (no ``to``): eth-account.
-            signed = signer.sign_transaction(tx)
-            return str(
-                self._request(
-                    lambda: self.w3.eth.send_raw_transaction(signed.raw_transaction)
-                ).to_0x_hex()
-            )
-        fast = self._fast_signers.get(signer.address)
-        if fast is None:
-            from escrowkit.evm.signing import Signer
-
-            fast = self._fast_signers.setdefault(signer.address, Signer(signer.key))
-        raw, tx_hash = fast.sign(tx)
-        try:
-            sent = self._lean_request("eth_sendRawTransaction", ["0x" + raw.hex()], context)
-        except ChainError as exc:
-            # The transport sent it again after a connection died unanswered, and the
-            # node had taken the first: it is sent.
-            if "already known" not in str(exc).lower():
-                raise
-            sent = None
-        return str(sent or tx_hash)
-
-    def _lean_request(
-        self, method: str, params: list[Any], context: str, *, reverts: bool = True
-    ) -> Any:
-        """A raw JSON-RPC call through the lean provider, failing the way web3's does:
-        a revert (when the method can revert) as its named ContractRevert, anything else
-        as ChainError."""
-        from escrowkit.evm.http import RpcError
-
-        try:
-            return self._lean.request(method, params)
-        except RpcError as exc:
-            data = _data_of(exc.data)
-            if reverts and (exc.code == 3 or "revert" in exc.message.lower()):
-                raise decode_revert(data or b"", context=context) from None
-            raise ChainError(f"{context}: {exc}") from None
-        except Exception as exc:
-            raise ChainError(f"{context}: {method} failed: {type(exc).__name__}: {exc}") from exc
 
     def wait_for_receipt(self, tx_hash: str, timeout: float | None = None) -> TxReceipt:
         """Wait for a receipt; :class:`TransactionTimeout` (with the hash) if none comes."""
-        from web3.exceptions import TimeExhausted
-
         wait = self.receipt_timeout if timeout is None else timeout
-        if self._lean is not None:
-            return self._lean_wait_for_receipt(tx_hash, wait)
-        try:
-            return self.w3.eth.wait_for_transaction_receipt(
-                tx_hash,  # type: ignore[arg-type]
-                timeout=wait,
-                poll_latency=self.poll_latency,
-            )
-        except TimeExhausted:
-            raise TransactionTimeout(tx_hash, wait) from None
-        except Exception as exc:
-            raise ChainError(f"waiting for {tx_hash} failed: {exc}") from exc
-
-    def _lean_wait_for_receipt(self, tx_hash: str, wait: float) -> TxReceipt:
-        from escrowkit.evm.http import format_receipt
-
         deadline = time.monotonic() + wait
+        get_receipt = self.transport.get_receipt
         while True:
-            raw = self._lean_request(
-                "eth_getTransactionReceipt", [tx_hash], f"waiting for {tx_hash}", reverts=False
-            )
-            if raw is not None:
-                return cast("TxReceipt", format_receipt(raw))
+            receipt = get_receipt(tx_hash)
+            if receipt is not None:
+                return receipt
             if time.monotonic() >= deadline:
                 raise TransactionTimeout(tx_hash, wait)
             time.sleep(self.poll_latency)
@@ -698,8 +366,8 @@ class Chain:
     def pending_transactions(self, address: str) -> int:
         """How many of ``address``'s transactions the node has seen but not mined."""
         checked = to_address(address)
-        pending = self._request(lambda: self.w3.eth.get_transaction_count(checked, "pending"))
-        latest = self._request(lambda: self.w3.eth.get_transaction_count(checked, "latest"))
+        pending = translated(lambda: self.w3.eth.get_transaction_count(checked, "pending"))
+        latest = translated(lambda: self.w3.eth.get_transaction_count(checked, "latest"))
         return int(pending) - int(latest)
 
     # ---- internals ---------------------------------------------------------------------
@@ -717,7 +385,7 @@ class Chain:
             block = self._latest_block()
             base_fee = int(block.get("baseFeePerGas", 0) or 0)
             try:
-                priority = int(self._request(lambda: self.w3.eth.max_priority_fee))
+                priority = int(translated(lambda: self.w3.eth.max_priority_fee))
             except ChainError:
                 priority = 10**9
             self._fees = _Fees(2 * base_fee + priority, priority, time.monotonic())
@@ -737,282 +405,3 @@ class Chain:
                 return revert
         gas_note = " (out of gas?)" if receipt["gasUsed"] >= tx.get("gas", 0) else ""
         return ContractRevert(tx_hash=tx_hash, context=context + gas_note)
-
-    def _translate(self, exc: Exception, *, context: str) -> Exception:
-        revert = revert_from_exception(exc, context=context)
-        if revert is not None:
-            return revert
-        if isinstance(exc, ChainError):
-            return exc
-        return ChainError(f"{context}: {type(exc).__name__}: {exc}")
-
-    def _request(self, thunk: Callable[[], T]) -> T:
-        try:
-            return thunk()
-        except (ChainError, ContractRevert):
-            raise
-        except Exception as exc:
-            revert = revert_from_exception(exc)
-            if revert is not None:
-                raise revert from None
-            raise ChainError(f"{type(exc).__name__}: {exc}") from exc
-
-    def _rpc(self, method: str, params: list[Any]) -> Any:
-        response = self._request(lambda: self.w3.provider.make_request(method, params))  # type: ignore[arg-type]
-        if "error" in response:
-            raise ChainError(f"{method} failed: {response['error']}")
-        return response.get("result")
-
-
-# --------------------------------------------------------------------------------------
-# Backends
-# --------------------------------------------------------------------------------------
-
-
-def _make_locked_provider_class() -> type:
-    from web3 import EthereumTesterProvider
-
-    class LockedTesterProvider(EthereumTesterProvider):
-        """eth-tester is not thread-safe: every request goes through one lock."""
-
-        def __init__(self, *args: Any, **kwargs: Any) -> None:
-            super().__init__(*args, **kwargs)
-            self.lock = threading.RLock()
-
-        def make_request(self, method: Any, params: Any) -> Any:
-            with self.lock:
-                return super().make_request(method, params)
-
-    return LockedTesterProvider
-
-
-def _LockedTesterProvider(tester: Any) -> Any:
-    global _locked_provider_class
-    if _locked_provider_class is None:
-        _locked_provider_class = _make_locked_provider_class()
-    return _locked_provider_class(tester)
-
-
-_locked_provider_class: type | None = None
-
-
-def _tester_lock(w3: Web3) -> Any:
-    return getattr(w3.provider, "lock", contextlib.nullcontext())
-
-
-#: web3 middleware that a locally signing client never needs. "validation" alone asks the
-#: node for its chain id on every call and estimate (four round trips per spend); the
-#: others resolve ENS names and fill gas for node-signed transactions.
-_UNUSED_MIDDLEWARE = ("validation", "ens_name_to_address", "gas_estimate", "gas_price_strategy")
-
-
-def _trim_middleware(w3: Web3) -> None:
-    names = {name for _, name in w3.middleware_onion.middleware}
-    for name in _UNUSED_MIDDLEWARE:
-        if name in names:
-            w3.middleware_onion.remove(name)
-
-
-_PROXY_VARIABLES = ("http_proxy", "https_proxy", "all_proxy", "no_proxy")
-
-
-def _http_provider(rpc_url: str, timeout: float) -> Any:
-    """The lean provider (:mod:`escrowkit.evm.http`), or web3's own when proxy variables are
-    set: ``requests`` honours them and ``http.client`` would not."""
-    if any(key.lower() in _PROXY_VARIABLES for key in os.environ):
-        from web3 import HTTPProvider
-
-        return HTTPProvider(rpc_url, request_kwargs={"timeout": timeout})
-    from escrowkit.evm.http import LeanHTTPProvider
-
-    return LeanHTTPProvider(rpc_url, timeout)
-
-
-def _anvil_dev_signers() -> list[LocalAccount]:
-    from eth_account import Account
-
-    return [Account.from_key(key) for key in ANVIL_DEV_KEYS]
-
-
-def _signers_for(account: Any, password: str | None) -> list[LocalAccount]:
-    from eth_account import Account
-    from eth_account.signers.local import LocalAccount
-
-    if account is None:
-        return []
-    if isinstance(account, LocalAccount):
-        return [account]
-    if isinstance(account, (str, os.PathLike)):
-        path = Path(account).expanduser()
-        if not path.is_file():
-            raise ConfigurationError(f"keystore file {path} does not exist")
-        secret = password if password is not None else os.environ.get("ESCROWKIT_KEYSTORE_PASSWORD")
-        if secret is None:
-            raise ConfigurationError(
-                f"keystore {path.name} needs a password (argument or ESCROWKIT_KEYSTORE_PASSWORD)"
-            )
-        try:
-            key = Account.decrypt(path.read_text(), secret)
-        except ValueError:
-            raise ConfigurationError(f"wrong password for keystore {path.name}") from None
-        return [Account.from_key(key)]
-    if isinstance(account, Sequence) and all(isinstance(a, LocalAccount) for a in account):
-        return list(account)
-    raise InvalidRequest(
-        "account must be an eth_account LocalAccount, a keystore path, or a list of accounts"
-    )
-
-
-def _root_cause(exc: BaseException) -> str:
-    """The innermost reason of a transport error, on one line.
-
-    requests wraps urllib3's ``MaxRetryError``, whose ``reason`` holds what went wrong
-    (refused, DNS, TLS); its own message is three nested reprs.
-    """
-    cause: BaseException = exc
-    for _ in range(8):
-        inner = getattr(cause, "reason", None)
-        if not isinstance(inner, BaseException) and cause.args:
-            inner = cause.args[0]
-        if not isinstance(inner, BaseException):
-            break
-        cause = inner
-    text = " ".join(str(cause).split())
-    return f"{type(cause).__name__}: {text}" if text else type(cause).__name__
-
-
-def _encode_call(fn: Any) -> str | None:
-    """Calldata for a bound contract function straight from eth-abi, or None.
-
-    web3 re-validates the contract's whole ABI and runs its normalizers on every encode
-    (a tenth of a spend's CPU). escrowkit's clients pass canonical values (checksummed
-    addresses, bytes, ints), which eth-abi encodes as they are; anything it refuses, and
-    every constructor, goes through web3 instead.
-    """
-    selector = getattr(fn, "selector", None)
-    types = getattr(fn, "argument_types", None)
-    arguments = getattr(fn, "arguments", None)
-    if not isinstance(selector, str) or types is None or arguments is None:
-        return None
-    from eth_abi.abi import encode
-    from eth_abi.exceptions import EncodingError
-
-    try:
-        return selector + encode(list(types), list(arguments)).hex()
-    except (EncodingError, TypeError, ValueError):
-        return None
-
-
-def _describe(fn: Any) -> str:
-    name = getattr(fn, "fn_name", None) or type(fn).__name__
-    address = getattr(fn, "address", None)
-    return f"{name} on {address}" if address else str(name)
-
-
-# --------------------------------------------------------------------------------------
-# anvil process
-# --------------------------------------------------------------------------------------
-
-
-def find_anvil() -> Path:
-    """``$ANVIL_BINARY``, else node_modules/@foundry-rs/anvil-<platform>, else ``anvil`` on PATH."""
-    if env := os.environ.get("ANVIL_BINARY"):
-        return Path(env)
-    system = {"linux": "linux", "darwin": "darwin", "windows": "win32"}.get(
-        platform.system().lower(), platform.system().lower()
-    )
-    machine = {"x86_64": "amd64", "amd64": "amd64", "aarch64": "arm64", "arm64": "arm64"}.get(
-        platform.machine().lower(), platform.machine().lower()
-    )
-    package = node_modules_package(f"@foundry-rs/anvil-{system}-{machine}")
-    if package is not None:
-        binary = package / "bin" / ("anvil.exe" if system == "win32" else "anvil")
-        if binary.is_file():
-            return binary
-    on_path = shutil.which("anvil")
-    if on_path:
-        return Path(on_path)
-    raise ConfigurationError(
-        "anvil not found: run `npm ci` in the project (installs @foundry-rs/anvil), "
-        "or set ANVIL_BINARY"
-    )
-
-
-@dataclass
-class AnvilProcess:
-    """A running anvil; :meth:`stop` ends it (idempotent)."""
-
-    popen: subprocess.Popen[bytes]
-    port: int
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def stop(self) -> None:
-        if self.popen.poll() is None:
-            self.popen.terminate()
-            try:
-                self.popen.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.popen.kill()
-                self.popen.wait()
-        for stream in (self.popen.stdout, self.popen.stderr):
-            if stream is not None:
-                stream.close()
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def start_anvil(
-    *,
-    port: int | None = None,
-    state: str | os.PathLike[str] | None = None,
-    extra_args: Sequence[str] = (),
-    startup_timeout: float = 15.0,
-) -> AnvilProcess:
-    """Start anvil and return once it answers ``eth_chainId``."""
-    binary = find_anvil()
-    last_error = ""
-    for _ in range(3):  # a free port can be taken between probing and binding: retry
-        chosen = port or free_port()
-        args = [str(binary), "--host", "127.0.0.1", "--port", str(chosen), "--silent"]
-        if state is not None:
-            args += ["--state", str(state)]
-        args += list(extra_args)
-        popen = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        process = AnvilProcess(popen, chosen)
-        deadline = time.monotonic() + startup_timeout
-        while time.monotonic() < deadline:
-            if popen.poll() is not None:
-                last_error = popen.stderr.read().decode(errors="replace") if popen.stderr else ""
-                break
-            if _answers(process.url):
-                return process
-            time.sleep(0.02)
-        else:
-            process.stop()
-            raise ChainError(f"anvil did not answer on port {chosen} within {startup_timeout}s")
-        process.stop()
-        if port is not None:
-            break
-    raise ChainError(f"anvil failed to start: {last_error.strip() or 'exited early'}")
-
-
-def _answers(url: str) -> bool:
-    import json
-    import urllib.request
-
-    body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "eth_chainId", "params": []})
-    request = urllib.request.Request(
-        url, data=body.encode(), headers={"Content-Type": "application/json"}
-    )
-    try:
-        with urllib.request.urlopen(request, timeout=0.5) as response:
-            return b"result" in response.read()
-    except OSError:
-        return False

@@ -9,9 +9,8 @@ sends, that CPU is the throughput. This module keeps web3 and cuts both costs:
   rules for the same methods) over :class:`HttpTransport`: keep-alive ``http.client``
   connections, one per thread, instead of a ``requests`` session;
 - :meth:`LeanHTTPProvider.request` is a raw JSON-RPC call (the result, or
-  :class:`RpcError`) for :class:`~escrowkit.chain.Chain`'s hot path, and
-  :func:`format_receipt` turns a raw receipt into exactly what
-  ``w3.eth.get_transaction_receipt`` returns.
+  :class:`RpcError`) for the hot path of :class:`~escrowkit.evm.transports.LeanTransport`,
+  which formats raw receipts with :func:`escrowkit.evm.receipts.format_receipt`.
 
 Nothing here logs a URL: RPC URLs carry API keys. (Imported by ``Chain.connect`` only:
 it imports web3.)
@@ -32,14 +31,10 @@ from typing import Any
 from urllib.parse import unquote, urlparse
 
 import requests
-from hexbytes import HexBytes
 from web3 import HTTPProvider
-from web3.datastructures import AttributeDict
 from web3.types import RPCEndpoint, RPCResponse
 
-from escrowkit.core.addresses import checksum
-
-__all__ = ["HttpTransport", "LeanHTTPProvider", "RpcError", "format_receipt"]
+__all__ = ["HttpTransport", "LeanHTTPProvider", "RpcError"]
 
 
 class RpcError(Exception):
@@ -158,7 +153,7 @@ class _SessionManager:
 class LeanHTTPProvider(HTTPProvider):
     """web3's ``HTTPProvider`` over :class:`HttpTransport`; see the module."""
 
-    #: Tells :class:`~escrowkit.chain.Chain` that :meth:`request` is there.
+    #: Tells :func:`~escrowkit.evm.transports.transport_for` that :meth:`request` is there.
     lean_json_rpc = True
 
     def __init__(self, url: str, timeout: float = 30.0) -> None:
@@ -191,69 +186,3 @@ class LeanHTTPProvider(HTTPProvider):
 
     def close(self) -> None:
         self.transport.close()
-
-
-# --------------------------------------------------------------------------------------
-# Receipts
-# --------------------------------------------------------------------------------------
-
-
-def _int(value: Any) -> Any:
-    return int(value, 16) if isinstance(value, str) else value
-
-
-def _address(value: Any) -> Any:
-    return checksum(value) if isinstance(value, str) and len(value) == 42 else value
-
-
-def _format(raw: Mapping[str, Any], formatters: Mapping[str, Any]) -> Any:
-    """``raw`` with each known field converted (None stays None) and the rest as web3
-    leaves them (nested mappings as AttributeDicts)."""
-    out: dict[str, Any] = {}
-    for key, value in raw.items():
-        convert = formatters.get(key)
-        if value is None:
-            out[key] = None
-        elif convert is not None:
-            out[key] = convert(value)
-        else:
-            out[key] = AttributeDict.recursive(value)
-    return AttributeDict(out)
-
-
-def _log(raw: Mapping[str, Any]) -> Any:
-    return _format(raw, _LOG_FIELDS)
-
-
-_LOG_FIELDS: dict[str, Any] = {
-    **dict.fromkeys(("blockNumber", "transactionIndex", "logIndex"), _int),
-    **dict.fromkeys(("blockHash", "transactionHash", "data"), HexBytes),
-    "topics": lambda topics: [HexBytes(topic) for topic in topics],
-    "address": checksum,
-}
-_RECEIPT_FIELDS: dict[str, Any] = {
-    **dict.fromkeys(
-        (
-            "blockNumber",
-            "transactionIndex",
-            "cumulativeGasUsed",
-            "status",
-            "gasUsed",
-            "effectiveGasPrice",
-            "type",
-            "blobGasPrice",
-            "blobGasUsed",
-        ),
-        _int,
-    ),
-    **dict.fromkeys(("blockHash", "transactionHash", "logsBloom"), HexBytes),
-    **dict.fromkeys(("from", "contractAddress", "to"), _address),
-    "logs": lambda logs: [_log(log) for log in logs],
-}
-
-
-def format_receipt(raw: Mapping[str, Any]) -> Any:
-    """A raw ``eth_getTransactionReceipt`` result as web3 formats it: an ``AttributeDict``
-    with ints, ``HexBytes`` hashes and checksummed addresses (unknown fields as they are).
-    """
-    return _format(raw, _RECEIPT_FIELDS)

@@ -1,0 +1,123 @@
+"""A local anvil node from node_modules: find the binary, start it on a free loopback port,
+stop it."""
+
+from __future__ import annotations
+
+import os
+import platform
+import shutil
+import socket
+import subprocess
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from escrowkit.core.errors import ChainError, ConfigurationError
+from escrowkit.core.paths import node_modules_package
+
+__all__ = ["AnvilProcess", "find_anvil", "free_port", "start_anvil"]
+
+
+def find_anvil() -> Path:
+    """``$ANVIL_BINARY``, else node_modules/@foundry-rs/anvil-<platform>, else ``anvil`` on PATH."""
+    if env := os.environ.get("ANVIL_BINARY"):
+        return Path(env)
+    system = {"linux": "linux", "darwin": "darwin", "windows": "win32"}.get(
+        platform.system().lower(), platform.system().lower()
+    )
+    machine = {"x86_64": "amd64", "amd64": "amd64", "aarch64": "arm64", "arm64": "arm64"}.get(
+        platform.machine().lower(), platform.machine().lower()
+    )
+    package = node_modules_package(f"@foundry-rs/anvil-{system}-{machine}")
+    if package is not None:
+        binary = package / "bin" / ("anvil.exe" if system == "win32" else "anvil")
+        if binary.is_file():
+            return binary
+    on_path = shutil.which("anvil")
+    if on_path:
+        return Path(on_path)
+    raise ConfigurationError(
+        "anvil not found: run `npm ci` in the project (installs @foundry-rs/anvil), "
+        "or set ANVIL_BINARY"
+    )
+
+
+@dataclass
+class AnvilProcess:
+    """A running anvil; :meth:`stop` ends it (idempotent)."""
+
+    popen: subprocess.Popen[bytes]
+    port: int
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def stop(self) -> None:
+        if self.popen.poll() is None:
+            self.popen.terminate()
+            try:
+                self.popen.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.popen.kill()
+                self.popen.wait()
+        for stream in (self.popen.stdout, self.popen.stderr):
+            if stream is not None:
+                stream.close()
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def start_anvil(
+    *,
+    port: int | None = None,
+    state: str | os.PathLike[str] | None = None,
+    extra_args: Sequence[str] = (),
+    startup_timeout: float = 15.0,
+) -> AnvilProcess:
+    """Start anvil and return once it answers ``eth_chainId``."""
+    binary = find_anvil()
+    last_error = ""
+    for _ in range(3):  # a free port can be taken between probing and binding: retry
+        chosen = port or free_port()
+        args = [str(binary), "--host", "127.0.0.1", "--port", str(chosen), "--silent"]
+        if state is not None:
+            args += ["--state", str(state)]
+        args += list(extra_args)
+        popen = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        process = AnvilProcess(popen, chosen)
+        deadline = time.monotonic() + startup_timeout
+        while time.monotonic() < deadline:
+            if popen.poll() is not None:
+                last_error = popen.stderr.read().decode(errors="replace") if popen.stderr else ""
+                break
+            if _answers(process.url):
+                return process
+            time.sleep(0.02)
+        else:
+            process.stop()
+            raise ChainError(f"anvil did not answer on port {chosen} within {startup_timeout}s")
+        process.stop()
+        if port is not None:
+            break
+    raise ChainError(f"anvil failed to start: {last_error.strip() or 'exited early'}")
+
+
+def _answers(url: str) -> bool:
+    import json
+    import urllib.request
+
+    body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "eth_chainId", "params": []})
+    request = urllib.request.Request(
+        url, data=body.encode(), headers={"Content-Type": "application/json"}
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=0.5) as response:
+            return b"result" in response.read()
+    except OSError:
+        return False

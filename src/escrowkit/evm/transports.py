@@ -1,0 +1,357 @@
+"""How a :class:`~escrowkit.evm.chain.Chain` reaches its node: one :class:`Transport`
+interface and its three implementations.
+
+- :class:`EmbeddedTransport`: eth-tester in this process, behind one lock (it is not
+  thread-safe); dev controls call eth-tester itself.
+- :class:`Web3Transport`: any web3 provider (web3's ``HTTPProvider`` when proxy variables
+  are set); every request goes through web3's method layer; dev controls are ``evm_*``.
+- :class:`LeanTransport`: an HTTP node through :class:`~escrowkit.evm.http.LeanHTTPProvider`:
+  estimate, send and receipt as raw JSON-RPC, signed calls with the coincurve signer
+  (:mod:`escrowkit.evm.signing`). Everything else goes through web3 as above.
+
+A transport answers single questions; it never waits. :meth:`Transport.get_receipt` is a
+receipt if the transaction is mined, else None, so that whoever waits (today
+:meth:`Chain.wait_for_receipt`, one loop per transaction) can be replaced by something
+that resolves many pending transactions per block.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import threading
+from typing import TYPE_CHECKING, Any, Literal, Protocol, cast
+
+from escrowkit.core.errors import ChainError, InvalidRequest, decode_revert
+from escrowkit.evm.reverts import revert_bytes_of, translate, translated
+
+if TYPE_CHECKING:
+    from eth_account.signers.local import LocalAccount
+    from web3 import Web3
+    from web3.types import TxReceipt
+
+    from escrowkit.evm.signing import Signer
+
+__all__ = [
+    "Backend",
+    "EmbeddedTransport",
+    "LeanTransport",
+    "Transport",
+    "Web3Transport",
+    "embedded_web3",
+    "http_web3",
+    "root_cause",
+    "transport_for",
+]
+
+Backend = Literal["embedded", "anvil", "rpc"]
+
+
+class Transport(Protocol):
+    """What a Chain asks of its node. Errors come out as escrowkit's: a revert as its
+    named :class:`~escrowkit.errors.ContractRevert`, anything else as
+    :class:`~escrowkit.errors.ChainError`."""
+
+    #: The web3 object every other read goes through.
+    w3: Web3
+    #: The block to estimate gas in: "pending", where a timestamp pinned by
+    #: ``set_next_block_timestamp`` applies, or None where the node refuses the parameter.
+    estimate_block: str | None
+    #: Whether the chain's time moves with the wall clock between blocks (False: only
+    #: with blocks, as on eth-tester).
+    wall_clock: bool
+
+    def estimate_gas(self, call: dict[str, Any], block: str | None, *, context: str) -> int:
+        """Gas that ``call`` (from, to, data, value) uses in ``block``."""
+        ...
+
+    def send_raw_transaction(self, raw: bytes, *, context: str) -> str:
+        """Hand a signed transaction to the node; its 0x hash."""
+        ...
+
+    def sign_and_send(self, signer: LocalAccount, tx: dict[str, Any], *, context: str) -> str:
+        """Sign ``tx`` (every field filled in) and send it; its 0x hash."""
+        ...
+
+    def get_receipt(self, tx_hash: str) -> TxReceipt | None:
+        """The receipt if the transaction is mined, else None; never waits."""
+        ...
+
+    def rpc(self, method: str, params: list[Any]) -> Any:
+        """One JSON-RPC call through web3's provider: its result."""
+        ...
+
+    def snapshot(self) -> Any:
+        """Take a state snapshot (an id for :meth:`revert`)."""
+        ...
+
+    def revert(self, snapshot: Any) -> None:
+        """Go back to ``snapshot``; ChainError when the node refuses."""
+        ...
+
+    def set_next_block_timestamp(self, timestamp: int) -> None:
+        """The next block gets ``timestamp`` (later than the latest block's)."""
+        ...
+
+    def mine(self) -> None:
+        """Mine one empty block."""
+        ...
+
+
+def transport_for(w3: Web3, backend: Backend) -> Transport:
+    """The transport for ``w3``: eth-tester's for the embedded backend, the lean one on a
+    :class:`~escrowkit.evm.http.LeanHTTPProvider`, else web3's."""
+    if backend == "embedded":
+        return EmbeddedTransport(w3)
+    if getattr(w3.provider, "lean_json_rpc", False):
+        return LeanTransport(w3)
+    return Web3Transport(w3)
+
+
+class Web3Transport:
+    """Any web3 provider, through web3's method layer; dev controls are ``evm_*`` calls."""
+
+    estimate_block: str | None = "pending"
+    wall_clock = True
+
+    def __init__(self, w3: Web3) -> None:
+        self.w3 = w3
+        _trim_middleware(w3)
+
+    def estimate_gas(self, call: dict[str, Any], block: str | None, *, context: str) -> int:
+        try:
+            return int(self.w3.eth.estimate_gas(call, block))  # type: ignore[arg-type]
+        except Exception as exc:
+            raise translate(exc, context=context) from None
+
+    def send_raw_transaction(self, raw: bytes, *, context: str) -> str:
+        return str(translated(lambda: self.w3.eth.send_raw_transaction(raw)).to_0x_hex())
+
+    def sign_and_send(self, signer: LocalAccount, tx: dict[str, Any], *, context: str) -> str:
+        signed = signer.sign_transaction(tx)
+        return self.send_raw_transaction(signed.raw_transaction, context=context)
+
+    def get_receipt(self, tx_hash: str) -> TxReceipt | None:
+        from web3.exceptions import TransactionIndexingInProgress, TransactionNotFound
+
+        try:
+            return self.w3.eth.get_transaction_receipt(tx_hash)  # type: ignore[arg-type]
+        except (TransactionNotFound, TransactionIndexingInProgress):
+            return None
+        except Exception as exc:
+            raise ChainError(f"waiting for {tx_hash} failed: {exc}") from exc
+
+    def rpc(self, method: str, params: list[Any]) -> Any:
+        response = translated(lambda: self.w3.provider.make_request(method, params))  # type: ignore[arg-type]
+        if "error" in response:
+            raise ChainError(f"{method} failed: {response['error']}")
+        return response.get("result")
+
+    def snapshot(self) -> Any:
+        return self.rpc("evm_snapshot", [])
+
+    def revert(self, snapshot: Any) -> None:
+        if not self.rpc("evm_revert", [snapshot]):
+            raise ChainError(f"the node refused to revert to snapshot {snapshot}")
+
+    def set_next_block_timestamp(self, timestamp: int) -> None:
+        self.rpc("evm_setNextBlockTimestamp", [timestamp])
+
+    def mine(self) -> None:
+        self.rpc("evm_mine", [])
+
+
+class EmbeddedTransport(Web3Transport):
+    """eth-tester through web3's ``EthereumTesterProvider``; snapshots and time through
+    eth-tester itself, under the provider's lock."""
+
+    # eth-tester always estimates on its pending block and rejects the parameter.
+    estimate_block: str | None = None
+    wall_clock = False
+
+    def _tester(self) -> Any:
+        return self.w3.provider.ethereum_tester  # type: ignore[attr-defined]
+
+    def _lock(self) -> Any:
+        return getattr(self.w3.provider, "lock", contextlib.nullcontext())
+
+    def snapshot(self) -> Any:
+        with self._lock():
+            return self._tester().take_snapshot()
+
+    def revert(self, snapshot: Any) -> None:
+        with self._lock():
+            self._tester().revert_to_snapshot(snapshot)
+
+    def set_next_block_timestamp(self, timestamp: int) -> None:
+        """On eth-tester this mines a block at ``timestamp - 1`` (that is how its clock
+        moves)."""
+        tester = self._tester()
+        with self._lock():
+            pending = tester.get_block_by_number("pending")["timestamp"]
+            if timestamp < pending:
+                # py-evm opens a new pending block at max(parent + 1, wall clock).
+                raise InvalidRequest(
+                    f"eth-tester's next block is already at {pending} (it never goes "
+                    f"below the wall clock); cannot pin {timestamp}"
+                )
+            if timestamp != pending:
+                tester.time_travel(timestamp)
+
+
+class LeanTransport(Web3Transport):
+    """The requests every transaction makes (estimate, send, receipt) as raw JSON-RPC
+    through :class:`~escrowkit.evm.http.LeanHTTPProvider`, and contract calls signed
+    with the coincurve :class:`~escrowkit.evm.signing.Signer`; the rest as web3's."""
+
+    def __init__(self, w3: Web3) -> None:
+        super().__init__(w3)
+        self.provider: Any = w3.provider
+        self._fast_signers: dict[str, Signer] = {}
+
+    def request(self, method: str, params: list[Any], context: str, *, reverts: bool = True) -> Any:
+        """A raw JSON-RPC call through the lean provider, failing the way web3's does:
+        a revert (when the method can revert) as its named ContractRevert, anything else
+        as ChainError."""
+        from escrowkit.evm.http import RpcError
+
+        try:
+            return self.provider.request(method, params)
+        except RpcError as exc:
+            data = revert_bytes_of(exc.data)
+            if reverts and (exc.code == 3 or "revert" in exc.message.lower()):
+                raise decode_revert(data or b"", context=context) from None
+            raise ChainError(f"{context}: {exc}") from None
+        except Exception as exc:
+            raise ChainError(f"{context}: {method} failed: {type(exc).__name__}: {exc}") from exc
+
+    def estimate_gas(self, call: dict[str, Any], block: str | None, *, context: str) -> int:
+        # A deployment has an empty ``to``, which JSON-RPC spells by leaving it out.
+        raw_call = {k: _json_value(v) for k, v in call.items() if k != "to" or v}
+        return int(self.request("eth_estimateGas", [raw_call, block], context), 16)
+
+    def sign_and_send(self, signer: LocalAccount, tx: dict[str, Any], *, context: str) -> str:
+        if not isinstance(tx.get("to"), str) or not tx["to"]:
+            # A deployment (no ``to``): eth-account signs, web3 sends.
+            return super().sign_and_send(signer, tx, context=context)
+        fast = self._fast_signers.get(signer.address)
+        if fast is None:
+            from escrowkit.evm.signing import Signer
+
+            fast = self._fast_signers.setdefault(signer.address, Signer(signer.key))
+        raw, tx_hash = fast.sign(tx)
+        try:
+            sent = self.request("eth_sendRawTransaction", ["0x" + raw.hex()], context)
+        except ChainError as exc:
+            # The transport sent it again after a connection died unanswered, and the
+            # node had taken the first: it is sent.
+            if "already known" not in str(exc).lower():
+                raise
+            sent = None
+        return str(sent or tx_hash)
+
+    def get_receipt(self, tx_hash: str) -> TxReceipt | None:
+        from escrowkit.evm.receipts import format_receipt
+
+        raw = self.request(
+            "eth_getTransactionReceipt", [tx_hash], f"waiting for {tx_hash}", reverts=False
+        )
+        return None if raw is None else cast("TxReceipt", format_receipt(raw))
+
+
+def _json_value(value: object) -> object:
+    """A transaction field as JSON-RPC wants it: quantities and bytes as 0x hex."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int):
+        return hex(value)
+    if isinstance(value, (bytes, bytearray)):
+        return "0x" + bytes(value).hex()
+    return value
+
+
+# --------------------------------------------------------------------------------------
+# Building the web3 object
+# --------------------------------------------------------------------------------------
+
+
+def embedded_web3() -> Web3:
+    """A fresh in-process eth-tester chain (py-evm) behind a locked provider."""
+    from eth_tester import EthereumTester, PyEVMBackend
+    from web3 import Web3
+
+    return Web3(_LockedTesterProvider(EthereumTester(PyEVMBackend())))
+
+
+def _make_locked_provider_class() -> type:
+    from web3 import EthereumTesterProvider
+
+    class LockedTesterProvider(EthereumTesterProvider):
+        """eth-tester is not thread-safe: every request goes through one lock."""
+
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            self.lock = threading.RLock()
+
+        def make_request(self, method: Any, params: Any) -> Any:
+            with self.lock:
+                return super().make_request(method, params)
+
+    return LockedTesterProvider
+
+
+def _LockedTesterProvider(tester: Any) -> Any:
+    global _locked_provider_class
+    if _locked_provider_class is None:
+        _locked_provider_class = _make_locked_provider_class()
+    return _locked_provider_class(tester)
+
+
+_locked_provider_class: type | None = None
+
+_PROXY_VARIABLES = ("http_proxy", "https_proxy", "all_proxy", "no_proxy")
+
+
+def http_web3(rpc_url: str, timeout: float) -> Web3:
+    """A web3 object over the lean provider (:mod:`escrowkit.evm.http`), or over web3's own
+    when proxy variables are set: ``requests`` honours them and ``http.client`` would not."""
+    from web3 import Web3
+
+    if any(key.lower() in _PROXY_VARIABLES for key in os.environ):
+        from web3 import HTTPProvider
+
+        return Web3(HTTPProvider(rpc_url, request_kwargs={"timeout": timeout}))
+    from escrowkit.evm.http import LeanHTTPProvider
+
+    return Web3(LeanHTTPProvider(rpc_url, timeout))
+
+
+#: web3 middleware that a locally signing client never needs. "validation" alone asks the
+#: node for its chain id on every call and estimate (four round trips per spend); the
+#: others resolve ENS names and fill gas for node-signed transactions.
+_UNUSED_MIDDLEWARE = ("validation", "ens_name_to_address", "gas_estimate", "gas_price_strategy")
+
+
+def _trim_middleware(w3: Web3) -> None:
+    names = {name for _, name in w3.middleware_onion.middleware}
+    for name in _UNUSED_MIDDLEWARE:
+        if name in names:
+            w3.middleware_onion.remove(name)
+
+
+def root_cause(exc: BaseException) -> str:
+    """The innermost reason of a transport error, on one line.
+
+    requests wraps urllib3's ``MaxRetryError``, whose ``reason`` holds what went wrong
+    (refused, DNS, TLS); its own message is three nested reprs.
+    """
+    cause: BaseException = exc
+    for _ in range(8):
+        inner = getattr(cause, "reason", None)
+        if not isinstance(inner, BaseException) and cause.args:
+            inner = cause.args[0]
+        if not isinstance(inner, BaseException):
+            break
+        cause = inner
+    text = " ".join(str(cause).split())
+    return f"{type(cause).__name__}: {text}" if text else type(cause).__name__
