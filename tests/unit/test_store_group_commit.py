@@ -64,11 +64,11 @@ def queued_together(store: Store, calls: list[Callable[[Ledger], Any]]) -> list[
     with store.write():  # hold the store: the calls queue behind it
         first = threading.Thread(target=run, args=(0,))
         first.start()  # becomes the leader, waits for the lock with its own call
-        _until(lambda: store._leading)
+        _until(lambda: store.group.busy)
         threads = [threading.Thread(target=run, args=(n,)) for n in range(1, len(calls))]
         for thread in threads:
             thread.start()
-        _until(lambda: len(store._queue) == len(calls) - 1)
+        _until(lambda: store.group.queued == len(calls) - 1)
     first.join()
     for thread in threads:
         thread.join()

@@ -5,21 +5,19 @@ counters, written under the database's own lock so that processes sharing one da
 serialize. See :class:`Store` (the database) and :class:`Ledger` (one transaction).
 """
 
-from escrowkit.ledger.store import (
+from escrowkit.ledger.engine import Store
+from escrowkit.ledger.ledger import Ledger
+from escrowkit.ledger.records import (
     COUNTED,
-    SCHEMA_VERSION,
-    Amount,
     Approval,
     ApprovalStatus,
     AuditEntry,
     IdempotencyRecord,
-    Ledger,
     Reservation,
     ReservationStatus,
-    Store,
     TreasuryState,
-    metadata,
 )
+from escrowkit.ledger.schema import SCHEMA_VERSION, Amount, metadata
 
 __all__ = [
     "COUNTED",

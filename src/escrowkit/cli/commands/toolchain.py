@@ -75,7 +75,7 @@ def chain(
     from urllib.parse import urlparse
 
     from escrowkit.core.urls import is_loopback
-    from escrowkit.evm.chain import find_anvil
+    from escrowkit.evm import find_anvil
 
     settings = open_settings()
     if port is None:

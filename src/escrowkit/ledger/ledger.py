@@ -1,0 +1,425 @@
+"""The ledger's operations inside one transaction (:class:`Ledger`).
+
+Tables: ``treasury_state`` (one row: budget, usage counter, freeze state; also the lock
+row), ``agents``, ``agent_days`` and ``categories`` (usage counters, so no check ever sums
+history), ``reservations``, ``approvals``, ``idempotency_keys``, ``audit_log``
+(append-only), ``alerts`` and ``meta``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import replace
+from types import SimpleNamespace
+from typing import Any
+
+from sqlalchemy import Table, and_, func, insert, select, update
+
+from escrowkit.budget import AgentConfig
+from escrowkit.ledger import statements as st
+from escrowkit.ledger.records import (
+    COUNTED,
+    Approval,
+    ApprovalStatus,
+    AuditEntry,
+    IdempotencyRecord,
+    Reservation,
+    ReservationStatus,
+    agent_from_row,
+    agent_to_row,
+    hex32,
+)
+from escrowkit.ledger.schema import (
+    agents_table,
+    alerts_table,
+    approvals_table,
+    audit_table,
+    categories_table,
+    meta_table,
+    reservations_table,
+)
+from escrowkit.ledger.unit import UnitOfWork
+
+__all__ = ["Ledger"]
+
+
+class Ledger(UnitOfWork):
+    """The operations of one transaction (from :meth:`Store.write` or :meth:`Store.read`).
+    Reads see what this transaction buffered; writes are flushed with it."""
+
+    def set_total_budget(self, amount: int, now: float) -> None:
+        self._update_state(total_budget=amount, updated_at=now)
+
+    def set_freeze(self, reason: str | None, now: float) -> None:
+        self._update_state(frozen=reason is not None, freeze_reason=reason, updated_at=now)
+
+    def bump_config_version(self, now: float) -> None:
+        self._update_state(config_version=self.state().config_version + 1, updated_at=now)
+
+    # ---- meta --------------------------------------------------------------------------
+
+    def meta(self) -> dict[str, str]:
+        return {row.key: row.value for row in self.conn.execute(select(meta_table))}
+
+    def set_meta(self, key: str, value: str) -> None:
+        if self.conn.execute(select(meta_table.c.value).where(meta_table.c.key == key)).first():
+            self.conn.execute(update(meta_table).where(meta_table.c.key == key).values(value=value))
+        else:
+            self.conn.execute(insert(meta_table).values(key=key, value=value))
+
+    # ---- agents and categories ---------------------------------------------------------
+
+    def agents(self) -> dict[str, AgentConfig]:
+        rows = self.conn.execute(select(agents_table).order_by(agents_table.c.id))
+        return {row.id: agent_from_row(row) for row in rows}
+
+    def upsert_agent(self, config: AgentConfig, now: float) -> None:
+        values = agent_to_row(config, now)
+        exists = self.conn.execute(
+            select(agents_table.c.id).where(agents_table.c.id == config.id)
+        ).first()
+        if exists:
+            self.conn.execute(
+                update(agents_table).where(agents_table.c.id == config.id).values(**values)
+            )
+        else:
+            self.conn.execute(insert(agents_table).values(**values))
+        self.bump_config_version(now)
+
+    def category(self, name: str) -> tuple[bool, int | None, int]:
+        """(exists, budget, used) of a category; a missing one has no budget and no use."""
+        row = self.conn.execute(st.SELECT_CATEGORY, {"b_name": name}).first()
+        if row is None:
+            return False, None, 0
+        return True, row.budget, row.used
+
+    def categories(self) -> dict[str, tuple[int | None, int]]:
+        rows = self.conn.execute(select(st.C.name, st.C.budget, st.C.used).order_by(st.C.name))
+        return {row.name: (row.budget, row.used) for row in rows}
+
+    def set_category_budget(self, name: str, budget: int | None) -> None:
+        exists, _, _ = self.category(name)
+        if exists:
+            self.conn.execute(
+                update(categories_table).where(st.C.name == name).values(budget=budget)
+            )
+        else:
+            self.conn.execute(insert(categories_table).values(name=name, budget=budget, used=0))
+
+    def days_used(self, day: str | None = None) -> dict[tuple[str, str], int]:
+        self.flush()
+        query = select(st.D.agent_id, st.D.day, st.D.used)
+        if day is not None:
+            query = query.where(st.D.day == day)
+        return {(row.agent_id, row.day): row.used for row in self.conn.execute(query)}
+
+    def hour_used(self, agent_id: str, since: float) -> int:
+        """Counted amounts of ``agent_id``'s reservations created after ``since``."""
+        self.flush()
+        rows = self.conn.execute(st.HOUR_AMOUNTS, {"b_agent": agent_id, "b_since": since})
+        return sum(row.amount for row in rows)
+
+    def add_usage(self, agent_id: str, day: str, category: str | None, delta: int) -> None:
+        """Add ``delta`` (negative to credit back) to the total, the agent's day and the
+        category counters."""
+        used = self.state().used + delta
+        if used < 0:  # pragma: no cover - a bug, never a user error
+            raise AssertionError(f"usage would go negative ({used}): the ledger is inconsistent")
+        self._set_used(used)
+        key = (agent_id, day)
+        self._days[key] = self.day_used(agent_id, day) + delta
+        flag = self._day_flags[key]
+        self._day_flags[key] = {"missing": "new", "clean": "dirty"}.get(flag, flag)
+        if category is not None:
+            exists, _, category_used = self.category(category)
+            if exists:
+                self.conn.execute(
+                    st.UPDATE_CATEGORY_USED, {"b_name": category, "b_used": category_used + delta}
+                )
+            else:
+                self.conn.execute(
+                    st.INSERT_CATEGORY, {"name": category, "budget": None, "used": delta}
+                )
+
+    def pending_amounts(self) -> list[tuple[str, str, str | None, int]]:
+        """(agent_id, day, category, amount) of every PENDING reservation."""
+        self.flush()
+        rows = self.conn.execute(
+            select(st.R.agent_id, st.R.day, st.R.category, st.R.amount).where(
+                st.status_is(ReservationStatus.PENDING)
+            )
+        )
+        return [(row.agent_id, row.day, row.category, row.amount) for row in rows]
+
+    # ---- reservations ------------------------------------------------------------------
+
+    def insert_reservation(self, reservation: Reservation) -> None:
+        """Write a PENDING reservation and count it (total, agent's day, category)."""
+        self._new_reservations[reservation.id] = reservation.to_row()
+        self.add_usage(
+            reservation.agent_id, reservation.day, reservation.category, reservation.amount
+        )
+
+    def reservation(self, reservation_id: str) -> Reservation | None:
+        self.flush()
+        row = self.conn.execute(st.SELECT_RESERVATION, {"b_id": reservation_id}).first()
+        return None if row is None else Reservation.from_row(row)
+
+    def reservation_by_escrow(self, escrow_id: bytes) -> Reservation | None:
+        self.flush()
+        row = self.conn.execute(
+            select(reservations_table).where(st.R.escrow_id == hex32(escrow_id))
+        ).first()
+        return None if row is None else Reservation.from_row(row)
+
+    def reservations(
+        self,
+        statuses: Iterable[ReservationStatus] | None = None,
+        *,
+        lease_before: float | None = None,
+    ) -> list[Reservation]:
+        self.flush()
+        query = select(reservations_table)
+        if statuses is not None:
+            query = query.where(st.status_is(*statuses))
+        if lease_before is not None:
+            query = query.where(st.R.lease_at <= lease_before)
+        return [
+            Reservation.from_row(row) for row in self.conn.execute(query.order_by(st.R.created_at))
+        ]
+
+    def transition(
+        self,
+        reservation: Reservation,
+        to: ReservationStatus,
+        now: float,
+        *,
+        tx_hashes: Sequence[str] | None = None,
+        reason: str | None = None,
+    ) -> Reservation | None:
+        """Move a reservation from the status it has in ``reservation`` to ``to``.
+
+        Returns the updated row, or None when another writer moved it first (the row no
+        longer has the expected status). Leaving the counted statuses credits the amount
+        back; re-entering them (a voided spend whose escrow was funded after all) counts
+        it again.
+        """
+        hashes = reservation.tx_hashes if tx_hashes is None else tuple(tx_hashes)
+        why = reservation.reason if reason is None else reason
+        params = {
+            "b_id": reservation.id,
+            "b_from": reservation.status.value,
+            "b_to": to.value,
+            "b_at": now,
+            "b_tx_hashes": json.dumps(list(hashes)),
+            "b_reason": why,
+        }
+        known = self._statuses.get(reservation.id)
+        if known is not None:
+            if known != reservation.status.value:
+                return None
+            self._statuses[reservation.id] = to.value
+            self._transitions.append(params)
+        else:
+            # Only a row this transaction buffered must be written before it is updated;
+            # the counters and audit entries wait for the end of the transaction (a commit
+            # group that mixes decisions and outcomes would otherwise write them once per
+            # outcome).
+            if reservation.id in self._new_reservations:
+                self._flush_reservations()
+            if self.conn.execute(st.TRANSITION, params).rowcount != 1:
+                return None
+        if reservation.counted != (to in COUNTED):
+            delta = -reservation.amount if reservation.counted else reservation.amount
+            self.add_usage(reservation.agent_id, reservation.day, reservation.category, delta)
+        return replace(reservation, status=to, updated_at=now, tx_hashes=hashes, reason=why)
+
+    # ---- approvals ---------------------------------------------------------------------
+
+    def insert_approval(self, approval: Approval) -> None:
+        req = approval.request
+        self.conn.execute(
+            insert(approvals_table).values(
+                id=approval.id,
+                agent_id=req.agent_id,
+                amount=req.amount,
+                provider=req.provider,
+                purpose=req.purpose,
+                category=req.category,
+                idempotency_key=req.idempotency_key,
+                status=approval.status.value,
+                requested_at=approval.requested_at,
+                expires_at=approval.expires_at,
+            )
+        )
+
+    def approval(self, approval_id: str) -> Approval | None:
+        row = self.conn.execute(
+            select(approvals_table).where(approvals_table.c.id == approval_id)
+        ).first()
+        return None if row is None else Approval.from_row(row)
+
+    def pending_approvals(self, now: float) -> list[Approval]:
+        a = approvals_table.c
+        rows = self.conn.execute(
+            select(approvals_table)
+            .where(and_(a.status == ApprovalStatus.PENDING.value, a.expires_at > now))
+            .order_by(a.requested_at)
+        )
+        return [Approval.from_row(row) for row in rows]
+
+    def close_approval(
+        self,
+        approval_id: str,
+        status: ApprovalStatus,
+        now: float,
+        *,
+        by: str | None = None,
+        reason: str | None = None,
+        reservation_id: str | None = None,
+    ) -> bool:
+        a = approvals_table.c
+        result = self.conn.execute(
+            update(approvals_table)
+            .where(and_(a.id == approval_id, a.status == ApprovalStatus.PENDING.value))
+            .values(
+                status=status.value,
+                decided_at=now,
+                decided_by=by,
+                reason=reason,
+                reservation_id=reservation_id,
+            )
+        )
+        return result.rowcount == 1
+
+    # ---- idempotency -------------------------------------------------------------------
+
+    def idempotency(self, key: str) -> IdempotencyRecord | None:
+        buffered = self._new_keys.get(key)
+        row: Any
+        if buffered is not None:
+            row = SimpleNamespace(**buffered)
+        elif key in self._known_keys:
+            row = self._known_keys[key]
+        else:
+            row = self.conn.execute(st.SELECT_IDEMPOTENCY, {"b_key": key}).first()
+        if row is None:
+            return None
+        text_result = self._key_results.get(key, row.result)
+        result = None if text_result is None else json.loads(text_result)
+        return IdempotencyRecord(key, row.fingerprint, result, row.reservation_id)
+
+    def insert_idempotency(
+        self,
+        key: str,
+        fingerprint: str,
+        now: float,
+        *,
+        result: Mapping[str, Any] | None = None,
+        reservation_id: str | None = None,
+    ) -> None:
+        self._new_keys[key] = {
+            "key": key,
+            "fingerprint": fingerprint,
+            "result": None if result is None else json.dumps(result),
+            "reservation_id": reservation_id,
+            "created_at": now,
+        }
+
+    def finish_idempotency(self, key: str, result: Mapping[str, Any]) -> None:
+        text_result = json.dumps(result)
+        if key in self._new_keys:
+            self._new_keys[key]["result"] = text_result
+        else:
+            self._key_results[key] = text_result
+
+    # ---- audit and alerts --------------------------------------------------------------
+
+    def audit(
+        self,
+        event: str,
+        now: float,
+        *,
+        agent_id: str | None = None,
+        reservation_id: str | None = None,
+        approval_id: str | None = None,
+        amount: int | None = None,
+        **detail: Any,
+    ) -> None:
+        """Append one entry to the audit log (never updated, never deleted); written with
+        the transaction."""
+        self._audit.append(
+            {
+                "at": now,
+                "event": event,
+                "agent_id": agent_id,
+                "reservation_id": reservation_id,
+                "approval_id": approval_id,
+                "amount": amount,
+                "detail": json.dumps(detail, default=str, sort_keys=True),
+            }
+        )
+
+    def audit_log(
+        self, *, reservation_id: str | None = None, limit: int | None = None
+    ) -> list[AuditEntry]:
+        self.flush()
+        a = audit_table.c
+        query = select(audit_table).order_by(a.id)
+        if reservation_id is not None:
+            query = query.where(a.reservation_id == reservation_id)
+        if limit is not None:
+            query = query.order_by(None).order_by(a.id.desc()).limit(limit)
+        rows = list(self.conn.execute(query))
+        if limit is not None:
+            rows.reverse()
+        return [
+            AuditEntry(
+                id=row.id,
+                at=row.at,
+                event=row.event,
+                agent_id=row.agent_id,
+                reservation_id=row.reservation_id,
+                approval_id=row.approval_id,
+                amount=row.amount,
+                detail=json.loads(row.detail),
+            )
+            for row in rows
+        ]
+
+    def record_alert(
+        self, kind: str, scope: str, threshold: int, period: str, spent: int, limit: int, now: float
+    ) -> bool:
+        """Record an alert unless it already fired for this ``limit``; True when this call
+        recorded it. One row per (kind, scope, threshold, period): an alert that fired for
+        another limit (the budget or the daily limit changed since) is fired anew."""
+        t = alerts_table.c
+        key = and_(t.kind == kind, t.scope == scope, t.threshold == threshold, t.period == period)
+        fired_for = self.conn.execute(select(t.limit).where(key)).scalar()
+        if fired_for == limit:
+            return False
+        if fired_for is not None:
+            self.conn.execute(
+                update(alerts_table).where(key).values(spent=spent, limit=limit, at=now)
+            )
+            return True
+        self.conn.execute(
+            insert(alerts_table).values(
+                kind=kind,
+                scope=scope,
+                threshold=threshold,
+                period=period,
+                spent=spent,
+                limit=limit,
+                at=now,
+            )
+        )
+        return True
+
+    def alerts(self) -> list[dict[str, Any]]:
+        rows = self.conn.execute(select(alerts_table).order_by(alerts_table.c.at))
+        return [dict(row._mapping) for row in rows]
+
+    def count(self, table: Table) -> int:
+        return int(self.conn.execute(select(func.count()).select_from(table)).scalar_one())

@@ -1,0 +1,109 @@
+"""The hot path's statements, built once (SQLAlchemy caches their compiled form):
+building a Core statement costs several times more than executing a cached one."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+from sqlalchemy import and_, bindparam, insert, literal_column, select, update
+
+from escrowkit.ledger.records import COUNTED, ReservationStatus
+from escrowkit.ledger.schema import (
+    Amount,
+    agent_days_table,
+    audit_table,
+    categories_table,
+    idempotency_table,
+    reservations_table,
+    state_table,
+)
+
+S, R, D, C, I = (  # noqa: E741
+    state_table.c,
+    reservations_table.c,
+    agent_days_table.c,
+    categories_table.c,
+    idempotency_table.c,
+)
+
+
+def chunks(items: Sequence[str], size: int = 500) -> Iterator[list[str]]:
+    """``items`` in lists of at most ``size`` (SQLite's bound on variables per query)."""
+    for start in range(0, len(items), size):
+        yield list(items[start : start + size])
+
+
+SELECT_STATE = select(
+    S.total_budget, S.used, S.frozen, S.freeze_reason, S.config_version, S.usage_seq
+).where(S.id == 1)
+LOCK_STATE = select(S.id).where(S.id == 1).with_for_update()
+
+
+def status_is(*statuses: ReservationStatus) -> Any:
+    """``status = 'X'`` / ``status IN ('X', 'Y')`` with the values written into the SQL
+    (they are our own constants): a planner can match a literal, not a bound parameter,
+    against the partial index's ``WHERE status = 'PENDING'``."""
+    values: list[Any] = [literal_column(f"'{s.value}'") for s in statuses]
+    return R.status == values[0] if len(values) == 1 else R.status.in_(values)
+
+
+COUNTED_VALUES = [s.value for s in COUNTED]
+
+
+def _amount(name: str) -> Any:
+    return bindparam(name, type_=Amount())
+
+
+SET_USED = (
+    update(state_table)
+    .where(S.id == 1)
+    .values(used=_amount("b_used"), usage_seq=bindparam("b_seq"))
+)
+SELECT_DAY = select(D.used).where(
+    and_(D.agent_id == bindparam("b_agent"), D.day == bindparam("b_day"))
+)
+INSERT_DAY = insert(agent_days_table)
+UPDATE_DAY = (
+    update(agent_days_table)
+    .where(and_(D.agent_id == bindparam("b_agent"), D.day == bindparam("b_day")))
+    .values(used=_amount("b_used"))
+)
+SELECT_CATEGORY = select(C.budget, C.used).where(C.name == bindparam("b_name"))
+INSERT_CATEGORY = insert(categories_table)
+UPDATE_CATEGORY_USED = (
+    update(categories_table).where(C.name == bindparam("b_name")).values(used=_amount("b_used"))
+)
+HOUR_AMOUNTS = select(R.amount).where(
+    and_(
+        R.agent_id == bindparam("b_agent"),
+        R.created_at > bindparam("b_since"),
+        R.status.in_(COUNTED_VALUES),
+    )
+)
+INSERT_RESERVATION = insert(reservations_table)
+SELECT_RESERVATION = select(reservations_table).where(R.id == bindparam("b_id"))
+TRANSITION = (
+    update(reservations_table)
+    .where(and_(R.id == bindparam("b_id"), R.status == bindparam("b_from")))
+    .values(
+        status=bindparam("b_to"),
+        updated_at=bindparam("b_at"),
+        tx_hashes=bindparam("b_tx_hashes"),
+        reason=bindparam("b_reason"),
+    )
+)
+SELECT_IDEMPOTENCY = select(I.fingerprint, I.result, I.reservation_id).where(
+    I.key == bindparam("b_key")
+)
+PREFETCH_IDEMPOTENCY = select(I.key, I.fingerprint, I.result, I.reservation_id).where(
+    I.key.in_(bindparam("b_keys", expanding=True))
+)
+PREFETCH_STATUS = select(R.id, R.status).where(R.id.in_(bindparam("b_ids", expanding=True)))
+INSERT_IDEMPOTENCY = insert(idempotency_table)
+FINISH_IDEMPOTENCY = (
+    update(idempotency_table)
+    .where(I.key == bindparam("b_key"))
+    .values(result=bindparam("b_result"))
+)
+INSERT_AUDIT = insert(audit_table)
