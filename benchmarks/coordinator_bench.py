@@ -79,8 +79,8 @@ def _address(n: int) -> str:
 def _prefill(store_url: str, agents: list[str], rows: int, now: float) -> None:
     """Write ``rows`` committed spends of past days (with their audit entries and
     consistent counters) in bulk, as a ledger that has been in use for months."""
-    from escrowkit.ledger import (
-        Store,
+    from escrowkit.ledger import Store
+    from escrowkit.ledger.schema import (
         agent_days_table,
         audit_table,
         reservations_table,
