@@ -47,16 +47,15 @@ def test_replay_returns_the_first_result_also_after_a_restart(
         stack, treasury=team.treasury, total_budget=BUDGET, store=store_url, clock=clock
     )
     assert restarted.request_spending(_request(team)) == first
-    with pytest.raises(IdempotencyConflict):
-        restarted.request_spending(
-            SpendRequest(
-                "data-agent", 25 * USDC, team.provider, "dataset", idempotency_key="order-1"
-            )
-        )
     # One escrow, paid once; one reservation; the report counts it once.
     assert stack.token.balance_of(team.treasury) == balance
     assert len(restarted.reservations()) == 1
     assert restarted.report().total_spent == 25 * USDC
+    # Keys are scoped per agent: another agent's "order-1" is its own first request.
+    other = restarted.request_spending(
+        SpendRequest("data-agent", 25 * USDC, team.provider, "dataset", idempotency_key="order-1")
+    )
+    assert other.approved and other.escrow_id != first.escrow_id
     restarted.close()
 
 

@@ -196,16 +196,17 @@ def test_approvals_close_once(store: Store) -> None:
 
 def test_idempotency_alerts_and_audit(store: Store) -> None:
     with store.write() as ledger:
-        ledger.insert_idempotency("k", "f" * 64, 1.0, reservation_id="res_1")
-        assert ledger.idempotency("k") is not None
+        ledger.insert_idempotency("a", "k", "f" * 64, 1.0, reservation_id="res_1")
+        assert ledger.idempotency("a", "k") is not None
         assert ledger.record_alert("total_budget", "total", 80, "", 800, 1_000, 1.0)
         assert not ledger.record_alert("total_budget", "total", 80, "", 900, 1_000, 2.0)
-        ledger.finish_idempotency("k", {"status": "APPROVED"})
+        ledger.finish_idempotency("a", "k", {"status": "APPROVED"})
         ledger.audit("denied", 1.0, agent_id="a", amount=2**80, reason="why")
         ledger.audit("reserved", 2.0, agent_id="a", reservation_id="res_1")
     with store.read() as ledger:
-        record = ledger.idempotency("k")
+        record = ledger.idempotency("a", "k")
         assert record is not None and record.result == {"status": "APPROVED"}
+        assert ledger.idempotency("b", "k") is None  # keys are scoped per agent
         assert len(ledger.alerts()) == 1
         log = ledger.audit_log()
         assert [e.event for e in log] == ["denied", "reserved"]
@@ -218,16 +219,16 @@ def test_a_key_read_ahead_reads_as_written_after_a_flush(store: Store) -> None:
     written before such a flush must not read as the absent row prefetch saw (a retry in
     the same group would reserve twice), nor lose its result."""
     with store.write() as ledger:
-        ledger.prefetch(keys=["k"])
-        assert ledger.idempotency("k") is None
-        ledger.insert_idempotency("k", "f" * 64, 1.0, reservation_id="res_1")
+        ledger.prefetch(keys=[("a", "k")])
+        assert ledger.idempotency("a", "k") is None
+        ledger.insert_idempotency("a", "k", "f" * 64, 1.0, reservation_id="res_1")
         ledger.flush()
-        record = ledger.idempotency("k")
+        record = ledger.idempotency("a", "k")
         assert record is not None and record.reservation_id == "res_1"
         assert record.result is None
-        ledger.finish_idempotency("k", {"status": "APPROVED"})
+        ledger.finish_idempotency("a", "k", {"status": "APPROVED"})
         ledger.flush()
-        record = ledger.idempotency("k")
+        record = ledger.idempotency("a", "k")
         assert record is not None and record.result == {"status": "APPROVED"}
 
 

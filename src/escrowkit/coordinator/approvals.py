@@ -177,7 +177,10 @@ class Approvals:
 
     @staticmethod
     def _replay(ledger: Ledger, approval: Approval) -> SpendResult:
-        """An approved id's result again: its spend, as the ledger has it now."""
+        """An approved id's result again: the one recorded when its spend was decided
+        (for an approval from before results were kept: its spend, as the ledger has it)."""
+        if approval.result is not None:
+            return SpendResult.from_json(approval.result)
         row = (
             None if approval.reservation_id is None else ledger.reservation(approval.reservation_id)
         )

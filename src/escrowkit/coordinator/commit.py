@@ -67,7 +67,10 @@ class Committer:
             )
             result = self.result_for(final, remaining, error)
             if reservation.idempotency_key is not None:
-                ledger.finish_idempotency(reservation.idempotency_key, result.to_json())
+                agent, key = reservation.agent_id, reservation.idempotency_key
+                ledger.finish_idempotency(agent, key, result.to_json())
+            if reservation.approval_id is not None:
+                ledger.set_approval_result(reservation.approval_id, result.to_json())
             fired = self.alerts.crossed(ledger, final, now) if final.counted else []
             return final, result, fired, True
 
@@ -108,7 +111,7 @@ class Committer:
         """The result recorded for ``row`` by whoever resolved it (its key's), else one
         built from the row."""
         key = row.idempotency_key
-        found = ledger.idempotency(key) if key is not None else None
+        found = ledger.idempotency(row.agent_id, key) if key is not None else None
         if found is not None and found.result is not None:
             return SpendResult.from_json(found.result)
         return self.result_for(row, None)

@@ -107,7 +107,7 @@ class Resolution:
         state = executor.state(reservation.escrow_id)
         if state is not EscrowState.NONE:
             return state, False
-        idle = executor.idle(reservation.requester)
+        idle = executor.idle(executor.sender_of(reservation.sender, reservation.requester))
         if idle:
             # Read again: a transaction mined between the first read and the nonce check
             # shows in neither, and voiding it would leave a funded escrow outside the ledger.
@@ -119,8 +119,9 @@ class Resolution:
         when fenced; what the spender made of it when its transaction landed first)."""
         executor = self.context.executor
         agent = self.context.agents.get(reservation.agent_id)
-        # Rows written before schema 2 do not know the address: the agent's current one.
-        address = getattr(reservation, "agent_address", None) or (agent.address if agent else "")
+        # Rows written before schema revision 0002 do not know the address: the agent's
+        # current one, if it still gives the row's escrow id.
+        address = reservation.agent_address or (agent.address if agent else "")
         if not address or executor.escrow_id(address, reservation.salt) != reservation.escrow_id:
             raise ConfigurationError(
                 f"cannot fence escrow {hex32(reservation.escrow_id)}: the agent address it "

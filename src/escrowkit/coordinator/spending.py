@@ -75,7 +75,7 @@ class Spending:
         digest = fingerprint(request) if key is not None else ""
         outcome = self.context.store.run(
             lambda ledger: self._decide(ledger, request, digest),
-            keys=() if key is None else (key,),
+            keys=() if key is None else ((request.agent_id, key),),
         )
         if isinstance(outcome, SpendResult):
             return outcome
@@ -87,21 +87,27 @@ class Spending:
         day = context.days.key(now)
         context.refresh(ledger)
         if key is not None:
-            found = ledger.idempotency(key)
-            if found is not None:
+            found = ledger.idempotency(request.agent_id, key)
+            # A key from before keys were scoped per agent counts only for the request
+            # that made it (its fingerprint names the agent): another agent's is not ours.
+            if found is not None and (found.agent_id or found.fingerprint == digest):
                 return _replay(found.fingerprint, found.result, digest, key)
         inputs, daily = context.inputs(ledger, request, now, day)
         decision = evaluate(request, inputs)
         if decision.status is not SpendStatus.APPROVED:
             result = self._decline(ledger, request, decision, inputs, daily, now)
             if key is not None:
-                ledger.insert_idempotency(key, digest, now, result=result.to_json())
+                ledger.insert_idempotency(
+                    request.agent_id, key, digest, now, result=result.to_json()
+                )
             return result
         remaining = context.remaining(inputs, daily, request.amount)
         reserved = self.reserve(ledger, request, now, day, remaining, idempotency_key=key)
         if key is not None:
             reservation_id = reserved.reservation.id
-            ledger.insert_idempotency(key, digest, now, reservation_id=reservation_id)
+            ledger.insert_idempotency(
+                request.agent_id, key, digest, now, reservation_id=reservation_id
+            )
         return reserved
 
     def _decline(
@@ -181,6 +187,8 @@ class Spending:
             requester=context.executor.requester,
             approval_id=approval_id,
             idempotency_key=idempotency_key,
+            sender=context.executor.sender,
+            agent_address=agent.address,
         )
         ledger.insert_reservation(reservation)
         context.start(reservation.id)

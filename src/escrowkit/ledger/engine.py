@@ -22,7 +22,8 @@ from escrowkit.core.errors import ConfigurationError
 from escrowkit.ledger import statements as st
 from escrowkit.ledger.group import GroupCommit
 from escrowkit.ledger.ledger import Ledger
-from escrowkit.ledger.schema import SCHEMA_VERSION, metadata, state_table
+from escrowkit.ledger.migrate import prepare
+from escrowkit.ledger.schema import SCHEMA_VERSION, state_table
 from escrowkit.ledger.unit import DayCache
 
 __all__ = ["Store", "normalize_url"]
@@ -139,7 +140,7 @@ class Store:
             if self.dialect == "postgresql":
                 # Concurrent first starts: one creates, the others wait here.
                 conn.execute(text("SELECT pg_advisory_xact_lock(7316251)"))
-            metadata.create_all(conn)
+            prepare(conn, repr(self))
             state = conn.execute(select(st.S.id).where(st.S.id == 1)).first()
             if state is None:
                 conn.execute(
@@ -154,13 +155,8 @@ class Store:
                         updated_at=0.0,
                     )
                 )
-            found = ledger.meta().get("schema_version")
-            if found is None:
+            if ledger.meta().get("schema_version") is None:
                 ledger.set_meta("schema_version", SCHEMA_VERSION)
-            elif found != SCHEMA_VERSION:
-                raise ConfigurationError(
-                    f"{self!r} has schema version {found}; this escrowkit writes {SCHEMA_VERSION}"
-                )
 
     @contextlib.contextmanager
     def write(self, *, lock_row: bool = True) -> Iterator[Ledger]:
@@ -182,7 +178,7 @@ class Store:
         self,
         fn: Callable[[Ledger], T],
         *,
-        keys: Sequence[str] = (),
+        keys: Sequence[tuple[str, str]] = (),
         reservation_ids: Sequence[str] = (),
     ) -> T:
         """Run ``fn(ledger)`` in a write transaction shared with other threads' calls

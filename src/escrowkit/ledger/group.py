@@ -26,7 +26,10 @@ class _Op(Generic[T]):
     __slots__ = ("done", "error", "fn", "keys", "reservation_ids", "result", "wake")
 
     def __init__(
-        self, fn: Callable[[Ledger], T], keys: Sequence[str], reservation_ids: Sequence[str]
+        self,
+        fn: Callable[[Ledger], T],
+        keys: Sequence[tuple[str, str]],
+        reservation_ids: Sequence[str],
     ) -> None:
         self.fn = fn
         self.keys = keys
@@ -66,7 +69,7 @@ class GroupCommit:
         self,
         fn: Callable[[Ledger], T],
         *,
-        keys: Sequence[str] = (),
+        keys: Sequence[tuple[str, str]] = (),
         reservation_ids: Sequence[str] = (),
     ) -> T:
         """Run ``fn(ledger)`` in a write transaction shared with other threads' calls.
@@ -80,7 +83,8 @@ class GroupCommit:
         back to its caller and the others go on). Any other exception rolls the batch
         back, and each call is then run again alone, so only the faulty one fails.
 
-        ``keys`` and ``reservation_ids`` name the idempotency keys ``fn`` will look up and
+        ``keys`` and ``reservation_ids`` name the (agent, idempotency key) pairs ``fn`` will
+        look up and
         the reservations it will move: a group reads them all in one query each
         (:meth:`Ledger.prefetch`). They are hints; ``fn`` is right without them.
         """

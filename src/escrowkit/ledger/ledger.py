@@ -269,6 +269,14 @@ class Ledger(UnitOfWork):
         )
         return [Approval.from_row(row) for row in rows]
 
+    def set_approval_result(self, approval_id: str, result: Mapping[str, Any]) -> None:
+        """Keep an approved approval's result, to replay it when it is approved again."""
+        self.conn.execute(
+            update(approvals_table)
+            .where(approvals_table.c.id == approval_id)
+            .values(result=json.dumps(result))
+        )
+
     def close_approval(
         self,
         approval_id: str,
@@ -295,23 +303,30 @@ class Ledger(UnitOfWork):
 
     # ---- idempotency -------------------------------------------------------------------
 
-    def idempotency(self, key: str) -> IdempotencyRecord | None:
-        buffered = self._new_keys.get(key)
+    def idempotency(self, agent_id: str, key: str) -> IdempotencyRecord | None:
+        """What ``agent_id``'s ``key`` recorded (or a key kept from before keys were
+        scoped per agent), or None."""
+        ident = (agent_id, key)
+        buffered = self._new_keys.get(ident)
         row: Any
         if buffered is not None:
             row = SimpleNamespace(**buffered)
-        elif key in self._known_keys:
-            row = self._known_keys[key]
+        elif ident in self._known_keys:
+            row = self._known_keys[ident]
         else:
-            row = self.conn.execute(st.SELECT_IDEMPOTENCY, {"b_key": key}).first()
+            rows = list(
+                self.conn.execute(st.SELECT_IDEMPOTENCY, {"b_key": key, "b_agent": agent_id})
+            )
+            row = min(rows, key=lambda r: r.agent_id != agent_id, default=None)
         if row is None:
             return None
-        text_result = self._key_results.get(key, row.result)
+        text_result = self._key_results.get((row.agent_id, key), row.result)
         result = None if text_result is None else json.loads(text_result)
-        return IdempotencyRecord(key, row.fingerprint, result, row.reservation_id)
+        return IdempotencyRecord(row.agent_id, key, row.fingerprint, result, row.reservation_id)
 
     def insert_idempotency(
         self,
+        agent_id: str,
         key: str,
         fingerprint: str,
         now: float,
@@ -319,7 +334,8 @@ class Ledger(UnitOfWork):
         result: Mapping[str, Any] | None = None,
         reservation_id: str | None = None,
     ) -> None:
-        self._new_keys[key] = {
+        self._new_keys[agent_id, key] = {
+            "agent_id": agent_id,
             "key": key,
             "fingerprint": fingerprint,
             "result": None if result is None else json.dumps(result),
@@ -327,12 +343,12 @@ class Ledger(UnitOfWork):
             "created_at": now,
         }
 
-    def finish_idempotency(self, key: str, result: Mapping[str, Any]) -> None:
+    def finish_idempotency(self, agent_id: str, key: str, result: Mapping[str, Any]) -> None:
         text_result = json.dumps(result)
-        if key in self._new_keys:
-            self._new_keys[key]["result"] = text_result
+        if (agent_id, key) in self._new_keys:
+            self._new_keys[agent_id, key]["result"] = text_result
         else:
-            self._key_results[key] = text_result
+            self._key_results[agent_id, key] = text_result
 
     # ---- audit and alerts --------------------------------------------------------------
 

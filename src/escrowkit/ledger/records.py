@@ -89,6 +89,10 @@ class Reservation:
     approval_id: str | None = None
     idempotency_key: str | None = None
     updated_at: float = 0.0
+    #: The key that sends for this row, and the agent address its escrow id comes from
+    #: (None in rows written before schema revision 0002).
+    sender: str | None = None
+    agent_address: str | None = None
 
     @property
     def counted(self) -> bool:
@@ -114,6 +118,8 @@ class Reservation:
             "approval_id": self.approval_id,
             "idempotency_key": self.idempotency_key,
             "updated_at": self.updated_at or self.created_at,
+            "sender": self.sender,
+            "agent_address": self.agent_address,
         }
 
     @classmethod
@@ -138,6 +144,8 @@ class Reservation:
             approval_id=m["approval_id"],
             idempotency_key=m["idempotency_key"],
             updated_at=m["updated_at"],
+            sender=m["sender"],
+            agent_address=m["agent_address"],
         )
 
 
@@ -154,6 +162,8 @@ class Approval:
     decided_by: str | None = None
     reason: str | None = None
     reservation_id: str | None = None
+    #: The approval's SpendResult as JSON, once its spend is decided (replayed).
+    result: dict[str, Any] | None = None
 
     @classmethod
     def from_row(cls, row: Any) -> Approval:
@@ -176,11 +186,16 @@ class Approval:
             decided_by=m["decided_by"],
             reason=m["reason"],
             reservation_id=m["reservation_id"],
+            result=None if m["result"] is None else json.loads(m["result"]),
         )
 
 
 @dataclass(frozen=True)
 class IdempotencyRecord:
+    """What a key recorded: ``result`` is None while its first request is in flight.
+    ``agent_id`` is '' for a key kept from before keys were scoped per agent."""
+
+    agent_id: str
     key: str
     fingerprint: str
     result: dict[str, Any] | None

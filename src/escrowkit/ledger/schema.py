@@ -31,6 +31,8 @@ from sqlalchemy import (
 from sqlalchemy.types import TypeEngine
 
 __all__ = [
+    "HEAD_REVISION",
+    "REVISIONS",
     "SCHEMA_VERSION",
     "Amount",
     "agent_days_table",
@@ -42,11 +44,16 @@ __all__ = [
     "idempotency_table",
     "meta_table",
     "metadata",
+    "nonces_table",
     "reservations_table",
     "state_table",
 ]
 
-SCHEMA_VERSION = "1"
+SCHEMA_VERSION = "2"
+#: Every migration revision this code knows, oldest first; the last is the schema above.
+#: A ledger whose revision is not here was made by a newer escrowkit and is refused.
+REVISIONS = ("0001", "0002")
+HEAD_REVISION = REVISIONS[-1]
 
 
 class Amount(TypeDecorator[int]):
@@ -155,6 +162,11 @@ reservations_table = Table(
     Column("approval_id", _Id),
     Column("idempotency_key", String(255)),
     Column("updated_at", Float, nullable=False),
+    # The key that sends for this row (recovery asks whether that key is idle), and the
+    # agent address its escrow id was derived from (recovery fences that id). NULL in
+    # rows written before schema revision 0002.
+    Column("sender", _Address),
+    Column("agent_address", _Address),
     Index("ix_reservations_escrow", "escrow_id", unique=True),
     # Rolling-hour sums: an index range scan over one agent's last hour.
     Index("ix_reservations_agent_created", "agent_id", "created_at"),
@@ -185,12 +197,16 @@ approvals_table = Table(
     Column("decided_by", Text),
     Column("reason", Text),
     Column("reservation_id", _Id),
+    Column("result", Text),  # JSON SpendResult of the approval (replayed when approved again)
     Index("ix_approvals_status", "status"),
 )
 
 idempotency_table = Table(
     "idempotency_keys",
     metadata,
+    # Keys are scoped per agent: two agents may use the same key string. ('' marks a key
+    # of a ledger from before revision 0002 whose agent could not be told.)
+    Column("agent_id", String(128), primary_key=True),
     Column("key", String(255), primary_key=True),
     Column("fingerprint", String(64), nullable=False),
     Column("result", Text),  # JSON SpendResult; NULL while the first request is in flight
@@ -234,6 +250,17 @@ for _statement in (
     "FOR EACH ROW EXECUTE FUNCTION escrowkit_audit_append_only()",
 ):
     event.listen(audit_table, "after_create", _ddl(_statement, "postgresql"))
+
+nonces_table = Table(
+    "nonces",
+    metadata,
+    # The next nonce of a sending key, shared by every process on the ledger: taken under
+    # this row's lock and advanced only once the node has accepted the transaction.
+    Column("chain_id", BigInteger, primary_key=True, autoincrement=False),
+    Column("sender", _Address, primary_key=True),
+    Column("next_nonce", BigInteger, nullable=False),
+    Column("updated_at", Float, nullable=False),
+)
 
 alerts_table = Table(
     "alerts",

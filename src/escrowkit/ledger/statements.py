@@ -93,17 +93,19 @@ TRANSITION = (
         reason=bindparam("b_reason"),
     )
 )
-SELECT_IDEMPOTENCY = select(I.fingerprint, I.result, I.reservation_id).where(
-    I.key == bindparam("b_key")
+# A key is (agent_id, key); agent_id '' marks a key from before revision 0002 (see the
+# migration), looked up beside the agent's own.
+SELECT_IDEMPOTENCY = select(I.agent_id, I.key, I.fingerprint, I.result, I.reservation_id).where(
+    and_(I.key == bindparam("b_key"), I.agent_id.in_([bindparam("b_agent"), ""]))
 )
-PREFETCH_IDEMPOTENCY = select(I.key, I.fingerprint, I.result, I.reservation_id).where(
+PREFETCH_IDEMPOTENCY = select(I.agent_id, I.key, I.fingerprint, I.result, I.reservation_id).where(
     I.key.in_(bindparam("b_keys", expanding=True))
 )
 PREFETCH_STATUS = select(R.id, R.status).where(R.id.in_(bindparam("b_ids", expanding=True)))
 INSERT_IDEMPOTENCY = insert(idempotency_table)
 FINISH_IDEMPOTENCY = (
     update(idempotency_table)
-    .where(I.key == bindparam("b_key"))
+    .where(and_(I.agent_id == bindparam("b_agent"), I.key == bindparam("b_key")))
     .values(result=bindparam("b_result"))
 )
 INSERT_AUDIT = insert(audit_table)

@@ -52,11 +52,12 @@ class UnitOfWork:
         self._day_flags: dict[tuple[str, str], str] = {}
         self._audit: list[dict[str, Any]] = []
         self._new_reservations: dict[str, dict[str, Any]] = {}  # id -> row
-        self._new_keys: dict[str, dict[str, Any]] = {}
-        self._key_results: dict[str, str] = {}
+        # Idempotency keys are (agent_id, key).
+        self._new_keys: dict[tuple[str, str], dict[str, Any]] = {}
+        self._key_results: dict[tuple[str, str], str] = {}
         # Read ahead for a commit group (see prefetch): key -> row (None: no such key),
         # and reservation id -> status, with the transitions to write at flush.
-        self._known_keys: dict[str, Any] = {}
+        self._known_keys: dict[tuple[str, str], Any] = {}
         self._statuses: dict[str, str] = {}
         self._transitions: list[dict[str, Any]] = []
 
@@ -80,7 +81,10 @@ class UnitOfWork:
         if self._key_results:
             self.conn.execute(
                 st.FINISH_IDEMPOTENCY,
-                [{"b_key": k, "b_result": v} for k, v in self._key_results.items()],
+                [
+                    {"b_agent": agent, "b_key": key, "b_result": value}
+                    for (agent, key), value in self._key_results.items()
+                ],
             )
             self._forget_keys(self._key_results)
             self._key_results = {}
@@ -106,11 +110,13 @@ class UnitOfWork:
             self.conn.execute(st.INSERT_AUDIT, self._audit)
             self._audit = []
 
-    def _forget_keys(self, keys: Iterable[str]) -> None:
+    def _forget_keys(self, keys: Iterable[tuple[str, str]]) -> None:
         for key in keys:
             self._known_keys.pop(key, None)
 
-    def prefetch(self, keys: Sequence[str] = (), reservation_ids: Sequence[str] = ()) -> None:
+    def prefetch(
+        self, keys: Sequence[tuple[str, str]] = (), reservation_ids: Sequence[str] = ()
+    ) -> None:
         """Read, in one query each, the idempotency keys and the reservation statuses a
         commit group will look at, instead of one query per call.
 
@@ -118,13 +124,15 @@ class UnitOfWork:
         writer can change them, and this ledger's own writes go through its buffers. The
         transitions of prefetched rows are then checked here and written at flush.
         """
-        for chunk in st.chunks(sorted(set(keys) - self._known_keys.keys() - self._new_keys.keys())):
+        wanted_keys = sorted(set(keys) - self._known_keys.keys() - self._new_keys.keys())
+        for chunk in st.chunks(sorted({key for _, key in wanted_keys})):
             found = {
-                row.key: row
+                (row.agent_id, row.key): row
                 for row in self.conn.execute(st.PREFETCH_IDEMPOTENCY, {"b_keys": chunk})
             }
-            for key in chunk:
-                self._known_keys[key] = found.get(key)
+            for agent, key in wanted_keys:
+                if key in chunk:
+                    self._known_keys[agent, key] = found.get((agent, key)) or found.get(("", key))
         wanted = sorted(set(reservation_ids) - self._statuses.keys())
         for chunk in st.chunks([rid for rid in wanted if rid not in self._new_reservations]):
             for row in self.conn.execute(st.PREFETCH_STATUS, {"b_ids": chunk}):

@@ -87,9 +87,18 @@ class SpendExecutor(Protocol):
         """Bring on-chain counters up to date after a refund (pool mode); hash or None."""
         ...
 
-    def idle(self, requester: str) -> bool:
-        """True when the key that sent for ``requester`` (a reservation's) has no
-        transaction waiting to be mined."""
+    @property
+    def sender(self) -> str:
+        """The key this executor sends with (recorded on every reservation it makes)."""
+        ...
+
+    def sender_of(self, recorded: str | None, requester: str) -> str:
+        """The key that sends for a row: the one it recorded, or, for a row from before
+        senders were recorded, the one its mode implies."""
+        ...
+
+    def idle(self, sender: str) -> bool:
+        """True when ``sender`` has no transaction waiting to be mined."""
         ...
 
     @property
@@ -146,8 +155,17 @@ class ChainExecutor:
     def state(self, escrow_id: bytes) -> EscrowState:
         return EscrowState(int(self.stack.escrow.get(escrow_id).state))
 
-    def idle(self, requester: str) -> bool:
-        return self.chain.pending_transactions(self._sender(requester)) == 0
+    @property
+    def sender(self) -> str:
+        return self.treasury
+
+    def sender_of(self, recorded: str | None, requester: str) -> str:
+        # Pool mode: the pool is every row's requester; an old row does not say which
+        # operator sent, so this key is the best guess.
+        return recorded or self.treasury
+
+    def idle(self, sender: str) -> bool:
+        return self.chain.pending_transactions(sender) == 0
 
     @property
     def first_block(self) -> int:
@@ -160,8 +178,3 @@ class ChainExecutor:
         return {
             bytes(k): v for k, v in self.stack.escrow.final_states(from_block, to_block).items()
         }
-
-    def _sender(self, requester: str) -> str:
-        """The key that sent for ``requester``'s escrows. Pool mode: the pool is every
-        row's requester and the ledger does not say which operator sent, so our own key."""
-        return self.treasury

@@ -68,7 +68,12 @@ class NoopExecutor:
     def reconcile(self, escrow_id: bytes) -> str | None:
         return None
 
-    def idle(self, requester: str) -> bool:
+    sender = requester
+
+    def sender_of(self, recorded: str | None, requester: str) -> str:
+        return recorded or requester
+
+    def idle(self, sender: str) -> bool:
         return True
 
     first_block = 1

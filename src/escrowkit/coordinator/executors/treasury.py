@@ -48,10 +48,10 @@ class TreasuryExecutor(ChainExecutor):
     def escrow_id(self, agent_address: str, salt: bytes) -> bytes:
         return bytes(self.stack.escrow.escrow_id(self.treasury, salt))
 
-    def _sender(self, requester: str) -> str:
+    def sender_of(self, recorded: str | None, requester: str) -> str:
         # The requester is the key that sent: processes with keys of their own may share
         # one ledger, and another's transaction in flight is not this key's business.
-        return requester
+        return recorded or requester
 
     def _read_allowance(self) -> int:
         """The chain's figure (call with the lock held)."""
