@@ -37,6 +37,7 @@ __all__ = [
     "IdempotencyKeyInUse",
     "IdempotencyKeyMismatch",
     "InvalidRequest",
+    "NonceConflict",
     "NotFound",
     "Panic",
     "SolcNotFound",
@@ -135,6 +136,12 @@ class TransactionTimeout(ChainError):
 
     def __reduce__(self) -> Any:
         return (type(self), (self.tx_hash, self.timeout))
+
+
+class NonceConflict(ChainError):
+    """The node refused a transaction's nonce: already used (mined, or held by another
+    pending transaction of the same key) or beyond a gap. Nothing of this transaction was
+    accepted; the nonce source reads the node's count again and sends once more."""
 
 
 # --------------------------------------------------------------------------------------

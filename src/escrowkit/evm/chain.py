@@ -2,8 +2,9 @@
 
 Every transaction is signed locally, so the three backends take the same path: estimate
 gas (a revert surfaces here, decoded, before anything is sent), take the sender's next
-nonce under its lock, sign, send, wait for the receipt, check its status. How each step
-reaches the node is the chain's transport's business (:mod:`escrowkit.evm.transports`).
+nonce from its nonce source, sign, send, wait for the receipt through the chain's one
+receipt watcher, check its status (:mod:`escrowkit.evm.sending`). How each step reaches
+the node is the chain's transport's business (:mod:`escrowkit.evm.transports`).
 Reverts are turned into named :class:`~escrowkit.errors.ContractRevert` exceptions the
 same way on every backend (see :mod:`escrowkit.evm.reverts`).
 
@@ -22,33 +23,29 @@ import threading
 import time
 import weakref
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 
 from escrowkit.core.addresses import to_address
-from escrowkit.core.errors import (
-    ChainError,
-    ConfigurationError,
-    ContractRevert,
-    InvalidRequest,
-    TransactionTimeout,
-    register_abi,
-)
+from escrowkit.core.errors import ChainError, ConfigurationError, InvalidRequest, register_abi
 from escrowkit.core.urls import is_loopback, redact_url
 from escrowkit.evm.anvil import start_anvil
 from escrowkit.evm.devchain import DevChain
+from escrowkit.evm.embedded import EmbeddedTransport, embedded_web3
+from escrowkit.evm.hashing import use_fast_keccak
 from escrowkit.evm.keys import ANVIL_CHAIN_ID, anvil_dev_signers, embedded_signers, signers_for
-from escrowkit.evm.nonces import NonceManager
-from escrowkit.evm.prepared import PreparedCall, describe_call, encode_call, function_abi
-from escrowkit.evm.reverts import revert_from_exception, translate, translated
+from escrowkit.evm.nonces import NonceManager, NonceSource
+from escrowkit.evm.prepared import PreparedCall, describe_call, function_abi
+from escrowkit.evm.reverts import translate, translated
+from escrowkit.evm.sending import Fees, Sending
 from escrowkit.evm.transports import (
     Backend,
+    LeanTransport,
     Transport,
-    embedded_web3,
+    Web3Transport,
     http_web3,
     root_cause,
-    transport_for,
 )
+from escrowkit.evm.watcher import ReceiptWatcher
 
 if TYPE_CHECKING:
     import subprocess
@@ -57,24 +54,13 @@ if TYPE_CHECKING:
     from eth_typing import ChecksumAddress
     from web3 import Web3
     from web3.contract import Contract
-    from web3.types import TxReceipt
 
 __all__ = ["Chain"]
 
 logger = logging.getLogger(__name__)
 
-GAS_BUFFER_PERCENT = 25
-GAS_BUFFER_MIN = 20_000
 
-
-@dataclass(frozen=True)
-class _Fees:
-    max_fee: int
-    priority: int
-    read_at: float
-
-
-class Chain(DevChain):
+class Chain(Sending, DevChain):
     """A connection to one chain plus the keys it can sign with.
 
     Build one with :meth:`embedded`, :meth:`connect` or :meth:`anvil`.
@@ -89,6 +75,7 @@ class Chain(DevChain):
         receipt_timeout: float = 120.0,
         poll_latency: float = 0.02,
     ) -> None:
+        use_fast_keccak()
         self.w3 = w3
         #: How this chain reaches its node (estimate, send, receipts, dev controls).
         self.transport: Transport = transport_for(w3, backend)
@@ -100,10 +87,14 @@ class Chain(DevChain):
         for signer in signers:
             self.add_signer(signer)
         self.chain_id: int = int(w3.eth.chain_id)
-        self.nonces = NonceManager(
-            lambda a: int(w3.eth.get_transaction_count(cast("ChecksumAddress", a), "pending"))
+        #: The default nonce source: in this process, per sender.
+        self.nonces = NonceManager(self._pending_count)
+        self._nonce_sources: dict[str, NonceSource] = {}
+        #: Resolves every pending transaction of this chain object (one poll per block).
+        self.watcher = ReceiptWatcher(
+            self.transport.block_number, self.transport.get_receipts, poll_latency=poll_latency
         )
-        self._fees: _Fees | None = None
+        self._fees: Fees | None = None
         self._fees_lock = threading.Lock()
         self._seen: tuple[int, float] | None = None  # (latest timestamp, monotonic read time)
         self._process: subprocess.Popen[bytes] | None = None
@@ -272,97 +263,6 @@ class Chain(DevChain):
         except Exception as exc:
             raise translate(exc, context=context or describe_call(fn)) from None
 
-    def transact(
-        self,
-        fn: Any,
-        *,
-        sender: str,
-        value: int = 0,
-        gas: int | None = None,
-        context: str | None = None,
-    ) -> TxReceipt:
-        """Sign, send and wait for ``fn`` (a bound contract function or constructor).
-
-        Returns the successful receipt. Raises the named ContractRevert when the call
-        would revert (at estimation, ``tx_hash`` None) or did revert (``tx_hash`` set),
-        :class:`TransactionTimeout` when no receipt comes in time, and ChainError for
-        transport problems.
-        """
-        signer = self._signer(sender)
-        context = context or describe_call(fn)
-        tx = self._build_transaction(fn, signer.address, value, gas, context)
-        if gas is None:
-            tx["gas"] = self._estimate_gas(tx, context)
-        tx_hash = self._send(signer, tx, context)
-        receipt = self.wait_for_receipt(tx_hash)
-        logger.debug("%s: tx %s gas %s", context, tx_hash, receipt["gasUsed"])
-        if receipt["status"] != 1:
-            raise self._replay_revert(tx, receipt, tx_hash, context)
-        return receipt
-
-    def _build_transaction(
-        self, fn: Any, sender: str, value: int, gas: int | None, context: str
-    ) -> dict[str, Any]:
-        """``fn`` as a transaction from ``sender``, fees included; gas (when not given)
-        and nonce are filled in later."""
-        fees = self._current_fees()
-        tx: dict[str, Any] = {
-            "from": sender,
-            "value": value,
-            "chainId": self.chain_id,
-            "gas": gas or 0,
-            "maxFeePerGas": fees.max_fee,
-            "maxPriorityFeePerGas": fees.priority,
-            "nonce": 0,  # filled in under the sender's nonce lock
-        }
-        data = encode_call(fn)
-        if data is not None:
-            tx.update(to=fn.address, data=data)
-            return tx
-        try:
-            # Every field is given, so web3 asks the node nothing: it only encodes.
-            return dict(fn.build_transaction(tx))
-        except Exception as exc:
-            raise translate(exc, context=context) from None
-
-    def _estimate_gas(self, tx: dict[str, Any], context: str) -> int:
-        """Gas for ``tx`` with a buffer; a revert surfaces here, named, before any send."""
-        call: dict[str, Any] = {k: tx[k] for k in ("from", "to", "data", "value") if k in tx}
-        # Judge the call in the block it will land in, whose timestamp may be pinned by
-        # set_next_block_timestamp; the transport knows which block tag says that.
-        transport = self.transport
-        estimate = transport.estimate_gas(call, transport.estimate_block, context=context)
-        return estimate + max(estimate * GAS_BUFFER_PERCENT // 100, GAS_BUFFER_MIN)
-
-    def _send(self, signer: LocalAccount, tx: dict[str, Any], context: str) -> str:
-        """Take the sender's next nonce under its lock, sign and send; the tx hash."""
-        sender = signer.address
-        with self.nonces.lock(sender):
-            tx["nonce"] = self.nonces.take(sender)
-            try:
-                return self.transport.sign_and_send(signer, tx, context=context)
-            except BaseException as exc:
-                # The node may or may not have taken the nonce: ask it again next time.
-                self.nonces.resync(sender)
-                if isinstance(exc, Exception):
-                    revert = revert_from_exception(exc, context=context)
-                    if revert is not None:
-                        raise revert from None
-                raise
-
-    def wait_for_receipt(self, tx_hash: str, timeout: float | None = None) -> TxReceipt:
-        """Wait for a receipt; :class:`TransactionTimeout` (with the hash) if none comes."""
-        wait = self.receipt_timeout if timeout is None else timeout
-        deadline = time.monotonic() + wait
-        get_receipt = self.transport.get_receipt
-        while True:
-            receipt = get_receipt(tx_hash)
-            if receipt is not None:
-                return receipt
-            if time.monotonic() >= deadline:
-                raise TransactionTimeout(tx_hash, wait)
-            time.sleep(self.poll_latency)
-
     def pending_transactions(self, address: str) -> int:
         """How many of ``address``'s transactions the node has seen but not mined."""
         checked = to_address(address)
@@ -370,38 +270,12 @@ class Chain(DevChain):
         latest = translated(lambda: self.w3.eth.get_transaction_count(checked, "latest"))
         return int(pending) - int(latest)
 
-    # ---- internals ---------------------------------------------------------------------
 
-    def _current_fees(self) -> _Fees:
-        # Base fee read at most once a second; twice it plus the tip survives six full
-        # blocks of EIP-1559 increases, so a slightly stale read never underprices.
-        cached = self._fees
-        if cached is not None and time.monotonic() - cached.read_at < 1.0:
-            return cached
-        with self._fees_lock:
-            cached = self._fees  # another thread may have refreshed while we waited
-            if cached is not None and time.monotonic() - cached.read_at < 1.0:
-                return cached
-            block = self._latest_block()
-            base_fee = int(block.get("baseFeePerGas", 0) or 0)
-            try:
-                priority = int(translated(lambda: self.w3.eth.max_priority_fee))
-            except ChainError:
-                priority = 10**9
-            self._fees = _Fees(2 * base_fee + priority, priority, time.monotonic())
-            return self._fees
-
-    def _replay_revert(
-        self, tx: dict[str, Any], receipt: TxReceipt, tx_hash: str, context: str
-    ) -> ContractRevert:
-        """A mined, failed transaction keeps no revert data: re-run it to learn why."""
-        call = {k: tx[k] for k in ("from", "to", "data", "value", "gas") if k in tx}
-        block = max(int(receipt["blockNumber"]) - 1, 0)
-        try:
-            self.w3.eth.call(call, block_identifier=block)  # type: ignore[arg-type]
-        except Exception as exc:
-            revert = revert_from_exception(exc, tx_hash=tx_hash, context=context)
-            if revert is not None:
-                return revert
-        gas_note = " (out of gas?)" if receipt["gasUsed"] >= tx.get("gas", 0) else ""
-        return ContractRevert(tx_hash=tx_hash, context=context + gas_note)
+def transport_for(w3: Web3, backend: Backend) -> Transport:
+    """The transport for ``w3``: eth-tester's for the embedded backend, the lean one on a
+    :class:`~escrowkit.evm.http.LeanHTTPProvider`, else web3's."""
+    if backend == "embedded":
+        return EmbeddedTransport(w3)
+    if getattr(w3.provider, "lean_json_rpc", False):
+        return LeanTransport(w3)
+    return Web3Transport(w3)

@@ -4,7 +4,8 @@ and mining, for tests and simulations on eth-tester or anvil.
 :class:`DevChain` is mixed into Chain. Each backend does these its own way (eth-tester
 through its own API, a node through ``evm_*`` calls): the chain's transport decides.
 What is checked here is the same on every backend, and so is what a control makes the
-chain forget: the latest block it read, its fee estimate, its senders' next nonces.
+chain forget: the latest block it read, its fee estimate, its senders' next nonces, and
+which blocks its receipt watcher has looked at.
 """
 
 from __future__ import annotations
@@ -14,8 +15,8 @@ from typing import TYPE_CHECKING, Any
 from escrowkit.core.errors import InvalidRequest
 
 if TYPE_CHECKING:
-    from escrowkit.evm.nonces import NonceManager
     from escrowkit.evm.transports import Transport
+    from escrowkit.evm.watcher import ReceiptWatcher
 
 __all__ = ["DevChain"]
 
@@ -25,7 +26,7 @@ class DevChain:
     transport, the nonces, :meth:`now` and the two reads these controls make stale."""
 
     transport: Transport
-    nonces: NonceManager
+    watcher: ReceiptWatcher
     #: (latest block timestamp, monotonic time read), which :meth:`now` may reuse.
     _seen: tuple[int, float] | None
     #: The fee estimate transactions reuse for a second.
@@ -33,6 +34,10 @@ class DevChain:
 
     def now(self, max_age: float = 0.0) -> int:
         """The latest block's timestamp (Chain's)."""
+        raise NotImplementedError
+
+    def resync_nonces(self) -> None:
+        """Forget every sender's next nonce (Chain's)."""
         raise NotImplementedError
 
     def mine(self, blocks: int = 1) -> None:
@@ -71,6 +76,7 @@ class DevChain:
     def revert(self, snapshot: Any) -> None:
         """Go back to a snapshot (anvil consumes it: take a new one to revert again)."""
         self.transport.revert(snapshot)
-        self.nonces.resync()
+        self.resync_nonces()
+        self.watcher.reset()
         self._fees = None
         self._seen = None

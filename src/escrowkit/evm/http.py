@@ -153,7 +153,7 @@ class _SessionManager:
 class LeanHTTPProvider(HTTPProvider):
     """web3's ``HTTPProvider`` over :class:`HttpTransport`; see the module."""
 
-    #: Tells :func:`~escrowkit.evm.transports.transport_for` that :meth:`request` is there.
+    #: Tells :func:`~escrowkit.evm.chain.transport_for` that :meth:`request` is there.
     lean_json_rpc = True
 
     def __init__(self, url: str, timeout: float = 30.0) -> None:
@@ -183,6 +183,37 @@ class LeanHTTPProvider(HTTPProvider):
         if error is not None:
             raise RpcError(method, error if isinstance(error, dict) else {"message": str(error)})
         return answer.get("result")
+
+    def request_batch(self, calls: list[tuple[str, list[Any]]]) -> list[Any]:
+        """Several raw JSON-RPC calls in one batch (one POST): each call's ``result``, or
+        its :class:`RpcError` (returned, not raised), in the order of ``calls``. Only for
+        reads: a batch is sent again after a connection died unanswered."""
+        ids = [next(self._ids) for _ in calls]
+        body = json.dumps(
+            [
+                {"jsonrpc": "2.0", "id": n, "method": method, "params": params}
+                for n, (method, params) in zip(ids, calls, strict=True)
+            ]
+        ).encode()
+        answers = json.loads(self.transport.post(body))
+        if not isinstance(answers, list):
+            # A node that refuses batches answers with one error object.
+            error = answers.get("error") if isinstance(answers, dict) else None
+            raise RpcError("batch", error if isinstance(error, dict) else {"message": "refused"})
+        by_id = {answer.get("id"): answer for answer in answers if isinstance(answer, dict)}
+        out: list[Any] = []
+        for n, (method, _) in zip(ids, calls, strict=True):
+            answer = by_id.get(n)
+            if answer is None:
+                out.append(RpcError(method, {"message": "no answer in the batch"}))
+            elif answer.get("error") is not None:
+                error = answer["error"]
+                out.append(
+                    RpcError(method, error if isinstance(error, dict) else {"message": str(error)})
+                )
+            else:
+                out.append(answer.get("result"))
+        return out
 
     def close(self) -> None:
         self.transport.close()

@@ -1,28 +1,28 @@
 """How a :class:`~escrowkit.evm.chain.Chain` reaches its node: one :class:`Transport`
 interface and its three implementations.
 
-- :class:`EmbeddedTransport`: eth-tester in this process, behind one lock (it is not
-  thread-safe); dev controls call eth-tester itself.
+- :class:`~escrowkit.evm.embedded.EmbeddedTransport`: eth-tester in this process, behind
+  one lock (it is not thread-safe); a transaction runs once, as it is mined; dev controls
+  call eth-tester itself.
 - :class:`Web3Transport`: any web3 provider (web3's ``HTTPProvider`` when proxy variables
   are set); every request goes through web3's method layer; dev controls are ``evm_*``.
 - :class:`LeanTransport`: an HTTP node through :class:`~escrowkit.evm.http.LeanHTTPProvider`:
   estimate, send and receipt as raw JSON-RPC, signed calls with the coincurve signer
   (:mod:`escrowkit.evm.signing`). Everything else goes through web3 as above.
 
-A transport answers single questions; it never waits. :meth:`Transport.get_receipt` is a
-receipt if the transaction is mined, else None, so that whoever waits (today
-:meth:`Chain.wait_for_receipt`, one loop per transaction) can be replaced by something
-that resolves many pending transactions per block.
+A transport answers questions; it never waits. :meth:`Transport.get_receipts` gives the
+receipts of mined transactions (None for the others), in one JSON-RPC batch on the lean
+transport, so that the chain's one receipt watcher (:mod:`escrowkit.evm.watcher`) resolves
+every pending transaction of the process with one request per new block.
 """
 
 from __future__ import annotations
 
-import contextlib
 import os
-import threading
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Literal, Protocol, cast
 
-from escrowkit.core.errors import ChainError, InvalidRequest, decode_revert
+from escrowkit.core.errors import ChainError, decode_revert
 from escrowkit.evm.reverts import revert_bytes_of, translate, translated
 
 if TYPE_CHECKING:
@@ -34,14 +34,12 @@ if TYPE_CHECKING:
 
 __all__ = [
     "Backend",
-    "EmbeddedTransport",
     "LeanTransport",
     "Transport",
     "Web3Transport",
-    "embedded_web3",
     "http_web3",
+    "is_nonce_conflict",
     "root_cause",
-    "transport_for",
 ]
 
 Backend = Literal["embedded", "anvil", "rpc"]
@@ -60,6 +58,9 @@ class Transport(Protocol):
     #: Whether the chain's time moves with the wall clock between blocks (False: only
     #: with blocks, as on eth-tester).
     wall_clock: bool
+    #: Whether the node runs a transaction as it receives it (eth-tester): one sent
+    #: without a gas limit then goes through :meth:`send_once` and needs no estimate.
+    executes_on_send: bool
 
     def estimate_gas(self, call: dict[str, Any], block: str | None, *, context: str) -> int:
         """Gas that ``call`` (from, to, data, value) uses in ``block``."""
@@ -73,8 +74,21 @@ class Transport(Protocol):
         """Sign ``tx`` (every field filled in) and send it; its 0x hash."""
         ...
 
+    def send_once(self, signer: LocalAccount, tx: dict[str, Any], *, context: str) -> str:
+        """Only where :attr:`executes_on_send`: run ``tx`` (no gas limit yet) as it is
+        mined; a revert raises, named, and leaves nothing behind (as at estimation)."""
+        ...
+
     def get_receipt(self, tx_hash: str) -> TxReceipt | None:
         """The receipt if the transaction is mined, else None; never waits."""
+        ...
+
+    def get_receipts(self, tx_hashes: Sequence[str]) -> list[TxReceipt | None]:
+        """:meth:`get_receipt` of each hash, in one request where the node allows."""
+        ...
+
+    def block_number(self) -> int:
+        """The latest block's number."""
         ...
 
     def rpc(self, method: str, params: list[Any]) -> Any:
@@ -98,21 +112,12 @@ class Transport(Protocol):
         ...
 
 
-def transport_for(w3: Web3, backend: Backend) -> Transport:
-    """The transport for ``w3``: eth-tester's for the embedded backend, the lean one on a
-    :class:`~escrowkit.evm.http.LeanHTTPProvider`, else web3's."""
-    if backend == "embedded":
-        return EmbeddedTransport(w3)
-    if getattr(w3.provider, "lean_json_rpc", False):
-        return LeanTransport(w3)
-    return Web3Transport(w3)
-
-
 class Web3Transport:
     """Any web3 provider, through web3's method layer; dev controls are ``evm_*`` calls."""
 
     estimate_block: str | None = "pending"
     wall_clock = True
+    executes_on_send = False
 
     def __init__(self, w3: Web3) -> None:
         self.w3 = w3
@@ -129,7 +134,24 @@ class Web3Transport:
 
     def sign_and_send(self, signer: LocalAccount, tx: dict[str, Any], *, context: str) -> str:
         signed = signer.sign_transaction(tx)
-        return self.send_raw_transaction(signed.raw_transaction, context=context)
+        try:
+            return self.send_raw_transaction(signed.raw_transaction, context=context)
+        except ChainError as exc:
+            tx_hash = "0x" + bytes(signed.hash).hex()
+            if is_nonce_conflict(exc) and self.knows(tx_hash):
+                return tx_hash  # our own transaction took the nonce: it is sent
+            raise
+
+    def knows(self, tx_hash: str) -> bool:
+        """Whether the node has this transaction (pending or mined)."""
+        from web3.exceptions import TransactionNotFound
+
+        try:
+            return self.w3.eth.get_transaction(tx_hash) is not None  # type: ignore[arg-type]
+        except TransactionNotFound:
+            return False
+        except Exception:
+            return False
 
     def get_receipt(self, tx_hash: str) -> TxReceipt | None:
         from web3.exceptions import TransactionIndexingInProgress, TransactionNotFound
@@ -140,6 +162,15 @@ class Web3Transport:
             return None
         except Exception as exc:
             raise ChainError(f"waiting for {tx_hash} failed: {exc}") from exc
+
+    def get_receipts(self, tx_hashes: Sequence[str]) -> list[TxReceipt | None]:
+        return [self.get_receipt(tx_hash) for tx_hash in tx_hashes]
+
+    def block_number(self) -> int:
+        return int(translated(lambda: self.w3.eth.block_number))
+
+    def send_once(self, signer: LocalAccount, tx: dict[str, Any], *, context: str) -> str:
+        raise NotImplementedError("this node does not run transactions as it receives them")
 
     def rpc(self, method: str, params: list[Any]) -> Any:
         response = translated(lambda: self.w3.provider.make_request(method, params))  # type: ignore[arg-type]
@@ -159,44 +190,6 @@ class Web3Transport:
 
     def mine(self) -> None:
         self.rpc("evm_mine", [])
-
-
-class EmbeddedTransport(Web3Transport):
-    """eth-tester through web3's ``EthereumTesterProvider``; snapshots and time through
-    eth-tester itself, under the provider's lock."""
-
-    # eth-tester always estimates on its pending block and rejects the parameter.
-    estimate_block: str | None = None
-    wall_clock = False
-
-    def _tester(self) -> Any:
-        return self.w3.provider.ethereum_tester  # type: ignore[attr-defined]
-
-    def _lock(self) -> Any:
-        return getattr(self.w3.provider, "lock", contextlib.nullcontext())
-
-    def snapshot(self) -> Any:
-        with self._lock():
-            return self._tester().take_snapshot()
-
-    def revert(self, snapshot: Any) -> None:
-        with self._lock():
-            self._tester().revert_to_snapshot(snapshot)
-
-    def set_next_block_timestamp(self, timestamp: int) -> None:
-        """On eth-tester this mines a block at ``timestamp - 1`` (that is how its clock
-        moves)."""
-        tester = self._tester()
-        with self._lock():
-            pending = tester.get_block_by_number("pending")["timestamp"]
-            if timestamp < pending:
-                # py-evm opens a new pending block at max(parent + 1, wall clock).
-                raise InvalidRequest(
-                    f"eth-tester's next block is already at {pending} (it never goes "
-                    f"below the wall clock); cannot pin {timestamp}"
-                )
-            if timestamp != pending:
-                tester.time_travel(timestamp)
 
 
 class LeanTransport(Web3Transport):
@@ -244,11 +237,26 @@ class LeanTransport(Web3Transport):
             sent = self.request("eth_sendRawTransaction", ["0x" + raw.hex()], context)
         except ChainError as exc:
             # The transport sent it again after a connection died unanswered, and the
-            # node had taken the first: it is sent.
-            if "already known" not in str(exc).lower():
+            # node had taken the first: it is sent ("already known", or "nonce too low"
+            # once the first is mined). Only a nonce taken by another transaction is a
+            # conflict.
+            known = "already known" in str(exc).lower()
+            if not known and not (is_nonce_conflict(exc) and self.knows(tx_hash)):
                 raise
             sent = None
         return str(sent or tx_hash)
+
+    def knows(self, tx_hash: str) -> bool:
+        try:
+            found = self.request(
+                "eth_getTransactionByHash",
+                [tx_hash],
+                "looking up a sent transaction",
+                reverts=False,
+            )
+        except ChainError:
+            return False
+        return found is not None
 
     def get_receipt(self, tx_hash: str) -> TxReceipt | None:
         from escrowkit.evm.receipts import format_receipt
@@ -257,6 +265,28 @@ class LeanTransport(Web3Transport):
             "eth_getTransactionReceipt", [tx_hash], f"waiting for {tx_hash}", reverts=False
         )
         return None if raw is None else cast("TxReceipt", format_receipt(raw))
+
+    def get_receipts(self, tx_hashes: Sequence[str]) -> list[TxReceipt | None]:
+        """One JSON-RPC batch for all of them (one HTTP round trip)."""
+        from escrowkit.evm.http import RpcError
+        from escrowkit.evm.receipts import format_receipt
+
+        if len(tx_hashes) == 1:
+            return [self.get_receipt(tx_hashes[0])]
+        calls = [("eth_getTransactionReceipt", [tx_hash]) for tx_hash in tx_hashes]
+        try:
+            answers = self.provider.request_batch(calls)
+        except Exception as exc:
+            raise ChainError(f"waiting for receipts: {type(exc).__name__}: {exc}") from exc
+        out: list[TxReceipt | None] = []
+        for tx_hash, answer in zip(tx_hashes, answers, strict=True):
+            if isinstance(answer, RpcError):
+                raise ChainError(f"waiting for {tx_hash}: {answer}")
+            out.append(None if answer is None else cast("TxReceipt", format_receipt(answer)))
+        return out
+
+    def block_number(self) -> int:
+        return int(self.request("eth_blockNumber", [], "reading the head", reverts=False), 16)
 
 
 def _json_value(value: object) -> object:
@@ -274,40 +304,6 @@ def _json_value(value: object) -> object:
 # Building the web3 object
 # --------------------------------------------------------------------------------------
 
-
-def embedded_web3() -> Web3:
-    """A fresh in-process eth-tester chain (py-evm) behind a locked provider."""
-    from eth_tester import EthereumTester, PyEVMBackend
-    from web3 import Web3
-
-    return Web3(_LockedTesterProvider(EthereumTester(PyEVMBackend())))
-
-
-def _make_locked_provider_class() -> type:
-    from web3 import EthereumTesterProvider
-
-    class LockedTesterProvider(EthereumTesterProvider):
-        """eth-tester is not thread-safe: every request goes through one lock."""
-
-        def __init__(self, *args: Any, **kwargs: Any) -> None:
-            super().__init__(*args, **kwargs)
-            self.lock = threading.RLock()
-
-        def make_request(self, method: Any, params: Any) -> Any:
-            with self.lock:
-                return super().make_request(method, params)
-
-    return LockedTesterProvider
-
-
-def _LockedTesterProvider(tester: Any) -> Any:
-    global _locked_provider_class
-    if _locked_provider_class is None:
-        _locked_provider_class = _make_locked_provider_class()
-    return _locked_provider_class(tester)
-
-
-_locked_provider_class: type | None = None
 
 _PROXY_VARIABLES = ("http_proxy", "https_proxy", "all_proxy", "no_proxy")
 
@@ -355,3 +351,19 @@ def root_cause(exc: BaseException) -> str:
         cause = inner
     text = " ".join(str(cause).split())
     return f"{type(cause).__name__}: {text}" if text else type(cause).__name__
+
+
+_NONCE_CONFLICTS = (
+    "nonce too low",
+    "nonce too high",
+    "replacement transaction underpriced",
+    "invalid transaction nonce",  # eth-tester
+)
+
+
+def is_nonce_conflict(exc: BaseException) -> bool:
+    """Whether the node refused a transaction for its nonce (see NonceConflict): taken by
+    another transaction (or by this one, sent twice: ask :meth:`Web3Transport.knows`), or
+    beyond a gap."""
+    text = str(exc).lower()
+    return any(phrase in text for phrase in _NONCE_CONFLICTS)

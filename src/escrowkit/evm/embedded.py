@@ -1,0 +1,212 @@
+"""The embedded chain: eth-tester (py-evm) in this process, and what keeps it fast.
+
+eth-tester mines every transaction as it is sent, so a transaction needs no gas estimate
+to learn whether it reverts: :meth:`EmbeddedTransport.send_once` runs it once, in the
+pending block, with all the gas a block allows (or the sender can pay for). If it fails,
+the pending block is put back as it was (no block, no nonce used: exactly what a revert
+at estimation leaves) and the revert is raised, named, from the EVM's own revert data;
+if it succeeds, eth-tester mines it. py-evm's ``eth_estimateGas`` is a binary search that
+runs a transaction about thirteen times; a spend used to cost fourteen executions and now
+costs one. ``tests/contracts/test_gas.py`` holds every gas figure (a receipt's gas used
+does not depend on the gas limit), and ``tests/integration/test_chain_backends.py`` every
+kind of revert, against anvil.
+
+Where the shortcut cannot keep eth-tester's behaviour (auto-mining switched off, or
+filters installed that eth-tester feeds as it sends) the transport takes the ordinary
+path: an estimate, which on this chain is one execution too (:func:`one_execution_gas`),
+then an ordinary send.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from typing import TYPE_CHECKING, Any
+
+from escrowkit.core.errors import ChainError, InvalidRequest, decode_revert
+from escrowkit.evm.transports import Web3Transport
+
+if TYPE_CHECKING:
+    from eth_account.signers.local import LocalAccount
+    from web3 import Web3
+
+    from escrowkit.evm.signing import Signer
+
+__all__ = ["EmbeddedTransport", "embedded_web3", "one_execution_gas"]
+
+
+class EmbeddedTransport(Web3Transport):
+    """eth-tester through web3's ``EthereumTesterProvider``; transactions without a gas
+    limit through :meth:`send_once`; snapshots and time through eth-tester itself, under
+    the provider's lock."""
+
+    # eth-tester always estimates on its pending block and rejects the parameter.
+    estimate_block: str | None = None
+    wall_clock = False
+    executes_on_send = True
+
+    def __init__(self, w3: Web3) -> None:
+        super().__init__(w3)
+        self._fast_signers: dict[str, Signer] = {}
+        _install_estimator(self._tester().backend.chain)
+
+    def _tester(self) -> Any:
+        return self.w3.provider.ethereum_tester  # type: ignore[attr-defined]
+
+    def _lock(self) -> Any:
+        return getattr(self.w3.provider, "lock", contextlib.nullcontext())
+
+    def send_once(self, signer: LocalAccount, tx: dict[str, Any], *, context: str) -> str:
+        """Run ``tx`` (no gas limit yet) once as it is mined; its hash. A revert raises
+        its named ContractRevert and leaves nothing behind."""
+        tester = self._tester()
+        with self._lock():
+            if not _plain(tester):
+                tx["gas"] = self.estimate_gas(_call_of(tx), None, context=context)
+                return self.sign_and_send(signer, tx, context=context)
+            chain = tester.backend.chain
+            tx["gas"] = chain.header.gas_limit
+            raw = self._sign(signer, tx)
+            evm_tx = chain.get_vm().get_transaction_builder().decode(raw)
+            pending = chain.header
+            try:
+                _, _, computation = chain.apply_transaction(evm_tx)
+            except Exception as exc:  # py-evm refused it (nonce, balance for the gas)
+                chain.header = pending
+                if "afford" in str(exc) or "enough balance" in str(exc):
+                    # All the gas of a block costs more than the sender holds: pay for
+                    # what it needs instead.
+                    tx["gas"] = self.estimate_gas(_call_of(tx), None, context=context)
+                    return self.sign_and_send(signer, tx, context=context)
+                raise ChainError(f"{context}: {type(exc).__name__}: {exc}") from None
+            if computation.is_error:
+                chain.header = pending  # as if it was never sent
+                raise _revert_of(computation.error, context)
+            tester.mine_block()
+            return "0x" + bytes(evm_tx.hash).hex()
+
+    def _sign(self, signer: LocalAccount, tx: dict[str, Any]) -> bytes:
+        if not isinstance(tx.get("to"), str) or not tx["to"]:
+            return bytes(signer.sign_transaction(tx).raw_transaction)  # a deployment
+        fast = self._fast_signers.get(signer.address)
+        if fast is None:
+            from escrowkit.evm.signing import Signer
+
+            fast = self._fast_signers.setdefault(signer.address, Signer(signer.key))
+        return fast.sign(tx)[0]
+
+    def snapshot(self) -> Any:
+        with self._lock():
+            return self._tester().take_snapshot()
+
+    def revert(self, snapshot: Any) -> None:
+        with self._lock():
+            self._tester().revert_to_snapshot(snapshot)
+
+    def set_next_block_timestamp(self, timestamp: int) -> None:
+        """On eth-tester this mines a block at ``timestamp - 1`` (that is how its clock
+        moves)."""
+        tester = self._tester()
+        with self._lock():
+            pending = tester.get_block_by_number("pending")["timestamp"]
+            if timestamp < pending:
+                # py-evm opens a new pending block at max(parent + 1, wall clock).
+                raise InvalidRequest(
+                    f"eth-tester's next block is already at {pending} (it never goes "
+                    f"below the wall clock); cannot pin {timestamp}"
+                )
+            if timestamp != pending:
+                tester.time_travel(timestamp)
+
+
+def _plain(tester: Any) -> bool:
+    """Whether eth-tester sends the way :meth:`EmbeddedTransport.send_once` assumes:
+    mining each transaction at once, with no filter to feed."""
+    return bool(
+        getattr(tester, "auto_mine_transactions", False)
+        and not getattr(tester, "_log_filters", True)
+        and not getattr(tester, "_pending_transaction_filters", True)
+        and tester.backend.chain.header.gas_used == 0
+    )
+
+
+def _call_of(tx: dict[str, Any]) -> dict[str, Any]:
+    return {k: tx[k] for k in ("from", "to", "data", "value") if k in tx}
+
+
+def _revert_of(error: BaseException, context: str) -> Exception:
+    """py-evm's error as escrowkit's: a REVERT with its data as the named ContractRevert
+    (an INVALID opcode as a bare one), anything else (out of gas at a block's gas) as
+    ChainError, as the estimate reports them."""
+    from eth.exceptions import InvalidInstruction, Revert
+
+    if isinstance(error, Revert):
+        data = error.args[0] if error.args and isinstance(error.args[0], bytes) else b""
+        return decode_revert(data, context=context)
+    if isinstance(error, InvalidInstruction):
+        return decode_revert(b"", context=context)
+    return ChainError(f"{context}: {type(error).__name__}: {error}")
+
+
+def one_execution_gas(state: Any, transaction: Any) -> int:
+    """A gas estimate from one execution with a block's gas (py-evm's default searches
+    with about thirteen): the gas it used before refunds, plus 1/63 for the gas a call
+    keeps back (EIP-150); a revert raises as py-evm's own search raises it. The chain
+    adds its buffer on top (:mod:`escrowkit.evm.chain`)."""
+    from eth.vm.spoof import SpoofTransaction
+
+    limit = state.gas_limit
+    spoofed = SpoofTransaction(transaction, gas=limit, gas_price=0)
+    snapshot = state.snapshot()
+    try:
+        computation = state.apply_transaction(spoofed)
+        if computation.is_error:
+            raise computation.error
+        used = limit - computation.get_gas_remaining()
+    finally:
+        state.revert(snapshot)
+    return int(min(used + used // 63 + 1, limit))
+
+
+def _install_estimator(chain: Any) -> None:
+    # eth-tester builds a chain class per tester and a new chain object of that class on
+    # every snapshot revert: set it on both.
+    estimator = staticmethod(one_execution_gas)
+    type(chain).gas_estimator = estimator
+    chain.gas_estimator = one_execution_gas
+
+
+# --------------------------------------------------------------------------------------
+# Building the web3 object
+# --------------------------------------------------------------------------------------
+
+
+def embedded_web3() -> Web3:
+    """A fresh in-process eth-tester chain (py-evm) behind a locked provider."""
+    from eth_tester import EthereumTester, PyEVMBackend
+    from web3 import Web3
+
+    return Web3(_locked_provider_class()(EthereumTester(PyEVMBackend())))
+
+
+_provider_class: type | None = None
+
+
+def _locked_provider_class() -> type:
+    global _provider_class
+    if _provider_class is None:
+        from web3 import EthereumTesterProvider
+
+        class LockedTesterProvider(EthereumTesterProvider):
+            """eth-tester is not thread-safe: every request goes through one lock."""
+
+            def __init__(self, *args: Any, **kwargs: Any) -> None:
+                super().__init__(*args, **kwargs)
+                self.lock = threading.RLock()
+
+            def make_request(self, method: Any, params: Any) -> Any:
+                with self.lock:
+                    return super().make_request(method, params)
+
+        _provider_class = LockedTesterProvider
+    return _provider_class

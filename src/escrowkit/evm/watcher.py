@@ -1,0 +1,228 @@
+"""One receipt watcher per chain: every pending transaction of the process, resolved
+together, from one poll per block.
+
+Whoever waits for a receipt gets a ``concurrent.futures.Future`` from
+:meth:`ReceiptWatcher.watch` and sleeps on it (a thread) or awaits it (a coroutine, which
+holds no thread while it waits). One daemon thread, started when the first transaction is
+watched and gone after a while without any, does the polling:
+
+- it asks for the head block (``eth_blockNumber``); only when the head moved does it ask
+  for receipts, and only for the hashes that may be in the new blocks, all in one JSON-RPC
+  batch on an HTTP node;
+- a hash watched for the first time is looked up at once while the node mines as it
+  receives (anvil's default): the watcher learns from its hits whether the chain does, and
+  otherwise leaves new hashes to the next new block;
+- between blocks it sleeps for ``poll_latency``; once it has seen a few blocks it learns
+  the block interval and sleeps through most of it, so a chain with two-second blocks
+  costs a few polls per block, however many transactions wait in it.
+
+A poll that fails is tried again on the next one; only when polls keep failing for
+``give_up_after`` seconds do the waiting futures get the error (as a ChainError).
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import logging
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from escrowkit.core.errors import ChainError
+
+if TYPE_CHECKING:
+    from web3.types import TxReceipt
+
+__all__ = ["ReceiptWatcher", "WatcherStats"]
+
+logger = logging.getLogger(__name__)
+
+#: The watcher thread ends after this many seconds with nothing to watch.
+IDLE_EXIT = 5.0
+
+
+@dataclass
+class WatcherStats:
+    """What the watcher asked the node (for benchmarks and tests)."""
+
+    head_polls: int = 0
+    receipt_requests: int = 0  # batches (or single lookups)
+    receipts_asked: int = 0  # hashes asked for, over all requests
+    resolved: int = 0
+
+
+@dataclass
+class _Entry:
+    futures: list[concurrent.futures.Future[Any]] = field(default_factory=list)
+    checked_at: int = -1  # the head at the last lookup that did not find it
+    fresh: bool = True
+
+
+class ReceiptWatcher:
+    """Resolves receipts for one chain's transactions (see the module).
+
+    ``head()`` returns the latest block number; ``receipts(hashes)`` the receipts of those
+    hashes, None for each one not mined yet.
+    """
+
+    def __init__(
+        self,
+        head: Callable[[], int],
+        receipts: Callable[[Sequence[str]], list[TxReceipt | None]],
+        *,
+        poll_latency: float,
+        give_up_after: float = 30.0,
+    ) -> None:
+        self._head = head
+        self._receipts = receipts
+        self.poll_latency = poll_latency
+        self.give_up_after = give_up_after
+        self.stats = WatcherStats()
+        self._cond = threading.Condition()
+        self._entries: dict[str, _Entry] = {}
+        self._thread: threading.Thread | None = None
+        self._seen_head = -1
+        self._seen_at = 0.0
+        self._interval: float | None = None  # learned time between blocks
+        self._instant = 1.0  # how often a fresh hash was already mined (moving average)
+        self._failing_since: float | None = None
+
+    def watch(self, tx_hash: str) -> concurrent.futures.Future[TxReceipt]:
+        """A future that gets ``tx_hash``'s receipt once it is mined."""
+        future: concurrent.futures.Future[TxReceipt] = concurrent.futures.Future()
+        with self._cond:
+            entry = self._entries.get(tx_hash)
+            if entry is None:
+                entry = self._entries[tx_hash] = _Entry()
+            entry.futures.append(future)
+            if self._thread is None:
+                self._thread = threading.Thread(
+                    target=self._run, name="escrowkit-receipts", daemon=True
+                )
+                self._thread.start()
+            elif self._instant > 0.3:
+                self._cond.notify()
+        return future
+
+    def discard(self, tx_hash: str, future: concurrent.futures.Future[Any]) -> None:
+        """Stop resolving ``future`` (its waiter gave up); the hash is forgotten when
+        nobody waits for it any more."""
+        with self._cond:
+            entry = self._entries.get(tx_hash)
+            if entry is not None and future in entry.futures:
+                entry.futures.remove(future)
+                if not entry.futures:
+                    del self._entries[tx_hash]
+
+    def reset(self) -> None:
+        """The chain went back (a snapshot revert): look every hash up again."""
+        with self._cond:
+            for entry in self._entries.values():
+                entry.checked_at = -1
+            self._seen_head, self._interval = -1, None
+
+    @property
+    def watching(self) -> int:
+        """How many transactions are waited for now."""
+        with self._cond:
+            return len(self._entries)
+
+    # ---- the thread ------------------------------------------------------------------
+
+    def _run(self) -> None:
+        idle_since = time.monotonic()
+        while True:
+            with self._cond:
+                if not self._entries:
+                    if time.monotonic() - idle_since > IDLE_EXIT:
+                        self._thread = None
+                        return
+                    self._cond.wait(IDLE_EXIT)
+                    continue
+                if not (self._instant > 0.3 and any(e.fresh for e in self._entries.values())):
+                    self._cond.wait(self._sleep())
+            try:
+                self._poll()
+            except Exception as exc:
+                self._failed(exc)
+            else:
+                self._failing_since = None
+            idle_since = time.monotonic()
+
+    def _sleep(self) -> float:
+        """Until the next poll: ``poll_latency``, or, on a chain with a known block
+        interval, through most of what is left of it."""
+        interval = self._interval
+        if interval is None or interval < 5 * self.poll_latency:
+            return self.poll_latency
+        wake_at = self._seen_at + 0.85 * interval
+        return max(self.poll_latency, wake_at - time.monotonic())
+
+    def _poll(self) -> None:
+        """One head poll; receipts for every hash not looked up at this head yet (new
+        hashes, and all of them once the head moved)."""
+        head = self._head()
+        self.stats.head_polls += 1
+        if head > self._seen_head:
+            self._new_head(head)
+        with self._cond:
+            due = [h for h, e in self._entries.items() if e.checked_at < head]
+            fresh = {h for h in due if self._entries[h].fresh}
+            for tx_hash in fresh:
+                self._entries[tx_hash].fresh = False
+        if not due:
+            return
+        found = self._lookup(due, head)
+        if fresh:
+            hits = len(found & fresh) / len(fresh)
+            self._instant = 0.8 * self._instant + 0.2 * hits
+
+    def _new_head(self, head: int) -> None:
+        now = time.monotonic()
+        if self._seen_head >= 0 and head == self._seen_head + 1:
+            gap = now - self._seen_at
+            self._interval = gap if self._interval is None else 0.7 * self._interval + 0.3 * gap
+        elif self._seen_head >= 0:
+            self._interval = None  # several blocks at once: no steady interval to follow
+        self._seen_head, self._seen_at = head, now
+
+    def _lookup(self, hashes: list[str], head: int) -> set[str]:
+        """Ask for ``hashes``' receipts at ``head``; resolve those mined; their hashes."""
+        receipts = self._receipts(hashes)
+        self.stats.receipt_requests += 1
+        self.stats.receipts_asked += len(hashes)
+        found: set[str] = set()
+        with self._cond:
+            for tx_hash, receipt in zip(hashes, receipts, strict=True):
+                entry = self._entries.get(tx_hash)
+                if entry is None:
+                    continue
+                if receipt is None:
+                    entry.checked_at = max(entry.checked_at, head)
+                    continue
+                found.add(tx_hash)
+                del self._entries[tx_hash]
+                for future in entry.futures:
+                    if not future.done():
+                        future.set_result(receipt)
+        self.stats.resolved += len(found)
+        return found
+
+    def _failed(self, exc: Exception) -> None:
+        now = time.monotonic()
+        if self._failing_since is None:
+            self._failing_since = now
+        logger.debug("receipt poll failed: %s", exc)
+        if now - self._failing_since < self.give_up_after:
+            time.sleep(min(1.0, self.poll_latency * 10))
+            return
+        error = exc if isinstance(exc, ChainError) else ChainError(f"waiting for receipts: {exc}")
+        with self._cond:
+            entries, self._entries = self._entries, {}
+        for entry in entries.values():
+            for future in entry.futures:
+                if not future.done():
+                    future.set_exception(error)
+        self._failing_since = None
