@@ -22,10 +22,22 @@ import logging
 import secrets
 from dataclasses import dataclass
 from functools import cached_property
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any
 
 from escrowkit.build.compiler import load_artifact
+from escrowkit.contracts.escrow_events import (
+    EVENT_TYPES,
+    EscrowCancelled,
+    EscrowCreated,
+    EscrowEvent,
+    EscrowFunded,
+    EscrowId,
+    EscrowSettled,
+    PaymentDeferred,
+    decode_event,
+)
 from escrowkit.core.addresses import ZERO_ADDRESS, checksum, to_address
+from escrowkit.core.drive import run_sync
 from escrowkit.core.errors import ChainError, InvalidRequest
 from escrowkit.core.escrow_state import EscrowState
 from escrowkit.core.inputs import bytes32, int_in_range, metadata32
@@ -34,7 +46,7 @@ from escrowkit.core.units import MAX_UINT32, MAX_UINT40, check_amount
 if TYPE_CHECKING:
     from eth_typing import ChecksumAddress
     from web3.contract import Contract
-    from web3.types import EventData, LogReceipt, TxReceipt
+    from web3.types import LogReceipt, TxReceipt
 
     from escrowkit.contracts.deploy import Deployments
     from escrowkit.evm.chain import Chain
@@ -63,34 +75,6 @@ NEVER = MAX_UINT32
 _BPS = 10_000
 
 
-class EscrowId(bytes):
-    """A 32-byte escrow id. ``.receipt`` is the receipt of the call that created it, if any.
-
-    It is a ``bytes`` (equality, hashing, ``.hex()`` are those of the 32 bytes; the receipt
-    plays no part); ``str()`` gives ``0x``-prefixed hex. ``EscrowId("0x…")`` parses hex.
-    """
-
-    receipt: TxReceipt | None
-
-    def __new__(cls, value: bytes | str, receipt: TxReceipt | None = None) -> EscrowId:
-        self = super().__new__(cls, bytes32(value, name="escrow id"))
-        self.receipt = receipt
-        return self
-
-    def to_0x_hex(self) -> str:
-        return "0x" + self.hex()
-
-    def __str__(self) -> str:
-        return self.to_0x_hex()
-
-    def __repr__(self) -> str:
-        return f"EscrowId({self.to_0x_hex()})"
-
-    def __reduce__(self) -> tuple[type[EscrowId], tuple[bytes]]:
-        # The receipt is a node's answer, not part of the id: it is not pickled.
-        return (EscrowId, (bytes(self),))
-
-
 @dataclass(frozen=True)
 class EscrowRecord:
     """An escrow as stored on chain (``getEscrow``). A missing id has state NONE, zeros."""
@@ -113,72 +97,6 @@ class EscrowRecord:
         if self.dispute_window == NEVER:
             return None
         return self.deadline + self.dispute_window
-
-
-# --------------------------------------------------------------------------------------
-# Events
-# --------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, kw_only=True)
-class EscrowEvent:
-    """One event of an escrow's history, in chain order (block, then log index)."""
-
-    event: ClassVar[str] = ""
-    id: EscrowId
-    block_number: int
-    log_index: int
-    tx_hash: str
-
-
-@dataclass(frozen=True, kw_only=True)
-class EscrowCreated(EscrowEvent):
-    event: ClassVar[str] = "EscrowCreated"
-    requester: ChecksumAddress
-    provider: ChecksumAddress
-    amount: int
-    deadline: int
-    dispute_window: int
-    metadata: bytes
-
-
-@dataclass(frozen=True, kw_only=True)
-class EscrowFunded(EscrowEvent):
-    event: ClassVar[str] = "EscrowFunded"
-
-
-@dataclass(frozen=True, kw_only=True)
-class EscrowSettled(EscrowEvent):
-    """``paid`` went (or is owed) to the provider, ``fee`` to the fee recipient."""
-
-    event: ClassVar[str] = "EscrowSettled"
-    paid: int
-    fee: int
-
-
-@dataclass(frozen=True, kw_only=True)
-class EscrowCancelled(EscrowEvent):
-    """``refunded`` is 0 for an escrow cancelled before it was funded."""
-
-    event: ClassVar[str] = "EscrowCancelled"
-    refunded: int
-
-
-@dataclass(frozen=True, kw_only=True)
-class PaymentDeferred(EscrowEvent):
-    """The token refused to pay ``account``; ``amount`` is owed to it (``withdraw_owed``)."""
-
-    event: ClassVar[str] = "PaymentDeferred"
-    account: ChecksumAddress
-    amount: int
-
-
-_EVENT_TYPES: dict[str, type[EscrowEvent]] = {
-    cls.event: cls
-    for cls in (EscrowCreated, EscrowFunded, EscrowSettled, EscrowCancelled, PaymentDeferred)
-}
-# Solidity argument name -> dataclass field, where they differ.
-_FIELD_NAMES = {"disputeWindow": "dispute_window"}
 
 
 # --------------------------------------------------------------------------------------
@@ -300,7 +218,7 @@ class EscrowClient:
         """The escrow's events in chain order, decoded into typed frozen dataclasses."""
         eid = EscrowId(escrow_id)
         events = self.contract.events
-        topics = [events[name]().topic for name in _EVENT_TYPES]
+        topics = [events[name]().topic for name in EVENT_TYPES]
         params: dict[str, Any] = {
             "address": self.address,
             "fromBlock": self.from_block,
@@ -311,11 +229,11 @@ class EscrowClient:
             logs: list[LogReceipt] = self.chain.w3.eth.get_logs(params)  # type: ignore[arg-type]
         except Exception as exc:
             raise ChainError(f"reading the events of escrow {eid} failed: {exc}") from exc
-        by_topic = {str(events[name]().topic): name for name in _EVENT_TYPES}
+        by_topic = {str(events[name]().topic): name for name in EVENT_TYPES}
         decoded = []
         for log in sorted(logs, key=lambda lg: (int(lg["blockNumber"]), int(lg["logIndex"]))):
             name = by_topic[log["topics"][0].to_0x_hex()]
-            decoded.append(_event(_EVENT_TYPES[name], events[name]().process_log(log)))
+            decoded.append(decode_event(EVENT_TYPES[name], events[name]().process_log(log)))
         return decoded
 
     def final_states(
@@ -385,10 +303,40 @@ class EscrowClient:
     ) -> EscrowId:
         """:meth:`create` and :meth:`fund` in one transaction: the escrow starts FUNDED.
 
-        ``sender`` must have approved this escrow for ``amount`` on the token.
+        ``sender`` must have approved this escrow for ``amount`` on the token. The
+        blocking form of :meth:`acreate_and_fund` (the same code).
         """
+        return run_sync(
+            self.acreate_and_fund(
+                provider,
+                amount,
+                deadline=deadline,
+                dispute_window=dispute_window,
+                metadata=metadata,
+                salt=salt,
+                sender=sender,
+            )
+        )
+
+    async def acreate_and_fund(
+        self,
+        provider: str,
+        amount: int,
+        *,
+        deadline: int,
+        dispute_window: int,
+        metadata: bytes = b"",
+        salt: bytes | str | None = None,
+        sender: str,
+    ) -> EscrowId:
+        """:meth:`create_and_fund` as a coroutine: many can wait for their blocks at once
+        without a thread each (see :meth:`Chain.atransact
+        <escrowkit.evm.chain.Chain.atransact>`)."""
         args = self._create_args(provider, amount, deadline, dispute_window, metadata, salt, sender)
-        return self._create("createAndFund", args, sender)
+        requester = to_address(sender, name="sender")
+        fn = self.chain.prepare(self.contract, "createAndFund", *args)
+        receipt = await self.chain.atransact(fn, sender=requester, context="Escrow.createAndFund")
+        return self._created("createAndFund", args, requester, receipt)
 
     def fund(self, escrow_id: bytes | str, sender: str) -> TxReceipt:
         """Pull the escrow's amount from its requester (``sender``) before the deadline."""
@@ -449,6 +397,15 @@ class EscrowClient:
     ) -> EscrowId:
         requester = to_address(sender, name="sender")
         receipt = self._transact(function, *args, sender=requester)
+        return self._created(function, args, requester, receipt)
+
+    def _created(
+        self,
+        function: str,
+        args: tuple[bytes, ChecksumAddress, int, int, int, bytes],
+        requester: ChecksumAddress,
+        receipt: TxReceipt,
+    ) -> EscrowId:
         eid = EscrowId(self.escrow_id(requester, args[0]), receipt)
         logger.info("%s %s: %s -> %s, amount %d", function, eid, requester, args[1], args[2])
         return eid
@@ -463,27 +420,3 @@ class EscrowClient:
         return self.chain.transact(
             fn, sender=to_address(sender, name="sender"), context=f"Escrow.{function}"
         )
-
-
-# --------------------------------------------------------------------------------------
-# Validation and decoding helpers
-# --------------------------------------------------------------------------------------
-
-
-def _event(cls: type[EscrowEvent], data: EventData) -> EscrowEvent:
-    fields: dict[str, Any] = {
-        "block_number": int(data["blockNumber"]),
-        "log_index": int(data["logIndex"]),
-        "tx_hash": data["transactionHash"].to_0x_hex(),
-    }
-    for key, value in data["args"].items():
-        field = _FIELD_NAMES.get(key, key)
-        if field == "id":
-            fields["id"] = EscrowId(bytes(value))
-        elif isinstance(value, str) and value.startswith("0x") and len(value) == 42:
-            fields[field] = checksum(value)
-        elif isinstance(value, bytes):
-            fields[field] = bytes(value)
-        else:
-            fields[field] = int(value)
-    return cls(**fields)

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 from escrowkit.build.compiler import load_artifact
 from escrowkit.contracts.escrow import EscrowId
 from escrowkit.core.addresses import ZERO_ADDRESS, to_address
+from escrowkit.core.drive import run_sync
 from escrowkit.core.errors import ConfigurationError, InvalidRequest
 from escrowkit.core.inputs import bytes32, int_in_range, metadata32
 from escrowkit.core.units import (
@@ -319,7 +320,34 @@ class BudgetPoolClient:
         ``sender`` is the agent itself or an operator. ``deadline`` is an absolute chain
         timestamp, ``dispute_window`` seconds after it. ``salt`` (32 bytes; random when
         None) makes the id predictable: see :meth:`escrow_id`. Returns the escrow's id.
+        The blocking form of :meth:`aspend` (the same code).
         """
+        return run_sync(
+            self.aspend(
+                agent,
+                provider,
+                amount,
+                deadline=deadline,
+                dispute_window=dispute_window,
+                metadata=metadata,
+                salt=salt,
+                sender=sender,
+            )
+        )
+
+    async def aspend(
+        self,
+        agent: str,
+        provider: str,
+        amount: int,
+        *,
+        deadline: int,
+        dispute_window: int,
+        metadata: bytes = b"",
+        salt: bytes | str | None = None,
+        sender: str,
+    ) -> EscrowId:
+        """:meth:`spend` as a coroutine (no thread held while the block is awaited)."""
         agent_address = to_address(agent, name="agent")
         provider_address = to_address(provider, name="provider")
         check_amount(amount)
@@ -327,7 +355,8 @@ class BudgetPoolClient:
         int_in_range(dispute_window, "dispute_window", 0, MAX_UINT32)
         meta = metadata32(metadata)
         salt_bytes = secrets.token_bytes(32) if salt is None else bytes32(salt, name="salt")
-        receipt = self._transact(
+        fn = self.chain.prepare(
+            self.contract,
             "spend",
             agent_address,
             salt_bytes,
@@ -336,8 +365,8 @@ class BudgetPoolClient:
             deadline,
             dispute_window,
             meta,
-            sender=sender,
         )
+        receipt = await self.chain.atransact(fn, sender=sender, context="BudgetPool.spend")
         escrow_id = EscrowId(self.escrow_id(agent_address, salt_bytes), receipt)
         logger.info(
             "pool %s spent %d for %s: escrow %s", self.address, amount, agent_address, escrow_id

@@ -195,6 +195,13 @@ class BudgetCoordinator:
         """
         return self._spending.request(request)
 
+    async def arequest_spending(self, request: SpendRequest) -> SpendResult:
+        """:meth:`request_spending` as a coroutine, for callers that keep many spends in
+        flight: the ledger's work runs in the event loop's worker threads, the wait for
+        the block holds no thread (one receipt watcher per chain resolves them all). The
+        blocking call runs this same code."""
+        return await self._spending.arequest(request)
+
     def approve_spending(self, approval_id: str, approver: str, note: str = "") -> SpendResult:
         """Approve a PENDING_APPROVAL spend: every check runs again under the lock (but the
         threshold); if one fails the approval closes DENIED. Single use; expires.

@@ -4,6 +4,9 @@
    :mod:`escrowkit.budget.policy` run and a PENDING reservation is written with its escrow
    salt (so its escrow id is known before anything is sent) and a lease time.
 2. Without the lock the executor funds the escrow on-chain.
+   The blocking :meth:`Spending.request` is :meth:`Spending.arequest` run in the caller's
+   thread (:mod:`escrowkit.core.drive`): one path, so ``arequest_spending`` callers can
+   keep many spends waiting for their blocks without a thread each.
 3. :mod:`~escrowkit.coordinator.commit` makes the row final, or
    :mod:`~escrowkit.coordinator.resolution` decides it from the chain when funding raised.
 
@@ -12,6 +15,7 @@ A failed spend therefore never counts, and a funded one always does.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
@@ -25,6 +29,7 @@ from escrowkit.coordinator.context import Context, Remaining
 from escrowkit.coordinator.executors import PlannedSpend
 from escrowkit.coordinator.resolution import Resolution
 from escrowkit.coordinator.results import SpendResult, error_data
+from escrowkit.core.drive import either, offload, run_sync
 from escrowkit.core.errors import (
     ContractRevert,
     IdempotencyKeyInUse,
@@ -66,20 +71,28 @@ class Spending:
         self.resolution = resolution
 
     def request(self, request: SpendRequest) -> SpendResult:
-        """Decide and, when allowed, fund (see ``BudgetCoordinator.request_spending``)."""
+        """Decide and, when allowed, fund (see ``BudgetCoordinator.request_spending``):
+        :meth:`arequest` run to its end in this thread."""
+        return run_sync(self.arequest(request))
+
+    async def arequest(self, request: SpendRequest) -> SpendResult:
+        """:meth:`request` as a coroutine: the ledger's work runs in worker threads (a few
+        milliseconds each), the wait for the block holds none."""
         if not isinstance(request, SpendRequest):
             raise InvalidRequest(
                 f"request_spending takes a SpendRequest, not {type(request).__name__}"
             )
         key = request.idempotency_key
         digest = fingerprint(request) if key is not None else ""
-        outcome = self.context.store.run(
+        decide = functools.partial(
+            self.context.store.run,
             lambda ledger: self._decide(ledger, request, digest),
             keys=() if key is None else ((request.agent_id, key),),
         )
+        outcome = await offload(decide)
         if isinstance(outcome, SpendResult):
             return outcome
-        return self.execute(outcome)
+        return await either(self.execute, self.aexecute, outcome)
 
     def _decide(self, ledger: Ledger, request: SpendRequest, digest: str) -> SpendResult | Reserved:
         context, key = self.context, request.idempotency_key
@@ -206,7 +219,12 @@ class Spending:
         return Reserved(reservation, remaining, agent.address)
 
     def execute(self, reserved: Reserved) -> SpendResult:
-        """Phase 2: fund on-chain, then commit, or resolve the row from the chain."""
+        """Phase 2: fund on-chain, then commit, or resolve the row from the chain
+        (:meth:`aexecute` run to its end in this thread)."""
+        return run_sync(self.aexecute(reserved))
+
+    async def aexecute(self, reserved: Reserved) -> SpendResult:
+        """:meth:`execute` as a coroutine."""
         reservation, remaining = reserved.reservation, reserved.remaining
         plan = PlannedSpend(
             reservation_id=reservation.id,
@@ -220,14 +238,15 @@ class Spending:
         tx_hashes: list[str] = []
         try:
             try:
-                self.context.executor.fund(plan, tx_hashes)
+                await self._fund(plan, tx_hashes)
             except Exception as exc:  # a BaseException leaves the row PENDING for recover
                 cause = describe_error(exc)
                 logger.warning("funding %s failed: %s", reservation.id, cause)
                 # A revert at estimation, before anything was sent, proves that nothing
                 # of this spend can be mined: no fence is needed.
                 unsent = not tx_hashes and isinstance(exc, ContractRevert) and not exc.tx_hash
-                return self.resolution.resolve(
+                resolve = functools.partial(
+                    self.resolution.resolve,
                     reservation,
                     tx_hashes,
                     f"funding failed: {cause}",
@@ -235,7 +254,9 @@ class Spending:
                     error_data(exc),
                     fence=not unsent,
                 )
-            _, result = self.committer.finish(
+                return await offload(resolve)
+            finish = functools.partial(
+                self.committer.finish,
                 reservation,
                 ReservationStatus.COMMITTED,
                 tx_hashes,
@@ -243,9 +264,20 @@ class Spending:
                 "committed",
                 remaining,
             )
+            _, result = await offload(finish)
         finally:
             self.context.stop(reservation.id)
         return result
+
+    async def _fund(self, plan: PlannedSpend, tx_hashes: list[str]) -> None:
+        """The executor's ``afund`` where it has one (no thread while the block is
+        awaited), else its ``fund`` in a worker thread."""
+        executor = self.context.executor
+        afund = getattr(executor, "afund", None)
+        if afund is None:
+            await offload(executor.fund, plan, tx_hashes)
+        else:
+            await either(executor.fund, afund, plan, tx_hashes)
 
 
 def _replay(stored: str, result: dict[str, Any] | None, digest: str, key: str) -> SpendResult:

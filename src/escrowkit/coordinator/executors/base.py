@@ -9,6 +9,10 @@ coordinator never talks to the chain except through one of these.
 An executor records every transaction hash it sends into the ``tx_hashes`` list it is
 given as soon as the receipt is back, so the ledger knows them even when a later step
 raises.
+
+An executor may also offer ``async def afund(spend, tx_hashes)``, the same work as a
+coroutine; ``BudgetCoordinator.arequest_spending`` uses it so that many spends can wait
+for their blocks without a thread each (without it, ``fund`` runs in a worker thread).
 """
 
 from __future__ import annotations

@@ -38,6 +38,9 @@ class NoopExecutor:
         with self._lock:
             self._states[spend.escrow_id] = EscrowState.FUNDED
 
+    async def afund(self, spend: PlannedSpend, tx_hashes: list[str]) -> None:
+        self.fund(spend, tx_hashes)
+
     def state(self, escrow_id: bytes) -> EscrowState:
         return self._states.get(escrow_id, EscrowState.NONE)
 

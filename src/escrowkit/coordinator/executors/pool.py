@@ -12,6 +12,7 @@ from escrowkit.coordinator.executors.base import (
     PlannedSpend,
     tx_hash_of,
 )
+from escrowkit.core.drive import either, run_sync
 from escrowkit.core.errors import ConfigurationError
 
 if TYPE_CHECKING:
@@ -56,7 +57,14 @@ class PoolExecutor(ChainExecutor):
         return bytes(self.stack.pool.escrow_id(agent_address, salt))
 
     def fund(self, spend: PlannedSpend, tx_hashes: list[str]) -> None:
-        created = self.stack.pool.spend(
+        run_sync(self.afund(spend, tx_hashes))
+
+    async def afund(self, spend: PlannedSpend, tx_hashes: list[str]) -> None:
+        """:meth:`fund` as a coroutine (the blocking form runs this same code)."""
+        pool = self.stack.pool
+        created = await either(
+            pool.spend,
+            pool.aspend,
             spend.agent_address,
             spend.provider,
             spend.amount,

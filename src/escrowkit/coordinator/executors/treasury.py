@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from escrowkit.budget import AgentConfig
 from escrowkit.coordinator.executors.base import ChainExecutor, PlannedSpend, tx_hash_of
+from escrowkit.core.drive import either, offload, run_sync
 from escrowkit.core.errors import ContractRevert
 
 if TYPE_CHECKING:
@@ -81,6 +82,10 @@ class TreasuryExecutor(ChainExecutor):
                 self._allowance -= amount
 
     def fund(self, spend: PlannedSpend, tx_hashes: list[str]) -> None:
+        run_sync(self.afund(spend, tx_hashes))
+
+    async def afund(self, spend: PlannedSpend, tx_hashes: list[str]) -> None:
+        """:meth:`fund` as a coroutine (the blocking form runs this same code)."""
         escrow = self.stack.escrow
         args: dict[str, Any] = {
             "deadline": self._deadline(),
@@ -91,12 +96,16 @@ class TreasuryExecutor(ChainExecutor):
         }
         if self._claim(spend.amount):
             try:
-                created = escrow.create_and_fund(spend.provider, spend.amount, **args)
+                created = await either(
+                    escrow.create_and_fund,
+                    escrow.acreate_and_fund,
+                    spend.provider,
+                    spend.amount,
+                    **args,
+                )
             except ContractRevert:
                 self._unclaim(spend.amount, consumed=False)
-                with self._allowance_lock:
-                    short = self._read_allowance() - self._claimed < spend.amount
-                if not short:
+                if not await offload(self._short, spend.amount):
                     raise
                 logger.info(
                     "allowance used elsewhere; funding %s in three steps", spend.escrow_id.hex()
@@ -108,7 +117,12 @@ class TreasuryExecutor(ChainExecutor):
                 self._unclaim(spend.amount, consumed=True)
                 tx_hashes.append(tx_hash_of(created.receipt))
                 return
-        self._fund_in_three_steps(spend, args, tx_hashes)
+        await offload(self._fund_in_three_steps, spend, args, tx_hashes)
+
+    def _short(self, amount: int) -> bool:
+        """Whether the allowance, read again, is too small for ``amount`` more."""
+        with self._allowance_lock:
+            return self._read_allowance() - self._claimed < amount
 
     def _fund_in_three_steps(
         self, spend: PlannedSpend, args: dict[str, Any], tx_hashes: list[str]
