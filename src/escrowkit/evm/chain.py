@@ -97,6 +97,7 @@ class Chain(Sending, DevChain):
         self._fees: Fees | None = None
         self._fees_lock = threading.Lock()
         self._seen: tuple[int, float] | None = None  # (latest timestamp, monotonic read time)
+        self._pinned: int | None = None
         self._process: subprocess.Popen[bytes] | None = None
         # Per contract object (gone with it): function name -> (selector, types) or None.
         self._prepared: weakref.WeakKeyDictionary[

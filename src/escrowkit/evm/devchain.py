@@ -31,6 +31,8 @@ class DevChain:
     _seen: tuple[int, float] | None
     #: The fee estimate transactions reuse for a second.
     _fees: object | None
+    #: A timestamp pinned for the next block and not used yet (see Sending._estimate_gas).
+    _pinned: int | None
 
     def now(self, max_age: float = 0.0) -> int:
         """The latest block's timestamp (Chain's)."""
@@ -45,6 +47,7 @@ class DevChain:
         for _ in range(blocks):
             self.transport.mine()
         self._seen = None
+        self._pinned = None
 
     def set_next_block_timestamp(self, timestamp: int) -> None:
         """The next block (so the next transaction) gets exactly ``timestamp``.
@@ -57,6 +60,7 @@ class DevChain:
             raise InvalidRequest(f"timestamp {timestamp} is not after the latest block {latest}")
         self.transport.set_next_block_timestamp(timestamp)
         self._seen = None
+        self._pinned = timestamp
 
     def time_travel(self, seconds: int) -> int:
         """Move the chain's clock forward by ``seconds`` and mine; returns the new ``now()``."""
@@ -80,3 +84,4 @@ class DevChain:
         self.watcher.reset()
         self._fees = None
         self._seen = None
+        self._pinned = None

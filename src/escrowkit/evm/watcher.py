@@ -88,6 +88,7 @@ class ReceiptWatcher:
         self._interval: float | None = None  # learned time between blocks
         self._instant = 1.0  # how often a fresh hash was already mined (moving average)
         self._failing_since: float | None = None
+        self._idle = False  # the thread waits for something to watch
 
     def watch(self, tx_hash: str) -> concurrent.futures.Future[TxReceipt]:
         """A future that gets ``tx_hash``'s receipt once it is mined."""
@@ -102,7 +103,8 @@ class ReceiptWatcher:
                     target=self._run, name="escrowkit-receipts", daemon=True
                 )
                 self._thread.start()
-            elif self._instant > 0.3:
+            elif self._idle or self._instant > 0.3:
+                # Idle, or the node mines as it receives: look now, not at the next poll.
                 self._cond.notify()
         return future
 
@@ -139,7 +141,9 @@ class ReceiptWatcher:
                     if time.monotonic() - idle_since > IDLE_EXIT:
                         self._thread = None
                         return
+                    self._idle = True
                     self._cond.wait(IDLE_EXIT)
+                    self._idle = False
                     continue
                 if not (self._instant > 0.3 and any(e.fresh for e in self._entries.values())):
                     self._cond.wait(self._sleep())
