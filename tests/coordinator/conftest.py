@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 from coordinator_helpers import BUDGET, USDC, Clock, Team, reference_agents
+from sqlalchemy import text
 
 from escrowkit.coordinator import BudgetCoordinator
 from escrowkit.core.units import MAX_UINT256
@@ -67,6 +68,9 @@ def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str | None:
         store = Store(url)
         with store.engine.begin() as conn:
             metadata.drop_all(conn)
+            # Not in the metadata: left behind, it would make the next Store find a
+            # stamped ledger without tables (and fail creating the stamp again).
+            conn.execute(text("DROP TABLE IF EXISTS alembic_version"))
         store.close()
         return url
     return None

@@ -56,6 +56,10 @@ class BudgetCoordinator:
     (escrow deadlines use the chain's time). ``timezone``: the zone of the daily window
     (UTC by default). ``executor``: replaces the chain work (see
     :class:`~escrowkit.coordinator.executors.NoopExecutor`); with one, ``stack`` may be None.
+    ``shared_nonces``: take the treasury key's nonces from the ledger's ``nonces`` row
+    (:class:`~escrowkit.ledger.nonces.LedgerNonces`), so that several processes on this
+    ledger can send with one key; None (the default) does so on PostgreSQL, the
+    deployment with several service processes; a SQLite file can opt in.
 
     Safe to share across threads; several processes may share one ledger.
     """
@@ -74,6 +78,7 @@ class BudgetCoordinator:
         *,
         timezone: str | dt.tzinfo = "UTC",
         executor: SpendExecutor | None = None,
+        shared_nonces: bool | None = None,
     ) -> None:
         if mode not in ("treasury", "pool"):
             raise InvalidRequest(f"mode must be 'treasury' or 'pool', got {mode!r}")
@@ -93,6 +98,7 @@ class BudgetCoordinator:
         self.executor: SpendExecutor = executor
         self.store = store if isinstance(store, Store) else Store(store)
         self._owns_store = not isinstance(store, Store)
+        self._shares_nonces = _share_nonces(executor, self.store, shared_nonces)
         settings = Settings(mode, escrow_ttl, dispute_window, approval_ttl)
         self._context = Context(self.store, executor, clock or time.time, days, settings)
         self._alerts = Alerts(self._context)
@@ -115,6 +121,9 @@ class BudgetCoordinator:
 
     def close(self) -> None:
         """Release the database connections (when the coordinator opened the store)."""
+        if self._shares_nonces:
+            self.executor.share_nonces(None)  # type: ignore[attr-defined]
+            self._shares_nonces = False
         if self._owns_store:
             self.store.close()
 
@@ -281,6 +290,18 @@ def _chain_executor(
     address = to_address(treasury, name="treasury")
     kind = TreasuryExecutor if mode == "treasury" else PoolExecutor
     return kind(stack, address, escrow_ttl=escrow_ttl, dispute_window=dispute_window)
+
+
+def _share_nonces(executor: SpendExecutor, store: Store, wanted: bool | None) -> bool:
+    """Wire the ledger's nonce rows into the executor's chain where asked (or, by default,
+    on PostgreSQL); whether it was done."""
+    share = getattr(executor, "share_nonces", None)
+    if share is None or wanted is False:
+        return False
+    if wanted is None and store.dialect != "postgresql":
+        return False
+    share(store)
+    return True
 
 
 class AgentHandle:

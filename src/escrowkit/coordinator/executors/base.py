@@ -28,6 +28,7 @@ from escrowkit.core.units import TokenUnits
 
 if TYPE_CHECKING:
     from escrowkit.contracts.stack import Stack
+    from escrowkit.ledger import Store
 
 __all__ = ["POOL_PERIOD", "ChainExecutor", "PlannedSpend", "SpendExecutor", "tx_hash_of"]
 
@@ -158,6 +159,16 @@ class ChainExecutor:
 
     def state(self, escrow_id: bytes) -> EscrowState:
         return EscrowState(int(self.stack.escrow.get(escrow_id).state))
+
+    def share_nonces(self, store: Store | None) -> None:
+        """Send with the treasury key through ``store``'s nonce row, shared by every
+        process on that ledger (None: back to this process's own nonces)."""
+        source = None
+        if store is not None:
+            from escrowkit.ledger.nonces import LedgerNonces
+
+            source = LedgerNonces(store, self.chain.chain_id)
+        self.chain.use_nonce_source(self.treasury, source)
 
     @property
     def sender(self) -> str:
