@@ -164,14 +164,21 @@ class Chain(Sending, DevChain):
         state: str | os.PathLike[str] | None = None,
         extra_args: Sequence[str] = (),
         startup_timeout: float = 15.0,
+        tuned: bool = True,
     ) -> Iterator[Chain]:
         """Start anvil (from node_modules) on a free loopback port; stop it on exit.
 
         ``state`` is a file anvil loads at start and writes at exit, so a local chain can
         outlive the process. The process is always stopped, also when the body raises.
+        ``tuned`` adds the options of :data:`~escrowkit.evm.anvil.TUNED_ARGS`, which keep
+        a long-running anvil fast and cost nothing escrowkit or its users rely on.
         """
         process = start_anvil(
-            port=port, state=state, extra_args=extra_args, startup_timeout=startup_timeout
+            port=port,
+            state=state,
+            extra_args=extra_args,
+            startup_timeout=startup_timeout,
+            tuned=tuned,
         )
         try:
             chain = cls.connect(process.url)

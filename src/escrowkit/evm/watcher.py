@@ -12,9 +12,10 @@ watched and gone after a while without any, does the polling:
 - a hash watched for the first time is looked up at once while the node mines as it
   receives (anvil's default): the watcher learns from its hits whether the chain does, and
   otherwise leaves new hashes to the next new block;
-- between blocks it sleeps for ``poll_latency``; once it has seen a few blocks it learns
-  the block interval and sleeps through most of it, so a chain with two-second blocks
-  costs a few polls per block, however many transactions wait in it.
+- between blocks it sleeps for ``poll_latency``, twice as long after each poll that saw
+  no new block (up to 16 times); once it has seen a few blocks come at a steady interval
+  it sleeps through most of it, so a chain with two-second blocks costs a few polls per
+  block, however many transactions wait in it.
 
 A poll that fails is tried again on the next one; only when polls keep failing for
 ``give_up_after`` seconds do the waiting futures get the error (as a ChainError).
@@ -89,6 +90,7 @@ class ReceiptWatcher:
         self._instant = 1.0  # how often a fresh hash was already mined (moving average)
         self._failing_since: float | None = None
         self._idle = False  # the thread waits for something to watch
+        self._quiet = 0  # polls in a row without a new block
 
     def watch(self, tx_hash: str) -> concurrent.futures.Future[TxReceipt]:
         """A future that gets ``tx_hash``'s receipt once it is mined."""
@@ -156,11 +158,13 @@ class ReceiptWatcher:
             idle_since = time.monotonic()
 
     def _sleep(self) -> float:
-        """Until the next poll: ``poll_latency``, or, on a chain with a known block
-        interval, through most of what is left of it."""
+        """Until the next poll: on a chain with a known block interval, through most of
+        what is left of it; else ``poll_latency``, doubled for each poll in a row that
+        saw no new block (up to 16 times: a node that slows down costs fewer polls)."""
         interval = self._interval
+        backoff = self.poll_latency * (1 << min(self._quiet, 4))
         if interval is None or interval < 5 * self.poll_latency:
-            return self.poll_latency
+            return backoff
         wake_at = self._seen_at + 0.85 * interval
         return max(self.poll_latency, wake_at - time.monotonic())
 
@@ -171,6 +175,9 @@ class ReceiptWatcher:
         self.stats.head_polls += 1
         if head > self._seen_head:
             self._new_head(head)
+            self._quiet = 0
+        else:
+            self._quiet += 1
         with self._cond:
             due = [h for h, e in self._entries.items() if e.checked_at < head]
             fresh = {h for h in due if self._entries[h].fresh}
