@@ -134,6 +134,7 @@ def collect(quick: bool) -> list[Figure]:
                 "this process only (anvil runs on the other core)",
             )
         )
+    figures += _chain_figures(quick)
     print("compile and import ...", file=sys.stderr)
     figures.append(Figure("warm compile", round(warm_compile_ms(), 1), "ms", 50, False))
     figures.append(Figure("import escrowkit", round(import_time_ms(), 1), "ms", 300, False))
@@ -159,6 +160,57 @@ def collect(quick: bool) -> list[Figure]:
             f"before {loops[0]:.2f} s, after {loops[1]:.2f} s",
         )
     )
+    return figures
+
+
+def _chain_figures(quick: bool) -> list[Figure]:
+    """The embedded chain, real block times, sync() and the long run (issue 15)."""
+    from benchmarks import blocktime, embedded, longrun, sync_bench
+
+    figures: list[Figure] = []
+    print("embedded lifecycles/s ...", file=sys.stderr)
+    lifecycles = embedded.run(60 if quick else embedded.LIFECYCLES)
+    note = f"raw web3.py on EthereumTesterProvider {lifecycles.raw_per_second:.1f}/s"
+    figures.append(
+        Figure("embedded lifecycles", round(lifecycles.escrowkit_per_second, 1), "/s",
+               embedded.TARGET, True, f"{note} in the same run")
+    )  # fmt: skip
+    figures.append(
+        Figure("embedded / raw web3.py", round(lifecycles.ratio, 2), "x",
+               embedded.TARGET_RATIO, True)
+    )  # fmt: skip
+    print("anvil --block-time 2, arequest_spending ...", file=sys.stderr)
+    timed = blocktime.run(2.0, blocktime.CONCURRENCY, 2 if quick else blocktime.ROUNDS)
+    (auto,) = blocktime.run(0, (16,), 16 if quick else 64)
+    for result in timed:
+        target = blocktime.TARGET_AT_256 if result.concurrency == 256 else None
+        figures.append(
+            Figure(f"block time 2 s, {result.concurrency} in flight",
+                   round(result.per_second, 1), "/s", target, True,
+                   f"p50 {result.p50_ms:.0f} ms, p99 {result.p99_ms:.0f} ms, "
+                   f"{result.cpu_ms_per_spend:.2f} ms CPU per spend")
+        )  # fmt: skip
+    worst = max(r.cpu_ms_per_spend for r in timed) / auto.cpu_ms_per_spend
+    figures.append(
+        Figure("block time CPU/spend vs automine", round(worst, 2), "x",
+               blocktime.TARGET_CPU_RATIO, False,
+               f"automine {auto.cpu_ms_per_spend:.2f} ms per spend, 16 in flight")
+    )  # fmt: skip
+    print("sync() with open escrows ...", file=sys.stderr)
+    syncs, one_call_each = sync_bench.run(2_000 if quick else sync_bench.ESCROWS, 100)
+    for figure in syncs:
+        figures.append(
+            Figure(f"sync, {figure.label}", figure.calls, "rpc", None, False,
+                   f"{figure.open_escrows:,} open escrows, {figure.seconds * 1000:.0f} ms; "
+                   f"one eth_call per escrow: {one_call_each:.1f} s")
+        )  # fmt: skip
+    print("long run on anvil ...", file=sys.stderr)
+    slices = longrun.run(2_000 if quick else longrun.SPENDS, 1_000)
+    kept = slices[-1].per_second / slices[0].per_second
+    figures.append(
+        Figure("long run, last / first 1,000", round(kept, 2), "x", None, True,
+               " / ".join(f"{s.per_second:.0f}" for s in slices) + " spends/s per 1,000")
+    )  # fmt: skip
     return figures
 
 
