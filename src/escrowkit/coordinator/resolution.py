@@ -27,7 +27,7 @@ from escrowkit.core.errors import (
 from escrowkit.core.escrow_state import EscrowState
 from escrowkit.core.inputs import bytes32
 from escrowkit.core.reasons import Reason
-from escrowkit.ledger import COUNTED, Reservation, ReservationStatus
+from escrowkit.ledger import COUNTED, Ledger, Reservation, ReservationStatus
 
 __all__ = ["SYNCED_BLOCK", "Resolution"]
 
@@ -278,23 +278,34 @@ class Resolution:
     def _after_chain(
         self, row: Reservation, to: ReservationStatus, tx_hash: str, event: str
     ) -> Reservation:
-        now = self.context.clock()
-        hashes = [*row.tx_hashes, tx_hash] if tx_hash else list(row.tx_hashes)
         with self.context.store.write() as ledger:
-            final = ledger.transition(row, to, now, tx_hashes=hashes)
-            if final is None:
-                current = ledger.reservation(row.id)
-                assert current is not None
-                return current
-            ledger.audit(
-                event,
-                now,
-                agent_id=row.agent_id,
-                reservation_id=row.id,
-                amount=row.amount,
-                escrow_id=hex32(row.escrow_id),
-                tx_hash=tx_hash,
-            )
+            return self._apply(ledger, row, to, tx_hash, event, self.context.clock())
+
+    @staticmethod
+    def _apply(
+        ledger: Ledger,
+        row: Reservation,
+        to: ReservationStatus,
+        tx_hash: str,
+        event: str,
+        now: float,
+    ) -> Reservation:
+        """Move ``row`` to ``to`` with its audit entry (in the caller's write)."""
+        hashes = [*row.tx_hashes, tx_hash] if tx_hash else list(row.tx_hashes)
+        final = ledger.transition(row, to, now, tx_hashes=hashes)
+        if final is None:
+            current = ledger.reservation(row.id)
+            assert current is not None
+            return current
+        ledger.audit(
+            event,
+            now,
+            agent_id=row.agent_id,
+            reservation_id=row.id,
+            amount=row.amount,
+            escrow_id=hex32(row.escrow_id),
+            tx_hash=tx_hash,
+        )
         logger.info("spend %s %s", row.id, event)
         return final
 
@@ -317,29 +328,45 @@ class Resolution:
         """Read what changed on-chain since the last sync (the escrows' settle and cancel
         events, from the block after the last one synced, so downtime is caught up):
         settled escrows become SETTLED; ones the provider cancelled become REFUNDED and
-        are credited back (in pool mode the pool is reconciled too). O(what changed)."""
+        are credited back (in pool mode the pool is reconciled too). O(what changed): one
+        head read and the event reads, one ledger read and one ledger write for all the
+        rows that moved."""
         executor = self.context.executor
         with self.context.store.read() as ledger:
             synced = ledger.meta().get(SYNCED_BLOCK)
         start = executor.first_block if synced is None else int(synced) + 1
         head = executor.head()
         changes = executor.final_states(start, head) if start <= head else {}
+        with self.context.store.read() as ledger:
+            found = [(ledger.reservation_by_escrow(eid), state) for eid, state in changes.items()]
+        # Not ours, or already in line (we settled or cancelled it): nothing to do.
+        moved = [
+            (row, state)
+            for row, state in found
+            if row is not None and row.status is ReservationStatus.COMMITTED
+        ]
+        unreadable: list[str] = []
+        if self.context.settings.mode == "pool":
+            for row, state in moved:
+                if state is EscrowState.CANCELLED:
+                    try:
+                        self.try_reconcile(row.escrow_id)
+                    except Exception as exc:
+                        logger.warning("sync could not apply %s: %s", row.id, describe_error(exc))
+                        unreadable.append(row.id)
         settled: list[str] = []
         refunded: list[str] = []
-        unreadable: list[str] = []
-        for escrow_id, state in changes.items():
-            with self.context.store.read() as ledger:
-                row = ledger.reservation_by_escrow(escrow_id)
-            if row is None or row.status is not ReservationStatus.COMMITTED:
-                continue  # not ours, or already in line (we settled or cancelled it)
-            try:
-                change = self._sync_row(row, state)
-            except Exception as exc:
-                logger.warning("sync could not apply %s: %s", row.id, describe_error(exc))
-                unreadable.append(row.id)
-                continue
-            (settled if change == "settled" else refunded).append(row.id)
-        if not unreadable:  # else the next sync reads the same blocks again
-            with self.context.store.write() as ledger:
+        now = self.context.clock()
+        with self.context.store.write() as ledger:
+            for row, state in moved:
+                if row.id in unreadable:
+                    continue
+                if state is EscrowState.SETTLED:
+                    self._apply(ledger, row, ReservationStatus.SETTLED, "", "settled", now)
+                    settled.append(row.id)
+                elif state is EscrowState.CANCELLED:
+                    self._apply(ledger, row, ReservationStatus.REFUNDED, "", "refunded", now)
+                    refunded.append(row.id)
+            if not unreadable:  # else the next sync reads the same blocks again
                 ledger.set_meta(SYNCED_BLOCK, str(head))
         return SyncReport(tuple(settled), tuple(refunded), tuple(unreadable))
