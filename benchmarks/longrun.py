@@ -2,9 +2,9 @@
 
 The same setup as :mod:`benchmarks.e2e` (treasury mode, createAndFund from one key, SQLite
 file ledger, 16 agent threads calling the blocking ``request_spending``), run long enough
-to see whether the rate falls as the chain grows. Each slice of 1,000 reports its spends/s,
-this process's CPU per spend (the client's share) and the watcher's head polls and
-receipt requests per spend (what waiting for receipts costs). ``--anvil-arg`` adds anvil
+to see whether the rate falls as the chain grows. Each slice of 1,000 reports its
+spends/s, this process's CPU per spend (the client's share), anvil's CPU per spend (the
+node's) and the watcher's head polls and receipt requests per spend (what waiting costs). ``--anvil-arg`` adds anvil
 options (repeat it); ``--plain`` starts anvil without the options ``Chain.anvil()``
 passes by default, for comparison.
 
@@ -14,6 +14,7 @@ passes by default, for comparison.
 from __future__ import annotations
 
 import argparse
+import os
 import tempfile
 import threading
 import time
@@ -43,6 +44,7 @@ class Slice:
     cpu_seconds: float
     head_polls: int
     receipt_requests: int
+    anvil_cpu_seconds: float  # the node's own CPU in this slice
 
     @property
     def per_second(self) -> float:
@@ -76,7 +78,8 @@ def run(
             )
         counter = iter(range(spends))
         lock = threading.Lock()
-        marks: list[tuple[float, float, int, int]] = []  # at the end of each slice
+        marks: list[tuple[float, float, int, int, float]] = []  # at the end of each slice
+        node = chain._process.pid if chain._process is not None else None
         completed = 0
         failures: list[BaseException] = []
 
@@ -103,13 +106,20 @@ def run(
                                     time.process_time(),
                                     stats.head_polls,
                                     stats.receipt_requests,
+                                    _cpu_of(node),
                                 )
                             )
             except BaseException as exc:
                 failures.append(exc)
 
         stats = chain.watcher.stats
-        start = (time.perf_counter(), time.process_time(), stats.head_polls, stats.receipt_requests)
+        start = (
+            time.perf_counter(),
+            time.process_time(),
+            stats.head_polls,
+            stats.receipt_requests,
+            _cpu_of(node),
+        )
         workers = [threading.Thread(target=agent, args=(n,)) for n in range(threads)]
         for worker in workers:
             worker.start()
@@ -131,10 +141,21 @@ def run(
                 mark[1] - previous[1],
                 mark[2] - previous[2],
                 mark[3] - previous[3],
+                mark[4] - previous[4],
             )
         )
         previous = mark
     return slices
+
+
+def _cpu_of(pid: int | None) -> float:
+    """A process's user + system CPU seconds (Linux /proc; 0 elsewhere)."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError, TypeError):
+        return 0.0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -153,7 +174,8 @@ def main(argv: list[str] | None = None) -> int:
     for s in slices:
         print(
             f"spends {s.first:6d}-{s.first + s.spends - 1:6d}: {s.per_second:7.1f} spends/s, "
-            f"{s.cpu_seconds * 1000 / s.spends:5.2f} ms CPU/spend, "
+            f"{s.cpu_seconds * 1000 / s.spends:5.2f} ms client CPU/spend, "
+            f"{s.anvil_cpu_seconds * 1000 / s.spends:5.2f} ms anvil CPU/spend, "
             f"{s.head_polls / s.spends:5.2f} head polls and "
             f"{s.receipt_requests / s.spends:5.2f} receipt requests per spend"
         )

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
@@ -25,7 +26,7 @@ from escrowkit.build.compiler import load_artifact
 from escrowkit.contracts.escrow import EscrowId
 from escrowkit.core.addresses import ZERO_ADDRESS, to_address
 from escrowkit.core.drive import run_sync
-from escrowkit.core.errors import ConfigurationError, InvalidRequest
+from escrowkit.core.errors import ConfigurationError, ContractRevert, InvalidRequest
 from escrowkit.core.inputs import bytes32, int_in_range, metadata32
 from escrowkit.core.units import (
     MAX_UINT32,
@@ -398,6 +399,14 @@ class BudgetPoolClient:
     def reconcile(self, id: bytes | str, sender: str) -> TxReceipt:
         """Credit back escrow ``id`` that its provider cancelled on the Escrow (once; anyone)."""
         return self._transact("reconcile", EscrowId(id), sender=sender)
+
+    def reconcile_many(
+        self, ids: Sequence[bytes | str], sender: str
+    ) -> list[TxReceipt | ContractRevert]:
+        """:meth:`reconcile` for several escrows, sent together and waited for together
+        (one block for all, not one each); per escrow its receipt or its revert."""
+        fns = [self.chain.prepare(self.contract, "reconcile", EscrowId(id)) for id in ids]
+        return self.chain.transact_many(fns, sender=sender, context="BudgetPool.reconcile")
 
     def pull_owed(self, sender: str) -> TxReceipt:
         """Pull refunds the Escrow could not push to the pool (and holds as owed to it)."""

@@ -197,6 +197,26 @@ class Resolution:
         except ContractRevert as exc:  # already reconciled, or cancelled through the pool
             logger.debug("reconcile 0x%s: %s", escrow_id.hex(), exc)
 
+    def _reconcile(self, refunded: list[Reservation]) -> list[str]:
+        """Reconcile the pool for refunded rows, all at once where the executor can;
+        the ids of those that could not be (left for the next sync)."""
+        many = getattr(self.context.executor, "reconcile_many", None)
+        if many is not None and len(refunded) > 1:
+            try:
+                many([row.escrow_id for row in refunded])
+                return []
+            except Exception as exc:
+                logger.warning("sync could not reconcile: %s", describe_error(exc))
+                return [row.id for row in refunded]
+        failed = []
+        for row in refunded:
+            try:
+                self.try_reconcile(row.escrow_id)
+            except Exception as exc:
+                logger.warning("sync could not apply %s: %s", row.id, describe_error(exc))
+                failed.append(row.id)
+        return failed
+
     def recover(self, older_than: float = 300) -> RecoveryReport:
         """Resolve every PENDING row whose lease began ``older_than`` seconds ago or
         earlier (0: all, except those this process is funding right now)."""
@@ -347,13 +367,9 @@ class Resolution:
         ]
         unreadable: list[str] = []
         if self.context.settings.mode == "pool":
-            for row, state in moved:
-                if state is EscrowState.CANCELLED:
-                    try:
-                        self.try_reconcile(row.escrow_id)
-                    except Exception as exc:
-                        logger.warning("sync could not apply %s: %s", row.id, describe_error(exc))
-                        unreadable.append(row.id)
+            unreadable = self._reconcile(
+                [row for row, state in moved if state is EscrowState.CANCELLED]
+            )
         settled: list[str] = []
         refunded: list[str] = []
         now = self.context.clock()

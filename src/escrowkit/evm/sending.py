@@ -20,12 +20,13 @@ import functools
 import logging
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, cast
 
 from escrowkit.core.addresses import to_address
 from escrowkit.core.drive import offload, run_sync
-from escrowkit.core.errors import ChainError, NonceConflict, TransactionTimeout
+from escrowkit.core.errors import ChainError, ContractRevert, NonceConflict, TransactionTimeout
 from escrowkit.evm.nonces import NonceManager, NonceSource
 from escrowkit.evm.pending import PendingTransaction
 from escrowkit.evm.prepared import describe_call, encode_call
@@ -140,6 +141,35 @@ class Sending:
         return PendingTransaction(
             tx_hash, tx, context, future, self.receipt_timeout, self.w3, self.watcher
         )
+
+    def transact_many(
+        self, fns: Sequence[Any], *, sender: str, context: str | None = None
+    ) -> list[TxReceipt | ContractRevert]:
+        """Send every call of ``fns`` from ``sender``, then wait for all of them (they
+        share blocks instead of waiting one block each). Each entry is the successful
+        receipt or the call's named revert (at estimation or mined); anything else
+        raises once every sent transaction is waited for."""
+        submitted: list[PendingTransaction | ContractRevert] = []
+        for fn in fns:
+            try:
+                submitted.append(self.submit(fn, sender=sender, context=context))
+            except ContractRevert as exc:
+                submitted.append(exc)
+        out: list[TxReceipt | ContractRevert] = []
+        failure: Exception | None = None
+        for item in submitted:
+            if isinstance(item, ContractRevert):
+                out.append(item)
+                continue
+            try:
+                out.append(item.receipt())
+            except ContractRevert as exc:
+                out.append(exc)
+            except Exception as exc:
+                failure = failure or exc
+        if failure is not None:
+            raise failure
+        return out
 
     def wait_for_receipt(self, tx_hash: str, timeout: float | None = None) -> TxReceipt:
         """Wait (through the receipt watcher) for any receipt of ``tx_hash``;

@@ -92,6 +92,13 @@ class PoolExecutor(ChainExecutor):
             return None
         return tx_hash_of(self.stack.pool.reconcile(escrow_id, sender=self.treasury))
 
+    def reconcile_many(self, escrow_ids: list[bytes]) -> None:
+        """:meth:`reconcile` for many refunds at once (sync after downtime): the pool's
+        own check (a revert at estimation, nothing sent) stands in for reading each
+        escrow's record first. Raises what is neither a receipt nor a revert."""
+        if escrow_ids:
+            self.stack.pool.reconcile_many(escrow_ids, sender=self.treasury)
+
     def register_agent(self, config: AgentConfig) -> str | None:
         pool = self.stack.pool
         owner = pool.owner()
