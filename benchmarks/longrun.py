@@ -4,9 +4,9 @@ The same setup as :mod:`benchmarks.e2e` (treasury mode, createAndFund from one k
 file ledger, 16 agent threads calling the blocking ``request_spending``), run long enough
 to see whether the rate falls as the chain grows. Each slice of 1,000 reports its
 spends/s, this process's CPU per spend (the client's share), anvil's CPU per spend (the
-node's) and the watcher's head polls and receipt requests per spend (what waiting costs). ``--anvil-arg`` adds anvil
-options (repeat it); ``--plain`` starts anvil without the options ``Chain.anvil()``
-passes by default, for comparison.
+node's) and the watcher's head polls and receipt requests per spend (what waiting costs).
+``--anvil-arg`` adds anvil options (repeat it); ``--plain`` starts anvil without the
+options ``Chain.anvil()`` passes by default, for comparison.
 
     python -m benchmarks.longrun [--spends 10000] [--slice 1000] [--plain]
 """
