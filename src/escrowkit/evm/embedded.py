@@ -24,7 +24,7 @@ import threading
 from typing import TYPE_CHECKING, Any
 
 from escrowkit.core.errors import ChainError, InvalidRequest, decode_revert
-from escrowkit.evm.transports import Web3Transport
+from escrowkit.evm.transports import Web3Transport, with_buffer
 
 if TYPE_CHECKING:
     from eth_account.signers.local import LocalAccount
@@ -62,8 +62,7 @@ class EmbeddedTransport(Web3Transport):
         tester = self._tester()
         with self._lock():
             if not _plain(tester):
-                tx["gas"] = self.estimate_gas(_call_of(tx), None, context=context)
-                return self.sign_and_send(signer, tx, context=context)
+                return self._estimated(signer, tx, context)
             chain = tester.backend.chain
             tx["gas"] = chain.header.gas_limit
             raw = self._sign(signer, tx)
@@ -76,14 +75,20 @@ class EmbeddedTransport(Web3Transport):
                 if "afford" in str(exc) or "enough balance" in str(exc):
                     # All the gas of a block costs more than the sender holds: pay for
                     # what it needs instead.
-                    tx["gas"] = self.estimate_gas(_call_of(tx), None, context=context)
-                    return self.sign_and_send(signer, tx, context=context)
+                    return self._estimated(signer, tx, context)
                 raise ChainError(f"{context}: {type(exc).__name__}: {exc}") from None
             if computation.is_error:
                 chain.header = pending  # as if it was never sent
                 raise _revert_of(computation.error, context)
             tester.mine_block()
             return "0x" + bytes(evm_tx.hash).hex()
+
+    def _estimated(self, signer: LocalAccount, tx: dict[str, Any], context: str) -> str:
+        """The ordinary path: estimate (one execution, see :func:`one_execution_gas`),
+        then send."""
+        call: dict[str, Any] = {k: tx[k] for k in ("from", "to", "data", "value") if k in tx}
+        tx["gas"] = with_buffer(self.estimate_gas(call, None, context=context))
+        return self.sign_and_send(signer, tx, context=context)
 
     def _sign(self, signer: LocalAccount, tx: dict[str, Any]) -> bytes:
         if not isinstance(tx.get("to"), str) or not tx["to"]:
@@ -130,10 +135,6 @@ def _plain(tester: Any) -> bool:
     )
 
 
-def _call_of(tx: dict[str, Any]) -> dict[str, Any]:
-    return {k: tx[k] for k in ("from", "to", "data", "value") if k in tx}
-
-
 def _revert_of(error: BaseException, context: str) -> Exception:
     """py-evm's error as escrowkit's: a REVERT with its data as the named ContractRevert
     (an INVALID opcode as a bare one), anything else (out of gas at a block's gas) as
@@ -156,7 +157,12 @@ def one_execution_gas(state: Any, transaction: Any) -> int:
     from eth.vm.spoof import SpoofTransaction
 
     limit = state.gas_limit
-    spoofed = SpoofTransaction(transaction, gas=limit, gas_price=0)
+    # No fee at all (the estimate runs in py-evm's costless state): a sender who cannot
+    # pay for a whole block's gas still learns what its transaction needs.
+    free: dict[str, int] = {"gas_price": 0}
+    if hasattr(transaction, "max_fee_per_gas"):
+        free.update(max_fee_per_gas=0, max_priority_fee_per_gas=0)
+    spoofed = SpoofTransaction(transaction, gas=limit, **free)
     snapshot = state.snapshot()
     try:
         computation = state.apply_transaction(spoofed)

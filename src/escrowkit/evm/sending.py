@@ -31,7 +31,7 @@ from escrowkit.evm.nonces import NonceManager, NonceSource
 from escrowkit.evm.pending import PendingTransaction
 from escrowkit.evm.prepared import describe_call, encode_call
 from escrowkit.evm.reverts import revert_from_exception, translate, translated
-from escrowkit.evm.transports import is_nonce_conflict
+from escrowkit.evm.transports import is_nonce_conflict, with_buffer
 
 if TYPE_CHECKING:
     from eth_account.signers.local import LocalAccount
@@ -42,12 +42,9 @@ if TYPE_CHECKING:
     from escrowkit.evm.transports import Transport
     from escrowkit.evm.watcher import ReceiptWatcher
 
-__all__ = ["GAS_BUFFER_MIN", "GAS_BUFFER_PERCENT", "Fees", "Sending"]
+__all__ = ["Fees", "Sending"]
 
 logger = logging.getLogger(__name__)
-
-GAS_BUFFER_PERCENT = 25
-GAS_BUFFER_MIN = 20_000
 
 
 @dataclass(frozen=True)
@@ -230,7 +227,7 @@ class Sending:
         if self._pinned is None and block is not None:
             block = "latest"
         estimate = transport.estimate_gas(call, block, context=context)
-        return estimate + max(estimate * GAS_BUFFER_PERCENT // 100, GAS_BUFFER_MIN)
+        return with_buffer(estimate)
 
     def _send(self, signer: LocalAccount, tx: dict[str, Any], context: str, *, once: bool) -> str:
         """Sign and send under the sender's nonce source; the tx hash once accepted."""

@@ -40,6 +40,7 @@ __all__ = [
     "http_web3",
     "is_nonce_conflict",
     "root_cause",
+    "with_buffer",
 ]
 
 Backend = Literal["embedded", "anvil", "rpc"]
@@ -351,6 +352,16 @@ def root_cause(exc: BaseException) -> str:
         cause = inner
     text = " ".join(str(cause).split())
     return f"{type(cause).__name__}: {text}" if text else type(cause).__name__
+
+
+#: The margin on a gas estimate: state may change between the estimate and the block.
+GAS_BUFFER_PERCENT = 25
+GAS_BUFFER_MIN = 20_000
+
+
+def with_buffer(estimate: int) -> int:
+    """A gas limit for an estimate: 25 % more, at least 20,000 more."""
+    return estimate + max(estimate * GAS_BUFFER_PERCENT // 100, GAS_BUFFER_MIN)
 
 
 _NONCE_CONFLICTS = (
