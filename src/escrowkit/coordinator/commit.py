@@ -53,7 +53,7 @@ class Committer:
             final = ledger.transition(reservation, to, now, tx_hashes=tx_hashes, reason=reason)
             if final is None:  # another process (recover) resolved it first
                 current = self._resolved_elsewhere(ledger, reservation, to, now)
-                return current, self._recorded(ledger, current), [], False
+                return current, self.recorded_result(ledger, current), [], False
             ledger.audit(
                 event,
                 now,
@@ -107,7 +107,7 @@ class Committer:
             )
         return current
 
-    def _recorded(self, ledger: Ledger, row: Reservation) -> SpendResult:
+    def recorded_result(self, ledger: Ledger, row: Reservation) -> SpendResult:
         """The result recorded for ``row`` by whoever resolved it (its key's), else one
         built from the row."""
         key = row.idempotency_key

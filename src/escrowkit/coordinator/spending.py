@@ -205,6 +205,19 @@ class Spending:
         )
         return Reserved(reservation, remaining, agent.address)
 
+    def _resolved_meanwhile(self, reservation: Reservation) -> SpendResult | None:
+        """The recorded result when the row is no longer PENDING (someone recovered it
+        while this process was paused), so the spend stops before it sends. Free on the
+        happy path: the row is read only when the lease is old."""
+        if self.context.clock() - reservation.lease_at < STALE_LEASE:
+            return None
+        with self.context.store.read() as ledger:
+            row = ledger.reservation(reservation.id)
+            if row is None or row.status is ReservationStatus.PENDING:
+                return None
+            logger.warning("spend %s was resolved elsewhere (%s): not sent", row.id, row.status)
+            return self.committer.recorded_result(ledger, row)
+
     def execute(self, reserved: Reserved) -> SpendResult:
         """Phase 2: fund on-chain, then commit, or resolve the row from the chain."""
         reservation, remaining = reserved.reservation, reserved.remaining
@@ -219,6 +232,9 @@ class Spending:
         )
         tx_hashes: list[str] = []
         try:
+            stopped = self._resolved_meanwhile(reservation)
+            if stopped is not None:
+                return stopped
             try:
                 self.context.executor.fund(plan, tx_hashes)
             except Exception as exc:  # a BaseException leaves the row PENDING for recover
@@ -246,6 +262,12 @@ class Spending:
         finally:
             self.context.stop(reservation.id)
         return result
+
+
+#: A spend whose reservation is at least this old (by the coordinator's clock) when it is
+#: about to be sent reads its row again first: its process may have been paused, and
+#: another one may have recovered (fenced and voided) the row meanwhile.
+STALE_LEASE = 1.0
 
 
 def _replay(stored: str, result: dict[str, Any] | None, digest: str, key: str) -> SpendResult:
