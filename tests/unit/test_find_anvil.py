@@ -38,7 +38,7 @@ def test_anvil_binary_is_used_and_checked(
     monkeypatch.setenv("ANVIL_BINARY", str(binary))
     assert anvil.find_anvil() == binary
     monkeypatch.setenv("ANVIL_BINARY", str(no_node_modules / "nowhere"))
-    with pytest.raises(ConfigurationError, match="ANVIL_BINARY is .*nowhere, which is not a file"):
+    with pytest.raises(ConfigurationError, match=r"ANVIL_BINARY is .*nowhere, which is not a file"):
         anvil.find_anvil()
 
 
@@ -54,5 +54,5 @@ def test_pytest_chain_anvil_without_anvil_is_one_usage_error(no_node_modules: Pa
     config = SimpleNamespace(
         addinivalue_line=lambda *args: None, getoption=lambda name, default=None: "anvil"
     )
-    with pytest.raises(pytest.UsageError, match="--chain anvil: anvil not found.*ANVIL_BINARY"):
+    with pytest.raises(pytest.UsageError, match=r"--chain anvil: anvil not found.*ANVIL_BINARY"):
         plugin.pytest_configure(config)  # type: ignore[arg-type]
