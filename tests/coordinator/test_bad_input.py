@@ -122,6 +122,16 @@ def test_policy_refusals_are_denied_and_change_nothing(
     assert after == Snapshot(**{**before.__dict__, "audit_events": after.audit_events})
 
 
+def test_an_unknown_agent_is_told_the_closest_registered_id(
+    coordinator: BudgetCoordinator, team: Team
+) -> None:
+    result = coordinator.request_spending(
+        SpendRequest("reserch-agent", 10 * USDC, team.provider, "x")
+    )
+    assert result.status is SpendStatus.DENIED and result.code is Reason.UNKNOWN_AGENT
+    assert result.reason == "Unknown agent 'reserch-agent' (did you mean 'research-agent'?)"
+
+
 def test_category_budget_caps_all_agents_together(
     coordinator: BudgetCoordinator, stack: Stack, team: Team
 ) -> None:

@@ -258,6 +258,17 @@ def test_unknown_agent_reason() -> None:
     assert decision.reason == "Unknown agent 'research-agent'"
 
 
+def test_unknown_agent_suggests_the_closest_known_id() -> None:
+    known = ("research-agent", "data-agent", "compute-agent")
+    typo = SpendRequest("reserch-agent", U, PROVIDER, "x")
+    inputs = PolicyInputs(agent=None, units=USDC, total_budget=1, known_agents=known)
+    decision = evaluate(typo, inputs)
+    assert decision.code is Reason.UNKNOWN_AGENT
+    assert decision.reason == "Unknown agent 'reserch-agent' (did you mean 'research-agent'?)"
+    far = evaluate(SpendRequest("zzz", U, PROVIDER, "x"), inputs)
+    assert far.reason == "Unknown agent 'zzz'"
+
+
 # ---- value objects ----------------------------------------------------------------------
 
 
