@@ -43,7 +43,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from escrowkit.core.errors import ConfigurationError, InvalidRequest, NotFound
-from escrowkit.core.units import parse_units
+from escrowkit.core.units import MAX_UINT96, format_units, parse_units
 
 if TYPE_CHECKING:
     from escrowkit.coordinator import AgentConfig
@@ -79,23 +79,42 @@ class AgentSettings:
     allowed_providers: tuple[str, ...] | None = None
 
     def to_config(self, decimals: int) -> AgentConfig:
-        """The coordinator's :class:`AgentConfig`, amounts in base units."""
+        """The coordinator's :class:`AgentConfig`, amounts in base units. A value that
+        cannot be one is a ConfigurationError naming the agent and the setting, with the
+        amount as written (token units)."""
         from escrowkit.coordinator import AgentConfig
 
-        def units(text: str) -> int:
-            return parse_units(text, decimals)
+        def units(key: str, text: str, *, allow_zero: bool = False) -> int:
+            where = f"agents {self.id!r}: {key} = {text!r}"
+            try:
+                value = parse_units(text, decimals)
+            except InvalidRequest as exc:
+                raise ConfigurationError(f"{where}: {exc}") from None
+            if value == 0 and not allow_zero:
+                raise ConfigurationError(f"{where}: a limit must be more than 0")
+            if value > MAX_UINT96:
+                most = format_units(MAX_UINT96, decimals)
+                raise ConfigurationError(f"{where}: more than any escrow can hold ({most})")
+            return value
 
-        return AgentConfig(
-            id=self.id,
-            name=self.name or self.id,
-            address=self.address,
-            spending_limit=units(self.spending_limit),
-            daily_limit=units(self.daily_limit),
-            requires_approval=units(self.requires_approval),
-            hourly_limit=None if self.hourly_limit is None else units(self.hourly_limit),
-            categories=self.categories,
-            allowed_providers=self.allowed_providers,
-        )
+        try:
+            return AgentConfig(
+                id=self.id,
+                name=self.name or self.id,
+                address=self.address,
+                spending_limit=units("spending_limit", self.spending_limit),
+                daily_limit=units("daily_limit", self.daily_limit),
+                requires_approval=units(
+                    "requires_approval", self.requires_approval, allow_zero=True
+                ),
+                hourly_limit=None
+                if self.hourly_limit is None
+                else units("hourly_limit", self.hourly_limit),
+                categories=self.categories,
+                allowed_providers=self.allowed_providers,
+            )
+        except InvalidRequest as exc:
+            raise ConfigurationError(f"agents {self.id!r} in the settings: {exc}") from None
 
 
 @dataclass(frozen=True)
@@ -134,16 +153,47 @@ def load_settings(
         values["source"] = file
     elif chosen:
         raise NotFound(f"settings file {file} does not exist")
+    where = {key: f"{file}: {section}.{key}" for key, section in _SECTIONS.items()}
     for name, key in _ENV.items():
         if env.get(name):
             values[key] = env[name]
+            where[key] = name
+    if "total_budget" in values:
+        values["total_budget"] = _amount(where["total_budget"], values["total_budget"])
+    for key in ("token", "treasury"):
+        if values.get(key) is not None:
+            values[key] = _address(where[key], values[key])
     for key in ("keystore", "deployments", "anvil_state"):
         if isinstance(values.get(key), str):
             values[key] = Path(values[key]).expanduser()
     settings = Settings(**values)
     if settings.mode not in ("treasury", "pool"):
-        raise ConfigurationError(f"mode must be 'treasury' or 'pool', not {settings.mode!r}")
+        raise ConfigurationError(
+            f"{where['mode']} must be 'treasury' or 'pool', not {settings.mode!r}"
+        )
     return settings
+
+
+#: Where each setting that an ESCROWKIT_* variable overrides is written in the file.
+_SECTIONS = {
+    "rpc_url": "network",
+    "keystore": "network",
+    "deployments": "network",
+    "database": "coordinator",
+    "mode": "coordinator",
+    "total_budget": "coordinator",
+    "treasury": "coordinator",
+    "token": "token",
+}
+
+
+def _address(where: str, value: object) -> str:
+    from escrowkit.core.addresses import to_address
+
+    try:
+        return str(to_address(value, name="the address"))
+    except InvalidRequest as exc:
+        raise ConfigurationError(f"{where}: {exc}") from None
 
 
 def _from_file(file: Path) -> dict[str, Any]:
@@ -176,8 +226,6 @@ def _from_file(file: Path) -> dict[str, Any]:
             "timezone",
         },
     )
-    if "total_budget" in picked:
-        picked["total_budget"] = _amount(file, "coordinator.total_budget", picked["total_budget"])
     values.update(picked)
     token = _pick(file, "token", data.get("token", {}), {"address"})
     if "address" in token:
@@ -186,7 +234,7 @@ def _from_file(file: Path) -> dict[str, Any]:
     if "state" in chain:
         values["anvil_state"] = str(chain["state"])
     values["categories"] = {
-        str(name): _amount(file, f"categories.{name}", amount)
+        str(name): _amount(f"{file}: categories.{name}", amount)
         for name, amount in data.get("categories", {}).items()
     }
     values["agents"] = tuple(_agent(file, n, raw) for n, raw in enumerate(data.get("agents", [])))
@@ -220,15 +268,16 @@ def _pick(file: Path, section: str, table: Mapping[str, Any], allowed: set[str])
     return dict(table)
 
 
-def _amount(file: Path, where: str, value: object) -> str:
-    """Token units as exact text: strings and ints pass, floats and the rest are refused."""
+def _amount(where: str, value: object) -> str:
+    """Token units as exact text: strings and ints pass, floats and the rest are refused.
+    ``where`` names the setting (``file: coordinator.total_budget``, or the variable)."""
     if isinstance(value, bool) or not isinstance(value, (str, int)):
         hint = f' (write it as a string: "{value}")' if isinstance(value, float) else ""
-        raise ConfigurationError(f"{file}: {where} must be a token amount{hint}, got {value!r}")
+        raise ConfigurationError(f"{where} must be a token amount{hint}, got {value!r}")
     try:
         parse_units(value, 18)
     except InvalidRequest as exc:
-        raise ConfigurationError(f"{file}: {where}: {exc}") from None
+        raise ConfigurationError(f"{where}: {exc}") from None
     return str(value)
 
 
@@ -241,7 +290,7 @@ def _agent(file: Path, index: int, raw: Mapping[str, Any]) -> AgentSettings:
         raise ConfigurationError(f"{file}: {where} is missing {sorted(missing)}")
     _pick(file, where, raw, required | optional)
     amounts = {
-        key: _amount(file, f"{where}.{key}", raw[key])
+        key: _amount(f"{file}: {where}.{key}", raw[key])
         for key in ("spending_limit", "daily_limit", "requires_approval", "hourly_limit")
         if key in raw
     }

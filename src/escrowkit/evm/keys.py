@@ -104,4 +104,5 @@ def _read_keystore(path: Path) -> dict[str, Any]:
             f"{not_valid}: the JSON has no 'version' and 'crypto' fields of an eth-account "
             "keystore (the JSON that Account.encrypt writes)"
         )
-    return data
+    keystore: dict[str, Any] = data
+    return keystore
