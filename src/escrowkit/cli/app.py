@@ -32,6 +32,7 @@ from escrowkit.cli.commands import (
 )
 from escrowkit.cli.exits import EXIT_DENIED, EXIT_FAILED
 from escrowkit.cli.options import RpcOption, State
+from escrowkit.cli.parsing import RootGroup
 from escrowkit.cli.render import err_console
 from escrowkit.core.errors import EscrowKitError
 
@@ -39,6 +40,7 @@ __all__ = ["EXIT_DENIED", "EXIT_FAILED", "app", "main"]
 
 app = typer.Typer(
     name="escrowkit",
+    cls=RootGroup,
     help="Escrow and budget contracts for teams of AI agents sharing one treasury.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
@@ -54,6 +56,14 @@ app.add_typer(pool_app, name="pool")
 app.add_typer(budgets_app, name="budgets")
 
 
+def _version(value: bool) -> None:
+    if value:
+        from importlib.metadata import version
+
+        typer.echo(f"escrowkit {version('escrowkit')}")
+        raise typer.Exit()
+
+
 @app.callback()
 def _main(
     config: Annotated[
@@ -62,7 +72,14 @@ def _main(
     ] = None,
     rpc: RpcOption = None,
     debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks and debug logs.")] = False,
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", help="Print the version and exit.", is_eager=True, callback=_version
+        ),
+    ] = False,
 ) -> None:
+    """Global options go before or after the command (``escrowkit report --debug``)."""
     State.debug, State.config, State.rpc = debug, config, rpc
     logging.basicConfig(
         level=logging.DEBUG if debug else logging.WARNING,
