@@ -34,7 +34,7 @@ from escrowkit.coordinator.results import (
 from escrowkit.coordinator.spending import Spending
 from escrowkit.core.addresses import to_address
 from escrowkit.core.errors import InvalidRequest, NotFound
-from escrowkit.core.units import TokenUnits
+from escrowkit.core.units import MAX_UINT256, TokenUnits, check_amount
 from escrowkit.ledger import AuditEntry, Reservation, ReservationStatus, Store
 
 if TYPE_CHECKING:
@@ -213,6 +213,18 @@ class BudgetCoordinator:
         if agent_id not in agents:
             raise NotFound(f"unknown agent {agent_id!r}; known: {', '.join(agents) or 'none'}")
         return AgentHandle(self, agent_id)
+
+    def check_funds(self, amount: int) -> str | None:
+        """None when the paying account holds ``amount`` now (treasury mode: the
+        treasury's token balance; pool mode: the pool's spendable balance), else a
+        sentence saying what is short and what to do. Reads the chain.
+
+        For callers that ask before they spend (the CLI does): :meth:`request_spending`
+        does not call it, and a shortfall there is FAILED ``funding_failed`` with the
+        same advice in its reason. The allowance is no part of it: the coordinator
+        approves what it needs."""
+        check_amount(amount, allow_zero=True, maximum=MAX_UINT256)
+        return self.executor.shortfall(amount)
 
     # ---- after the spend -----------------------------------------------------------------
 

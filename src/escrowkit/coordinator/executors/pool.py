@@ -11,8 +11,9 @@ from escrowkit.coordinator.executors.base import (
     ChainExecutor,
     PlannedSpend,
     tx_hash_of,
+    with_advice,
 )
-from escrowkit.core.errors import ConfigurationError
+from escrowkit.core.errors import ConfigurationError, ContractRevert
 
 if TYPE_CHECKING:
     from escrowkit.contracts.stack import Stack
@@ -55,7 +56,26 @@ class PoolExecutor(ChainExecutor):
     def escrow_id(self, agent_address: str, salt: bytes) -> bytes:
         return bytes(self.stack.pool.escrow_id(agent_address, salt))
 
+    def shortfall(self, amount: int) -> str | None:
+        pool = self.stack.pool
+        spendable = pool.spendable()
+        if spendable >= amount:
+            return None
+        fmt = self.units.format
+        return (
+            f"the BudgetPool {pool.address} has {fmt(spendable)} spendable, less than the "
+            f"{fmt(amount)} this spend needs: contribute to it first (`escrowkit pool "
+            "contribute AMOUNT`, or BudgetPoolClient.contribute)"
+        )
+
     def fund(self, spend: PlannedSpend, tx_hashes: list[str]) -> None:
+        try:
+            self._spend(spend, tx_hashes)
+        except ContractRevert as exc:
+            with_advice(exc, self.advice(spend.amount))
+            raise
+
+    def _spend(self, spend: PlannedSpend, tx_hashes: list[str]) -> None:
         created = self.stack.pool.spend(
             spend.agent_address,
             spend.provider,

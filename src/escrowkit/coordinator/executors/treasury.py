@@ -7,7 +7,12 @@ import threading
 from typing import TYPE_CHECKING, Any
 
 from escrowkit.budget import AgentConfig
-from escrowkit.coordinator.executors.base import ChainExecutor, PlannedSpend, tx_hash_of
+from escrowkit.coordinator.executors.base import (
+    ChainExecutor,
+    PlannedSpend,
+    tx_hash_of,
+    with_advice,
+)
 from escrowkit.core.errors import ContractRevert
 
 if TYPE_CHECKING:
@@ -80,7 +85,26 @@ class TreasuryExecutor(ChainExecutor):
             elif consumed and self._allowance is not None:
                 self._allowance -= amount
 
+    def shortfall(self, amount: int) -> str | None:
+        balance = self.stack.token.balance_of(self.treasury)
+        if balance >= amount:
+            return None
+        fmt = self.units.format
+        return (
+            f"the treasury {self.treasury} holds {fmt(balance)}, less than the {fmt(amount)} "
+            "this spend needs: send it tokens, or make the account that holds them the "
+            "treasury (coordinator.treasury or network.keystore in escrowkit.toml)"
+        )
+
     def fund(self, spend: PlannedSpend, tx_hashes: list[str]) -> None:
+        try:
+            self._fund(spend, tx_hashes)
+        except ContractRevert as exc:
+            # Only now, when it failed, is the balance worth a read: say what to do.
+            with_advice(exc, self.advice(spend.amount))
+            raise
+
+    def _fund(self, spend: PlannedSpend, tx_hashes: list[str]) -> None:
         escrow = self.stack.escrow
         args: dict[str, Any] = {
             "deadline": self._deadline(),
