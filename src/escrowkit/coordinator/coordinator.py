@@ -10,6 +10,7 @@ tested and replaced one at a time.
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Literal
@@ -41,6 +42,8 @@ if TYPE_CHECKING:
     from escrowkit.contracts.stack import Stack
 
 __all__ = ["AgentHandle", "BudgetCoordinator"]
+
+logger = logging.getLogger(__name__)
 
 
 class BudgetCoordinator:
@@ -163,7 +166,10 @@ class BudgetCoordinator:
 
     def register_agent(self, config: AgentConfig) -> AgentConfig:
         """Add an agent, or update its limits. In pool mode its per-transaction and daily
-        limits are written to the pool first (with the pool owner's key)."""
+        limits are written to the pool first (with the pool owner's key). Limits that
+        are allowed but probably not meant (``config.warnings``) are logged."""
+        for warning in getattr(config, "warnings", ()):
+            logger.warning("%s", warning)
         return self._configuration.register_agent(config)
 
     def set_category_budget(self, category: str, amount: int | None) -> None:
