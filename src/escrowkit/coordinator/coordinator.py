@@ -32,7 +32,7 @@ from escrowkit.coordinator.results import (
     SpendResult,
     SyncReport,
 )
-from escrowkit.coordinator.spending import Spending
+from escrowkit.coordinator.spending import Spending, fingerprint
 from escrowkit.core.addresses import to_address
 from escrowkit.core.errors import InvalidRequest, NotFound
 from escrowkit.core.units import MAX_UINT256, TokenUnits, check_amount
@@ -200,6 +200,23 @@ class BudgetCoordinator:
         flight ``IdempotencyKeyInUse`` (both are ``IdempotencyConflict``).
         """
         return self._spending.request(request)
+
+    def recorded(self, request: SpendRequest) -> SpendResult | None:
+        """What :meth:`request_spending` would return again for ``request`` without
+        deciding anew: the result recorded under its idempotency key when this same
+        request was decided with it before. None for no key, a new key, a first request
+        still in flight or another request under the key (those two raise there).
+
+        A caller that asks first can tell a replay from a new decision (the CLI marks
+        replays); ``SpendResult`` itself stays the same value either way."""
+        key = request.idempotency_key
+        if key is None:
+            return None
+        with self.store.read() as ledger:
+            found = ledger.idempotency(request.agent_id, key)
+        if found is None or found.result is None or found.fingerprint != fingerprint(request):
+            return None
+        return SpendResult.from_json(found.result)
 
     def approve_spending(self, approval_id: str, approver: str, note: str = "") -> SpendResult:
         """Approve a PENDING_APPROVAL spend: every check runs again under the lock (but the
