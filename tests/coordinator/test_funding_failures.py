@@ -77,7 +77,7 @@ def test_balance_short(coordinator: BudgetCoordinator, stack: Stack, team: Team)
     )
     assert coordinator.check_funds(10 * USDC) is None
     advice = coordinator.check_funds(25 * USDC)
-    assert advice is not None and "holds 10.00 USDC, less than the 25.00 USDC" in advice
+    assert advice is not None and "holds 10.00 USDC, 25.00 USDC needed" in advice
     result = coordinator.agent("research-agent").purchase_service(team.provider, 25 * USDC, "x")
     _assert_nothing_spent(coordinator, stack, team, result, 10 * USDC)
     # The reason says what to do; the revert is still recorded as itself.

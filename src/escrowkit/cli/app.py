@@ -24,6 +24,7 @@ from escrowkit.cli.commands import (
     demo,
     escrows,
     ledger,
+    listings,
     pool,
     recovery,
     reports,
@@ -81,10 +82,18 @@ def _main(
 ) -> None:
     """Global options go before or after the command (``escrowkit report --debug``)."""
     State.debug, State.config, State.rpc = debug, config, rpc
-    logging.basicConfig(
-        level=logging.DEBUG if debug else logging.WARNING,
-        format="%(levelname)s %(name)s: %(message)s",
+    handler = logging.StreamHandler()  # stderr, like the errors
+    handler.setFormatter(
+        logging.Formatter("%(levelname)s %(name)s: %(message)s") if debug else _Brief()
     )
+    logging.basicConfig(level=logging.DEBUG if debug else logging.WARNING, handlers=[handler])
+
+
+class _Brief(logging.Formatter):
+    """``warning: ...``: the library's warnings read like the CLI's own lines."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return f"{record.levelname.lower()}: {record.getMessage()}"
 
 
 # In the order `escrowkit --help` lists them.
@@ -97,6 +106,8 @@ app.command("spend")(spending.spend)
 app.command("batch")(spending.batch)
 app.command("approve")(spending.approve)
 app.command("reject")(spending.reject)
+app.command("approvals")(listings.approvals)
+app.command("spends")(listings.spends)
 app.command("report")(reports.report)
 escrow_app.command("show")(escrows.escrow_show)
 escrow_app.command("settle")(escrows.escrow_settle)

@@ -55,18 +55,21 @@ def escrow_show(
         print_json({"escrow": record, "chain_time": now, "actions": allowed, "history": events})
         return
     _show_record(record, stack, now)
+    from escrowkit.cli.listing import paragraph
     from escrowkit.cli.times import action_words
 
     console.print("who may do what:" if actions else "nothing more can happen to it")
     for action in actions:
-        console.print(f"  {action_words(action, now)}", highlight=False)
-    console.print("events: " + ", ".join(type(event).__name__ for event in history))
+        paragraph(action_words(action, now), indent=2)
+    paragraph("events: " + ", ".join(type(event).__name__ for event in history), indent=0)
 
 
 def _show_record(record: EscrowRecord, stack: Stack, now: int) -> None:
     from escrowkit.cli.times import duration, when
 
-    table = Table(title=f"escrow {record.id.to_0x_hex()}", show_header=False)
+    # The id on a line of its own: in a table's title or cell it would be cut at 80 columns.
+    console.print(f"escrow {record.id.to_0x_hex()}", highlight=False)
+    table = Table(show_header=False)
     table.add_column(no_wrap=True)
     table.add_column(overflow="fold")
     table.add_row("state", record.state.name)

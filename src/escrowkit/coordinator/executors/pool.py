@@ -63,8 +63,8 @@ class PoolExecutor(ChainExecutor):
             return None
         fmt = self.units.format
         return (
-            f"the BudgetPool {pool.address} has {fmt(spendable)} spendable, less than the "
-            f"{fmt(amount)} this spend needs: contribute to it first (`escrowkit pool "
+            f"the BudgetPool {pool.address} has {fmt(spendable)} spendable, "
+            f"{fmt(amount)} needed: contribute to it first (`escrowkit pool "
             "contribute AMOUNT`, or BudgetPoolClient.contribute)"
         )
 

@@ -91,9 +91,9 @@ class TreasuryExecutor(ChainExecutor):
             return None
         fmt = self.units.format
         return (
-            f"the treasury {self.treasury} holds {fmt(balance)}, less than the {fmt(amount)} "
-            "this spend needs: send it tokens, or make the account that holds them the "
-            "treasury (coordinator.treasury or network.keystore in escrowkit.toml)"
+            f"the treasury {self.treasury} holds {fmt(balance)}, {fmt(amount)} needed: "
+            "send it tokens, or make the account that holds them the treasury "
+            "(coordinator.treasury or network.keystore in escrowkit.toml)"
         )
 
     def fund(self, spend: PlannedSpend, tx_hashes: list[str]) -> None:
