@@ -120,6 +120,14 @@ def test_deploy_agents_spend_approve_report(node: Chain, workdir: Path) -> None:
     )
     listed = run_json(workdir, "agents", "list")
     assert listed["research-agent"]["spending_limit"] == str(100 * USDC)
+    # Limits that make no sense: refused (daily below per-transaction) or warned about.
+    limits = ["--address", node.accounts[4], "--limit", "100", "--approval-over"]
+    refused = run(workdir, "agents", "add", "odd-agent", *limits, "10", "--daily", "50", expect=1)
+    assert "daily_limit is below spending_limit" in refused.stderr
+    warned = run(workdir, "agents", "add", "odd-agent", *limits, "100", "--daily", "500")
+    assert warned.stderr.startswith("warning: agent 'odd-agent': requires_approval is at or")
+    empty = run(workdir, "spend", "odd-agent", "1", provider, "--purpose", " ", expect=1)
+    assert empty.stderr.startswith("error: purpose is empty")
 
     first = run_json(workdir, "spend", "research-agent", "25", provider, "--purpose", "dataset")
     assert first["status"] == "APPROVED" and first["replay"] is False
@@ -199,8 +207,7 @@ def test_deploy_agents_spend_approve_report(node: Chain, workdir: Path) -> None:
     assert run_json(workdir, "report")["total_spent"] == str(185 * USDC)
     # With keys, running the file again replays: marked, and the ids are whole at 80 columns.
     (workdir / "keyed.csv").write_text(
-        "agent_id,amount,provider,purpose,idempotency_key\n"
-        f"research-agent,5,{provider},a,order-1\n"
+        f"agent_id,amount,provider,purpose,idempotency_key\nresearch-agent,5,{provider},a,order-1\n"
     )
     fresh = run(workdir, "batch", "keyed.csv", env=NARROW).stdout
     replay = run(workdir, "batch", "keyed.csv", env=NARROW).stdout
