@@ -225,6 +225,8 @@ def test_deploy_agents_spend_approve_report(node: Chain, workdir: Path) -> None:
 
 
 def test_errors_are_one_line_without_traceback(workdir: Path) -> None:
+    # This worker may not have run the test above (xdist): deploy, or reuse its deployment.
+    run(workdir, "deploy")
     done = run(workdir, "approve", "apr_does_not_exist", "--approver", "ops", expect=1)
     assert done.stderr.startswith("error: ")
     assert "Traceback" not in done.stderr
