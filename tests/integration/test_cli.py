@@ -123,7 +123,7 @@ def test_deploy_agents_spend_approve_report(node: Chain, workdir: Path) -> None:
     # Limits that make no sense: refused (daily below per-transaction) or warned about.
     limits = ["--address", node.accounts[4], "--limit", "100", "--approval-over"]
     refused = run(workdir, "agents", "add", "odd-agent", *limits, "10", "--daily", "50", expect=1)
-    assert "daily_limit is below spending_limit" in refused.stderr
+    assert "daily_limit 50.00 USDC is below spending_limit 100.00 USDC" in refused.stderr
     warned = run(workdir, "agents", "add", "odd-agent", *limits, "100", "--daily", "500")
     assert warned.stderr.startswith("warning: agent 'odd-agent': requires_approval is at or")
     empty = run(workdir, "spend", "odd-agent", "1", provider, "--purpose", " ", expect=1)

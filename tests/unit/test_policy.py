@@ -272,20 +272,14 @@ def test_unknown_agent_suggests_the_closest_known_id() -> None:
 # ---- value objects ----------------------------------------------------------------------
 
 
-def test_limits_that_make_no_sense_are_refused_or_warned_about() -> None:
-    with pytest.raises(InvalidRequest, match="daily_limit is below spending_limit"):
-        research(daily_limit=99 * U)
-    assert research(daily_limit=100 * U).warnings == ()
+def test_limits_that_are_probably_not_meant_are_warned_about() -> None:
+    # A daily limit below the per-transaction one is refused by register_agent (a ledger
+    # that holds such an agent must still open: see tests/coordinator/test_bad_input.py).
+    assert research(daily_limit=99 * U).warnings == ()
     # Allowed (an operator may mean it), but no spend would ever wait for approval.
     (warning,) = research(requires_approval=100 * U).warnings
     assert "requires_approval is at or above spending_limit" in warning
     assert "no spend will ever wait for approval" in warning
-
-
-@pytest.mark.parametrize("purpose", ["", "   ", "\t\n"])
-def test_a_spend_says_what_it_is_for(purpose: str) -> None:
-    with pytest.raises(InvalidRequest, match="purpose is empty"):
-        SpendRequest("research-agent", U, PROVIDER, purpose)
 
 
 def test_for_role_presets_scale_with_decimals() -> None:

@@ -82,12 +82,6 @@ class AgentConfig:
         check_amount(self.daily_limit, name="daily_limit")
         check_amount(self.requires_approval, name="requires_approval", allow_zero=True)
         _optional_amount(self.hourly_limit, "hourly_limit")
-        if self.daily_limit < self.spending_limit:
-            # Every spend between the two would pass one limit and always fail the other.
-            raise InvalidRequest(
-                "daily_limit is below spending_limit (the per-transaction limit): raise "
-                "the daily limit to at least the per-transaction one, or lower that"
-            )
         if self.categories is not None:
             set_(self, "categories", _string_tuple(self.categories, "categories"))
         if self.allowed_providers is not None:
@@ -167,10 +161,6 @@ class SpendRequest:
         object.__setattr__(self, "provider", _provider_address(self.provider))
         if not isinstance(self.purpose, str):
             raise InvalidRequest(f"purpose must be a string, got {type(self.purpose).__name__}")
-        if not self.purpose.strip():
-            raise InvalidRequest(
-                "purpose is empty: say what the spend is for (the audit log keeps it)"
-            )
         if self.category is not None:
             validate_name(self.category, "category")
         check_idempotency_key(self.idempotency_key)

@@ -166,10 +166,22 @@ class BudgetCoordinator:
 
     def register_agent(self, config: AgentConfig) -> AgentConfig:
         """Add an agent, or update its limits. In pool mode its per-transaction and daily
-        limits are written to the pool first (with the pool owner's key). Limits that
-        are allowed but probably not meant (``config.warnings``) are logged."""
-        for warning in getattr(config, "warnings", ()):
-            logger.warning("%s", warning)
+        limits are written to the pool first (with the pool owner's key).
+
+        A daily limit below the per-transaction limit is refused (``InvalidRequest``):
+        every spend between the two would pass one limit and always fail the other. Limits
+        that are allowed but probably not meant (``config.warnings``) are logged. (Checked
+        here, not in ``AgentConfig``, so that a ledger holding such an agent still opens.)"""
+        if isinstance(config, AgentConfig):
+            if config.daily_limit < config.spending_limit:
+                fmt = self.units.format
+                raise InvalidRequest(
+                    f"agent {config.id!r}: daily_limit {fmt(config.daily_limit)} is below "
+                    f"spending_limit {fmt(config.spending_limit)} (the per-transaction "
+                    "limit): raise the daily limit to at least the per-transaction one"
+                )
+            for warning in config.warnings:
+                logger.warning("%s", warning)
         return self._configuration.register_agent(config)
 
     def set_category_budget(self, category: str, amount: int | None) -> None:
@@ -197,8 +209,14 @@ class BudgetCoordinator:
         (``approval_id``) or FAILED (funding failed; nothing counted). Malformed input
         raises :class:`~escrowkit.errors.InvalidRequest`; a reused idempotency key with
         another request raises ``IdempotencyKeyMismatch``, one whose first request is in
-        flight ``IdempotencyKeyInUse`` (both are ``IdempotencyConflict``).
+        flight ``IdempotencyKeyInUse`` (both are ``IdempotencyConflict``). An empty
+        ``purpose`` is malformed input too.
         """
+        if isinstance(request, SpendRequest) and not request.purpose.strip():
+            # Here, not in SpendRequest: approvals stored with an empty purpose must load.
+            raise InvalidRequest(
+                "purpose is empty: say what the spend is for (the audit log keeps it)"
+            )
         return self._spending.request(request)
 
     def recorded(self, request: SpendRequest) -> SpendResult | None:
