@@ -9,6 +9,8 @@ the file. A new ledger is started from the settings.
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 from escrowkit.core.errors import ConfigurationError
@@ -18,10 +20,11 @@ if TYPE_CHECKING:
     from escrowkit.config.settings import Settings
     from escrowkit.contracts.deploy import Deployments
     from escrowkit.contracts.stack import Stack
-    from escrowkit.coordinator import AgentConfig, BudgetCoordinator
+    from escrowkit.coordinator import AgentConfig, ApiKeys, BudgetCoordinator
     from escrowkit.evm.chain import Chain
 
 __all__ = [
+    "api_keys",
     "apply_settings",
     "differences",
     "ledger_is_new",
@@ -81,6 +84,19 @@ def ledger_is_new(settings: Settings) -> bool:
     try:
         with store.read() as ledger:
             return "binding" not in ledger.meta()
+    finally:
+        store.close()
+
+
+@contextlib.contextmanager
+def api_keys(settings: Settings) -> Iterator[ApiKeys]:
+    """The API keys of the settings' ledger: a store is all they need, no chain."""
+    from escrowkit.coordinator import ApiKeys
+    from escrowkit.ledger import Store
+
+    store = Store(settings.database)
+    try:
+        yield ApiKeys(store)
     finally:
         store.close()
 
