@@ -5,7 +5,8 @@ FastAPI would document a 422 on every route, and answer malformed input with it;
 service answers 400 ``invalid_request`` with the one error object, so the 422s and their
 schemas leave the document and each route lists the error statuses it can answer.
 Bodies are parsed by pydantic's JSON parser, which refuses what Python's ``json`` lets
-through (lone surrogates, which no database can store; ``NaN``).
+through (lone surrogates, which no database can store; ``NaN``). Unknown query
+parameters are refused like unknown body fields.
 """
 
 from __future__ import annotations
@@ -36,13 +37,30 @@ class StrictJsonRequest(Request):
         return self._json
 
 
+def _query_names(dependant: Any) -> set[str]:
+    """The query parameters a route and its dependencies declare."""
+    names = {param.alias for param in dependant.query_params}
+    for sub in dependant.dependencies:
+        names |= _query_names(sub)
+    return names
+
+
 class StrictJsonRoute(APIRoute):
-    """A route that reads its body with :class:`StrictJsonRequest`."""
+    """A route that reads its body with :class:`StrictJsonRequest` and refuses query
+    parameters it does not declare (as it refuses unknown body fields: a misspelt
+    ``?stauts=pending`` must not quietly list everything)."""
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        from escrowkit.service.errors import error_response
+
         handler = super().get_route_handler()
+        known = _query_names(self.dependant)
 
         async def strict(request: Request) -> Response:
+            unknown = sorted(set(request.query_params) - known)
+            if unknown:
+                names = ", ".join(repr(name) for name in unknown[:5])
+                return error_response(400, "invalid_request", f"unknown query parameter {names}")
             return await handler(StrictJsonRequest(request.scope, request.receive))
 
         return strict

@@ -55,7 +55,7 @@ async def unfreeze(key: Admin, service: Service) -> m.FrozenOut:
     operation_id="register_agent",
     summary="Register an agent, or update its limits",
     response_model=m.AgentOut,
-    responses=responses(400, 401, 403, 409, 503),
+    responses=responses(400, 401, 403, 503),
 )
 async def register_agent(body: m.AgentIn, key: Admin, service: Service) -> m.AgentOut:
     """In pool mode the agent's limits are also written on-chain (the pool owner's key)."""
@@ -78,7 +78,7 @@ async def register_agent(body: m.AgentIn, key: Admin, service: Service) -> m.Age
     operation_id="set_budget",
     summary="Set a budget: total, category:<name>, or a scope path",
     response_model=m.BudgetOut,
-    responses=responses(400, 401, 403, 503),
+    responses=responses(400, 401, 403, 404, 503),
 )
 async def set_budget(scope: str, body: m.BudgetIn, key: Admin, service: Service) -> m.BudgetOut:
     """``total``: the total budget (``set_total_budget``, never null);
