@@ -411,6 +411,7 @@ def split_artifacts(
     artifacts: Mapping[str, Artifact],
 ) -> tuple[dict[str, Artifact], dict[str, Artifact]]:
     """``(product, test_only)``: the package ships the first, the tests keep the second."""
+
     def shipped(artifact: Artifact) -> bool:
         test_only = artifact.source.startswith(TEST_SOURCES)
         return not test_only or artifact.name in SHIPPED_TEST_CONTRACTS

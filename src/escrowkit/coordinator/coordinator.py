@@ -130,6 +130,7 @@ class BudgetCoordinator:
 
     def close(self) -> None:
         """Release the database connections (when the coordinator opened the store)."""
+        self.api_keys.close()
         if self._owns_store:
             self.store.close()
 

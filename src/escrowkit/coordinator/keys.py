@@ -16,6 +16,7 @@ import hashlib
 import hmac
 import logging
 import secrets
+import threading
 import time
 from collections.abc import Callable
 
@@ -40,11 +41,33 @@ def key_digest(secret: str) -> str:
 
 
 class ApiKeys:
-    """The API keys of one ledger (a store is all they need: no chain)."""
+    """The API keys of one ledger (a store is all they need: no chain).
+
+    Checking a key is a read on every request of the service. On a database that other
+    connections can share (a SQLite file, PostgreSQL) it goes through a store of its own,
+    so that it never waits behind the coordinator's group commits for the store's lock
+    (only the database's own isolation applies: a revocation is seen by the next read)."""
 
     def __init__(self, store: Store, clock: Callable[[], float] = time.time) -> None:
         self.store = store
         self.clock = clock
+        self._reader: Store | None = None
+        self._reader_lock = threading.Lock()
+
+    def _lookups(self) -> Store:
+        if self.store.url in ("sqlite://", "sqlite:///:memory:"):
+            return self.store  # one private database: only its own connection sees it
+        with self._reader_lock:
+            if self._reader is None:
+                self._reader = Store(self.store.url)
+            return self._reader
+
+    def close(self) -> None:
+        """Close the lookups' own store, if one was opened."""
+        with self._reader_lock:
+            if self._reader is not None:
+                self._reader.close()
+                self._reader = None
 
     def create(
         self, role: str, *, agent_id: str | None = None, name: str | None = None
@@ -117,7 +140,7 @@ class ApiKeys:
         ):
             return None
         digest = key_digest(secret)
-        with self.store.read() as ledger:
+        with self._lookups().read() as ledger:
             found = ledger.key_by_hash(digest)
         if found is None:
             return None

@@ -74,6 +74,7 @@ def create_app(
                 for task in tasks:
                     task.cancel()
                 await asyncio.gather(*tasks, return_exceptions=True)
+                await asyncio.get_running_loop().run_in_executor(None, backend.close)
 
     app = FastAPI(
         title="escrowkit",
