@@ -82,6 +82,12 @@ def test_keys_and_roles(client: TestClient, keys: Keys, coordinator: BudgetCoord
         == 403
     )
     assert client.get("/metrics", headers=bearer(keys.approver)).status_code == 403
+    metrics = client.get("/metrics", headers=bearer(keys.admin)).text
+    assert 'escrowkit_decisions_total{code="",status="APPROVED"}' not in metrics  # none yet
+    client.post("/v1/spends", json=spend_body(), headers=bearer(keys.research))
+    metrics = client.get("/metrics", headers=bearer(keys.admin)).text
+    assert 'escrowkit_decisions_total{code="",status="APPROVED"} 1.0' in metrics
+    assert 'route="/v1/spends",status="200"' in metrics
     assert client.get("/healthz").json() == {"status": "ok"}
     assert client.get("/openapi.json").status_code == 200
 

@@ -169,6 +169,7 @@ def test_mcp_on_stdio_end_to_end(node: Chain, tmp_path: Path) -> None:
     assert (denied["status"], denied["code"]) == ("DENIED", "per_transaction_limit")
 
 
+@pytest.mark.slow  # about 25 s: two service starts and a backoff
 def test_webhooks_across_a_restart_lose_nothing_and_repeat_nothing(
     node: Chain, tmp_path: Path
 ) -> None:

@@ -56,8 +56,8 @@ def create_app(
     """The service over ``coordinator``. ``webhooks``: the settings' endpoints;
     ``host``: where it listens (loopback turns on MCP's DNS-rebinding protection);
     ``retry``: webhook backoff; ``threads``: coordinator calls at once."""
-    backend = Backend(coordinator, threads=threads)
     metrics = Metrics()
+    backend = Backend(coordinator, threads=threads, on_decision=metrics.decided)
     hub = EventHub(backend, poll=events_poll)
     mcp = McpEndpoint(backend, host=host)
     deliverer = WebhookDeliverer(backend, tuple(webhooks), metrics, retry=retry)

@@ -27,9 +27,16 @@ T = TypeVar("T")
 class Backend:
     """A coordinator, called from async code."""
 
-    def __init__(self, coordinator: BudgetCoordinator, *, threads: int = 64) -> None:
+    def __init__(
+        self,
+        coordinator: BudgetCoordinator,
+        *,
+        threads: int = 64,
+        on_decision: Callable[[SpendResult], None] | None = None,
+    ) -> None:
         self.coordinator = coordinator
         self.threads = threads
+        self.on_decision = on_decision
         # Its own pool (not the event loop's default one, nor anyio's): the coordinator's
         # calls never queue behind other blocking work, and a hop costs less.
         self.pool = ThreadPoolExecutor(threads, thread_name_prefix="escrowkit-service")
@@ -47,10 +54,15 @@ class Backend:
         return await loop.run_in_executor(self.pool, fn, *args)
 
     async def spend(self, request: SpendRequest) -> SpendResult:
+        """The decision (``on_decision`` hears of each, for the metrics)."""
+        result: SpendResult
         if self.has_async_spend:
-            result: SpendResult = await self.coordinator.arequest_spending(request)  # type: ignore[attr-defined]
-            return result
-        return await self.call(self.coordinator.request_spending, request)
+            result = await self.coordinator.arequest_spending(request)  # type: ignore[attr-defined]
+        else:
+            result = await self.call(self.coordinator.request_spending, request)
+        if self.on_decision is not None:
+            self.on_decision(result)
+        return result
 
     async def authenticate(self, secret: str) -> ApiKey | None:
         return await self.call(self.coordinator.api_keys.authenticate, secret)
