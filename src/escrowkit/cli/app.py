@@ -23,11 +23,13 @@ from escrowkit.cli.commands import (
     agents,
     demo,
     escrows,
+    keys,
     ledger,
     listings,
     pool,
     recovery,
     reports,
+    service,
     spending,
     toolchain,
 )
@@ -51,10 +53,14 @@ agents_app = typer.Typer(help="Register and list agents.", no_args_is_help=True)
 escrow_app = typer.Typer(help="Show, settle or cancel an escrow.", no_args_is_help=True)
 pool_app = typer.Typer(help="The BudgetPool treasury.", no_args_is_help=True)
 budgets_app = typer.Typer(help="Budgets the ledger enforces.", no_args_is_help=True)
+keys_app = typer.Typer(
+    help="API keys of the service (agents, approvers, admins).", no_args_is_help=True
+)
 app.add_typer(agents_app, name="agents")
 app.add_typer(escrow_app, name="escrow")
 app.add_typer(pool_app, name="pool")
 app.add_typer(budgets_app, name="budgets")
+app.add_typer(keys_app, name="keys")
 
 
 def _version(value: bool) -> None:
@@ -120,6 +126,11 @@ app.command("freeze")(recovery.freeze)
 app.command("unfreeze")(recovery.unfreeze)
 pool_app.command("contribute")(pool.pool_contribute)
 app.command("demo")(demo.demo)
+app.command("serve")(service.serve)
+app.command("mcp")(service.mcp)
+keys_app.command("create")(keys.keys_create)
+keys_app.command("list")(keys.keys_list)
+keys_app.command("revoke")(keys.keys_revoke)
 
 
 def _fail(message: str) -> None:

@@ -9,6 +9,8 @@ the file. A new ledger is started from the settings.
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 from escrowkit.core.errors import ConfigurationError, InvalidRequest, NotFound
@@ -18,10 +20,11 @@ if TYPE_CHECKING:
     from escrowkit.config.settings import Settings
     from escrowkit.contracts.deploy import Deployments
     from escrowkit.contracts.stack import Stack
-    from escrowkit.coordinator import AgentConfig, BudgetCoordinator
+    from escrowkit.coordinator import AgentConfig, ApiKeys, BudgetCoordinator
     from escrowkit.evm.chain import Chain
 
 __all__ = [
+    "api_keys",
     "apply_settings",
     "differences",
     "ledger_is_new",
@@ -141,6 +144,19 @@ def _check_binding(settings: Settings, chain: Chain, stack: Stack, binding: str)
             f"back to {mode!r}, or point coordinator.database at a new ledger for "
             f"{settings.mode} mode"
         )
+
+
+@contextlib.contextmanager
+def api_keys(settings: Settings) -> Iterator[ApiKeys]:
+    """The API keys of the settings' ledger: a store is all they need, no chain."""
+    from escrowkit.coordinator import ApiKeys
+    from escrowkit.ledger import Store
+
+    store = Store(settings.database)
+    try:
+        yield ApiKeys(store)
+    finally:
+        store.close()
 
 
 def open_coordinator(

@@ -31,6 +31,15 @@ Example::
     spending_limit = "100"
     daily_limit = "300"
     requires_approval = "50"
+
+    [service]                                  # `escrowkit serve`
+    host = "127.0.0.1"
+    port = 8700
+
+    [[service.webhooks]]
+    url = "https://hooks.slack.com/services/..."
+    secret = "whsec_..."                       # signs every delivery (HMAC-SHA256)
+    events = ["decision", "alert"]             # default: all four kinds
 """
 
 from __future__ import annotations
@@ -48,7 +57,7 @@ from escrowkit.core.units import MAX_UINT96, format_units, parse_units
 if TYPE_CHECKING:
     from escrowkit.coordinator import AgentConfig
 
-__all__ = ["AgentSettings", "Settings", "load_settings"]
+__all__ = ["AgentSettings", "ServiceSettings", "Settings", "WebhookSettings", "load_settings"]
 
 DEFAULT_FILE = "escrowkit.toml"
 
@@ -117,6 +126,32 @@ class AgentSettings:
             raise ConfigurationError(f"agents {self.id!r} in the settings: {exc}") from None
 
 
+#: The kinds of event a webhook may ask for (DESIGN.md section 9).
+EVENT_KINDS = ("decision", "approval", "alert", "escrow")
+
+
+@dataclass(frozen=True)
+class WebhookSettings:
+    """A ``[[service.webhooks]]`` entry. The URL is a secret too (a Slack or Discord
+    incoming-webhook URL lets anyone post): it is never shown in errors or logs."""
+
+    url: str
+    secret: str
+    events: tuple[str, ...] = EVENT_KINDS
+
+    def __repr__(self) -> str:
+        return f"WebhookSettings(url=..., secret=..., events={self.events!r})"
+
+
+@dataclass(frozen=True)
+class ServiceSettings:
+    """The ``[service]`` section: where ``escrowkit serve`` listens, and its webhooks."""
+
+    host: str = "127.0.0.1"
+    port: int = 8700
+    webhooks: tuple[WebhookSettings, ...] = ()
+
+
 @dataclass(frozen=True)
 class Settings:
     """Everything the CLI needs to reach a chain, a deployment and a ledger: values only
@@ -137,6 +172,7 @@ class Settings:
     anvil_state: Path = Path(".escrowkit/anvil-state.json")
     agents: tuple[AgentSettings, ...] = ()
     categories: Mapping[str, str] = field(default_factory=dict)
+    service: ServiceSettings = field(default_factory=ServiceSettings)
     source: Path | None = None
 
 
@@ -201,7 +237,7 @@ def _from_file(file: Path) -> dict[str, Any]:
         data = tomllib.loads(file.read_text())
     except tomllib.TOMLDecodeError as exc:
         raise ConfigurationError(f"{file}: {exc}") from None
-    sections = {"network", "coordinator", "token", "categories", "agents", "chain"}
+    sections = {"network", "coordinator", "token", "categories", "agents", "chain", "service"}
     unknown = set(data) - sections
     if unknown:
         raise ConfigurationError(
@@ -238,6 +274,8 @@ def _from_file(file: Path) -> dict[str, Any]:
         for name, amount in data.get("categories", {}).items()
     }
     values["agents"] = tuple(_agent(file, n, raw) for n, raw in enumerate(data.get("agents", [])))
+    if "service" in data:
+        values["service"] = _service(file, data["service"])
     # The default ledger, manifest and chain state of a project are beside its file too.
     for key in ("database", "deployments", "anvil_state"):
         values.setdefault(key, str(getattr(Settings, key)))
@@ -306,6 +344,40 @@ def _agent(file: Path, index: int, raw: Mapping[str, Any]) -> AgentSettings:
         allowed_providers=providers,
         **amounts,
     )
+
+
+def _service(file: Path, raw: Mapping[str, Any]) -> ServiceSettings:
+    table = _pick(file, "service", raw, {"host", "port", "webhooks"})
+    host, port = table.get("host", "127.0.0.1"), table.get("port", 8700)
+    if not isinstance(host, str) or not host:
+        raise ConfigurationError(f"{file}: service.host must be a host name or address")
+    if isinstance(port, bool) or not isinstance(port, int) or not 0 < port < 65_536:
+        raise ConfigurationError(f"{file}: service.port must be a port number, got {port!r}")
+    hooks = table.get("webhooks", [])
+    if not isinstance(hooks, list):
+        raise ConfigurationError(f"{file}: service.webhooks must be [[service.webhooks]] tables")
+    return ServiceSettings(host, port, tuple(_webhook(file, n, h) for n, h in enumerate(hooks)))
+
+
+def _webhook(file: Path, index: int, raw: object) -> WebhookSettings:
+    where = f"service.webhooks[{index}]"
+    if not isinstance(raw, Mapping):
+        raise ConfigurationError(f"{file}: {where} must be a table with url, secret, events")
+    table = _pick(file, where, raw, {"url", "secret", "events"})
+    url, secret = table.get("url"), table.get("secret")
+    # Never the URL itself in a message: it may be the secret that lets anyone post.
+    if not isinstance(url, str) or not url.startswith(("http://", "https://")):
+        raise ConfigurationError(f"{file}: {where}.url must be an http:// or https:// URL")
+    if not isinstance(secret, str) or not secret:
+        raise ConfigurationError(f"{file}: {where}.secret must be a non-empty string")
+    events = _strings(file, f"{where}.events", table["events"]) if "events" in table else None
+    unknown = sorted(set(events or ()) - set(EVENT_KINDS))
+    if unknown or events == ():
+        raise ConfigurationError(
+            f"{file}: {where}.events must name some of {list(EVENT_KINDS)}, "
+            f"got {list(events or ())}"
+        )
+    return WebhookSettings(url, secret, events or EVENT_KINDS)
 
 
 def _strings(file: Path, where: str, value: object) -> tuple[str, ...]:

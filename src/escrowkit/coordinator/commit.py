@@ -9,6 +9,7 @@ from typing import Any
 from escrowkit.budget import SpendStatus
 from escrowkit.coordinator.alerts import Alerts
 from escrowkit.coordinator.context import Context, Remaining
+from escrowkit.coordinator.outbox import record_decision
 from escrowkit.coordinator.results import Alert, SpendResult
 from escrowkit.core.reasons import Reason
 from escrowkit.ledger import COUNTED, Ledger, Reservation, ReservationStatus
@@ -66,6 +67,7 @@ class Committer:
                 tx_hashes=list(tx_hashes),
             )
             result = self.result_for(final, remaining, error)
+            record_decision(ledger, now, result, reservation=final)
             if reservation.idempotency_key is not None:
                 agent, key = reservation.agent_id, reservation.idempotency_key
                 ledger.finish_idempotency(agent, key, result.to_json())

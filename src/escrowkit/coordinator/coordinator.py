@@ -23,6 +23,8 @@ from escrowkit.coordinator.commit import Committer
 from escrowkit.coordinator.configuration import Configuration
 from escrowkit.coordinator.context import Context, Settings
 from escrowkit.coordinator.executors import PoolExecutor, SpendExecutor, TreasuryExecutor
+from escrowkit.coordinator.keys import ApiKeys
+from escrowkit.coordinator.outbox import Outbox
 from escrowkit.coordinator.reporting import Reporting
 from escrowkit.coordinator.resolution import Resolution
 from escrowkit.coordinator.results import (
@@ -33,10 +35,18 @@ from escrowkit.coordinator.results import (
     SyncReport,
 )
 from escrowkit.coordinator.spending import Spending, fingerprint
+from escrowkit.coordinator.views import AgentBudget, Page, Views
 from escrowkit.core.addresses import to_address
 from escrowkit.core.errors import InvalidRequest, NotFound
 from escrowkit.core.units import MAX_UINT256, TokenUnits, check_amount
-from escrowkit.ledger import AuditEntry, Reservation, ReservationStatus, Store
+from escrowkit.ledger import (
+    Approval,
+    ApprovalStatus,
+    AuditEntry,
+    Reservation,
+    ReservationStatus,
+    Store,
+)
 
 if TYPE_CHECKING:
     from escrowkit.contracts.stack import Stack
@@ -105,6 +115,11 @@ class BudgetCoordinator:
         self._approvals = Approvals(self._context, self._spending)
         self._reporting = Reporting(self._context)
         self._configuration = Configuration(self._context)
+        self._views = Views(self._context)
+        self.api_keys = ApiKeys(self.store, self._context.clock)
+        """The service's API keys (:class:`~escrowkit.coordinator.keys.ApiKeys`)."""
+        self.outbox = Outbox(self.store, self._context.clock)
+        """Events for streams and webhooks (:class:`~escrowkit.coordinator.outbox.Outbox`)."""
         try:
             self._configuration.open(total_budget)
         except BaseException:
@@ -118,6 +133,7 @@ class BudgetCoordinator:
 
     def close(self) -> None:
         """Release the database connections (when the coordinator opened the store)."""
+        self.api_keys.close()
         if self._owns_store:
             self.store.close()
 
@@ -315,6 +331,48 @@ class BudgetCoordinator:
     def agents(self) -> dict[str, AgentConfig]:
         """The registered agents by id."""
         return dict(self._context.read_agents())
+
+    # ---- a page at a time (for the service) ---------------------------------------------
+
+    def spends(
+        self,
+        *statuses: ReservationStatus,
+        agent_id: str | None = None,
+        after: str | None = None,
+        limit: int = 20,
+    ) -> Page[Reservation]:
+        """Spends newest first (all, or those in ``statuses``; one agent's); ``after`` is
+        the ``next`` of the page before."""
+        return self._views.spends(statuses=statuses, agent_id=agent_id, after=after, limit=limit)
+
+    def approvals(
+        self,
+        status: ApprovalStatus | None = None,
+        *,
+        agent_id: str | None = None,
+        after: str | None = None,
+        limit: int = 20,
+    ) -> Page[Approval]:
+        """Approvals newest first (a pending one past its expiry shows as EXPIRED)."""
+        return self._views.approvals(status=status, agent_id=agent_id, after=after, limit=limit)
+
+    def approval(self, approval_id: str) -> Approval:
+        """One approval, as it stands now."""
+        return self._views.approval(approval_id)
+
+    def audit_page(
+        self, *, after: int = 0, agent_id: str | None = None, limit: int = 20
+    ) -> Page[AuditEntry]:
+        """Audit entries with ids above ``after``, oldest first (one agent's, if given)."""
+        return self._views.audit(after=after, agent_id=agent_id, limit=limit)
+
+    def spend_for_escrow(self, escrow_id: bytes | str) -> Reservation:
+        """The spend whose escrow this is (NotFound when it is not this ledger's)."""
+        return self._resolution.reservation_for(escrow_id)
+
+    def agent_budget(self, agent_id: str) -> AgentBudget:
+        """One agent's limits and what it has used of them today and this hour."""
+        return self._views.agent_budget(agent_id)
 
 
 def _chain_executor(

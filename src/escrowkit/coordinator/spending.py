@@ -23,6 +23,7 @@ from escrowkit.budget import Decision, PolicyInputs, SpendRequest, SpendStatus, 
 from escrowkit.coordinator.commit import Committer, hex32
 from escrowkit.coordinator.context import Context, Remaining
 from escrowkit.coordinator.executors import PlannedSpend
+from escrowkit.coordinator.outbox import record_approval, record_decision
 from escrowkit.coordinator.resolution import Resolution
 from escrowkit.coordinator.results import SpendResult, error_data
 from escrowkit.core.errors import (
@@ -125,9 +126,9 @@ class Spending:
         if decision.status is SpendStatus.PENDING_APPROVAL:
             approval_id = new_id("apr")
             expires = now + self.context.settings.approval_ttl
-            ledger.insert_approval(
-                Approval(approval_id, request, ApprovalStatus.PENDING, now, expires)
-            )
+            approval = Approval(approval_id, request, ApprovalStatus.PENDING, now, expires)
+            ledger.insert_approval(approval)
+            record_approval(ledger, now, approval, ApprovalStatus.PENDING.value)
         ledger.audit(
             "approval_requested" if approval_id else "denied",
             now,
@@ -147,7 +148,7 @@ class Spending:
                 self.context.units.format(request.amount),
                 decision.reason,
             )
-        return SpendResult(
+        result = SpendResult(
             status=decision.status,
             reason=decision.reason,
             approval_id=approval_id,
@@ -155,6 +156,8 @@ class Spending:
             remaining_total=left_total,
             code=decision.code,
         )
+        record_decision(ledger, now, result, request=request)
+        return result
 
     def reserve(
         self,
