@@ -111,6 +111,7 @@ def collect(quick: bool) -> list[Figure]:
             False,
         )
     )
+    figures += service_figures(quick)
     for mode in ("treasury", "pool"):
         print(f"end to end on anvil ({mode}) ...", file=sys.stderr)
         result = e2e.run(mode, spends=200 if quick else e2e.SPENDS)
@@ -212,6 +213,30 @@ def _chain_figures(quick: bool) -> list[Figure]:
                " / ".join(f"{s.per_second:.0f}" for s in slices) + " spends/s per 1,000")
     )  # fmt: skip
     return figures
+
+
+def service_figures(quick: bool) -> list[Figure]:
+    """Decisions/s and latency over HTTP (benchmarks/service_bench.py)."""
+    from benchmarks import service_bench
+
+    print("service decisions/s over HTTP ...", file=sys.stderr)
+    result = service_bench.run(3_200 if quick else service_bench.REQUESTS)
+    note = f"{result.clients} clients, no-op executor, SQLite file"
+    return [
+        Figure(
+            "service decisions", round(result.per_second), "/s", service_bench.TARGET, True, note
+        ),
+        Figure("service p50", round(result.p50_ms, 1), "ms", None, False),
+        Figure("service p99", round(result.p99_ms, 1), "ms", service_bench.P99_TARGET_MS, False),
+        Figure(
+            "service CPU per request",
+            round(result.server_cpu_per_request_us),
+            "us",
+            None,
+            False,
+            "the service process (the load generator runs beside it)",
+        ),
+    ]
 
 
 def render(figures: list[Figure]) -> str:

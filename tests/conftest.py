@@ -17,6 +17,7 @@ LONG_FIRST = (
     "tests/integration/test_scripts.py",
     "tests/coordinator/test_processes.py",
     "tests/integration/test_demo.py",
+    "tests/service/test_live.py",
 )
 
 

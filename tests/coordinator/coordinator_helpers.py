@@ -124,8 +124,13 @@ def race_worker(
     results.put(outcome)
 
 
-def doomed_child(deployment_json: str, treasury: str, provider: str, where: str) -> None:
-    """Start a spend, say "READY" on stdout at ``where`` and wait to be killed."""
+def doomed_child(
+    deployment_json: str, treasury: str, provider: str, where: str, mode: str = "treasury"
+) -> None:
+    """Start a spend, say "READY" on stdout at ``where`` and wait to be killed.
+
+    Treasury mode (create, approve, fund): "before create", "between create and fund",
+    "after fund". Pool mode (one pool.spend): "before send", "after send"."""
     import json
     import sys
     import time
@@ -134,18 +139,19 @@ def doomed_child(deployment_json: str, treasury: str, provider: str, where: str)
 
     deployment = Deployment(**json.loads(deployment_json))
     stack = connect(deployment)
-    fund = stack.escrow.fund
+    owner, name = (stack.pool, "spend") if mode == "pool" else (stack.escrow, "fund")
+    if where == "before create":
+        name = "create"
+    send = getattr(owner, name)
 
-    def stop_here(escrow_id: bytes, sender: str) -> object:
-        if where == "after fund":
-            fund(escrow_id, sender)
+    def stop_here(*args: object, **kwargs: object) -> object:
+        if where in ("after fund", "after send"):
+            send(*args, **kwargs)
         sys.stdout.write("READY\n")
         sys.stdout.flush()
         time.sleep(600)
         raise AssertionError("not killed")
 
-    stack.escrow.fund = stop_here  # type: ignore[method-assign]
-    coordinator = BudgetCoordinator(
-        stack, treasury=treasury, total_budget=BUDGET, store=deployment.store_url
-    )
+    setattr(owner, name, stop_here)
+    coordinator = BudgetCoordinator(stack, treasury=treasury, mode=mode, store=deployment.store_url)  # type: ignore[arg-type]
     coordinator.request_spending(SpendRequest("research-agent", 25 * USDC, provider, "doomed"))

@@ -122,6 +122,38 @@ def test_policy_refusals_are_denied_and_change_nothing(
     assert after == Snapshot(**{**before.__dict__, "audit_events": after.audit_events})
 
 
+def test_a_daily_limit_below_the_per_transaction_limit_is_refused(
+    coordinator: BudgetCoordinator, team: Team
+) -> None:
+    odd = AgentConfig("odd-agent", "Odd", team.compute, 100 * USDC, 50 * USDC, 10 * USDC)
+    with pytest.raises(InvalidRequest) as caught:
+        coordinator.register_agent(odd)
+    assert str(caught.value) == (
+        "agent 'odd-agent': daily_limit 50.00 USDC is below spending_limit 100.00 USDC (the "
+        "per-transaction limit): raise the daily limit to at least the per-transaction one"
+    )
+    assert "odd-agent" not in coordinator.agents
+
+
+@pytest.mark.parametrize("purpose", ["", "   ", "\t\n"])
+def test_a_spend_says_what_it_is_for(
+    coordinator: BudgetCoordinator, team: Team, purpose: str
+) -> None:
+    with pytest.raises(InvalidRequest, match="purpose is empty"):
+        coordinator.request_spending(SpendRequest("research-agent", USDC, team.provider, purpose))
+    assert coordinator.reservations() == []
+
+
+def test_an_unknown_agent_is_told_the_closest_registered_id(
+    coordinator: BudgetCoordinator, team: Team
+) -> None:
+    result = coordinator.request_spending(
+        SpendRequest("reserch-agent", 10 * USDC, team.provider, "x")
+    )
+    assert result.status is SpendStatus.DENIED and result.code is Reason.UNKNOWN_AGENT
+    assert result.reason == "Unknown agent 'reserch-agent' (did you mean 'research-agent'?)"
+
+
 def test_category_budget_caps_all_agents_together(
     coordinator: BudgetCoordinator, stack: Stack, team: Team
 ) -> None:

@@ -75,8 +75,30 @@ def test_balance_short(coordinator: BudgetCoordinator, stack: Stack, team: Team)
     stack.token.transfer(
         team.other_provider, stack.token.balance_of(treasury) - 10 * USDC, treasury
     )
+    assert coordinator.check_funds(10 * USDC) is None
+    advice = coordinator.check_funds(25 * USDC)
+    assert advice is not None and "holds 10.00 USDC, 25.00 USDC needed" in advice
     result = coordinator.agent("research-agent").purchase_service(team.provider, 25 * USDC, "x")
     _assert_nothing_spent(coordinator, stack, team, result, 10 * USDC)
+    # The reason says what to do; the revert is still recorded as itself.
+    assert result.code is Reason.FUNDING_FAILED and advice in result.reason
+    assert result.error is not None and result.error["name"] == "TokenTransferFailed"
+
+
+@pytest.mark.parametrize("mode", ["pool"], indirect=True)
+def test_an_empty_pool_fails_saying_contribute(
+    coordinator: BudgetCoordinator, stack: Stack, team: Team
+) -> None:
+    """The pool holds less than the spend: FAILED funding_failed (never a precondition,
+    never DENIED), nothing sent, and the reason says to contribute."""
+    stack.pool.withdraw(team.other_provider, stack.pool.spendable(), sender=team.treasury)
+    advice = coordinator.check_funds(25 * USDC)
+    assert advice is not None and "escrowkit pool contribute" in advice
+    result = coordinator.agent("research-agent").purchase_service(team.provider, 25 * USDC, "x")
+    assert result.status is SpendStatus.FAILED and result.code is Reason.FUNDING_FAILED
+    assert "has 0.00 USDC spendable" in result.reason and "contribute" in result.reason
+    assert result.error is not None and result.error["name"] == "InsufficientSpendable"
+    assert coordinator.report().total_spent == 0
 
 
 @pytest.mark.usefixtures("no_allowance")

@@ -108,3 +108,17 @@ def test_concurrent_retries_of_one_key_fund_one_escrow(
     assert len(coordinator.reservations()) == 1
     assert coordinator.report().total_spent == 25 * USDC
     assert stack.escrow.get(answers[0].escrow_id or "").amount == 25 * USDC
+
+
+def test_recorded_tells_a_replay_from_a_new_decision(
+    coordinator: BudgetCoordinator, team: Team
+) -> None:
+    request = _request(team)
+    assert coordinator.recorded(request) is None  # a new key: this will be decided
+    first = coordinator.request_spending(request)
+    assert coordinator.recorded(request) == first  # from now on a replay
+    assert coordinator.recorded(_request(team, amount=26 * USDC)) is None  # would raise
+    assert coordinator.recorded(_request(team, idempotency_key=None)) is None
+    denied = _request(team, amount=500 * USDC, idempotency_key="order-2")
+    refused = coordinator.request_spending(denied)
+    assert refused.status is SpendStatus.DENIED and coordinator.recorded(denied) == refused

@@ -3,7 +3,10 @@ lives inside one process).
 
 - Four processes (spawn) racing for the budget get exactly what fits, on-chain too.
 - A process SIGKILLed in the middle of a spend leaves a PENDING row; another process's
-  recover() resolves it from the chain.
+  recover() resolves it from the chain (before create, between create and fund, after
+  fund; in pool mode with two operator keys, each process killed in turn).
+
+The ledger is a SQLite file, or PostgreSQL with ``ESCROWKIT_TEST_STORE=pg`` (CI runs both).
 """
 
 from __future__ import annotations
@@ -31,9 +34,11 @@ from coordinator_helpers import (
 
 from escrowkit.contracts.escrow import EscrowState
 from escrowkit.contracts.stack import Stack, deploy_stack
-from escrowkit.coordinator import BudgetCoordinator, ReservationStatus
+from escrowkit.coordinator import BudgetCoordinator, RecoveryReport, ReservationStatus
 from escrowkit.core.units import MAX_UINT256
 from escrowkit.evm.chain import Chain
+from escrowkit.ledger import Store, metadata
+from ledger_checks import assert_ledger_matches_chain
 
 pytestmark = pytest.mark.anvil
 
@@ -44,6 +49,20 @@ HERE = Path(__file__).parent
 def node() -> Iterator[tuple[Chain, Stack]]:
     with Chain.anvil() as chain:
         yield chain, deploy_stack(chain)
+
+
+def _ledger_url(tmp_path: Path) -> str:
+    if os.environ.get("ESCROWKIT_TEST_STORE") != "pg":
+        return f"sqlite:///{tmp_path / 'shared.db'}"
+    url = os.environ.get("ESCROWKIT_TEST_POSTGRES_URL")
+    if not url:
+        pytest.skip("set ESCROWKIT_TEST_POSTGRES_URL to run the PostgreSQL variant")
+    store = Store(url)
+    with store.engine.begin() as conn:  # a clean slate
+        metadata.drop_all(conn)
+        conn.exec_driver_sql("DROP TABLE IF EXISTS alembic_version")
+    store.close()
+    return url
 
 
 @pytest.fixture
@@ -57,7 +76,7 @@ def shared(node: tuple[Chain, Stack], tmp_path: Path) -> tuple[Stack, Deployment
         token=stack.token.address,
         escrow=stack.escrow.address,
         pool=stack.pool.address,
-        store_url=f"sqlite:///{tmp_path / 'shared.db'}",
+        store_url=_ledger_url(tmp_path),
     )
     return stack, deployment, team
 
@@ -128,13 +147,45 @@ def test_four_processes_on_one_file_get_exactly_what_fits(
         assert len(check.reservations(ReservationStatus.COMMITTED)) == len(approved)
 
 
+def kill_mid_spend(
+    deployment: Deployment, treasury: str, provider: str, where: str, mode: str = "treasury"
+) -> None:
+    """Run a spend in a child process and SIGKILL it at ``where`` (see doomed_child)."""
+    child = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import sys, coordinator_helpers as h; h.doomed_child(*sys.argv[1:])",
+            json.dumps(dataclasses.asdict(deployment)),
+            treasury,
+            provider,
+            where,
+            mode,
+        ],
+        stdout=subprocess.PIPE,
+        env={**os.environ, "PYTHONPATH": str(HERE)},
+        text=True,
+    )
+    try:
+        assert child.stdout is not None
+        assert child.stdout.readline().strip() == "READY"
+    finally:
+        os.kill(child.pid, signal.SIGKILL)
+        child.wait(timeout=30)
+        if child.stdout is not None:
+            child.stdout.close()
+    assert child.returncode == -signal.SIGKILL
+
+
 @pytest.mark.parametrize(
     ("where", "chain_state", "final"),
     [
+        # Nothing was sent: recovery fences the id (created empty, cancelled), then voids.
+        ("before create", EscrowState.CANCELLED, ReservationStatus.VOIDED),
         ("between create and fund", EscrowState.CANCELLED, ReservationStatus.VOIDED),
         ("after fund", EscrowState.FUNDED, ReservationStatus.COMMITTED),
     ],
-    ids=["between-create-and-fund", "after-fund"],
+    ids=["before-create", "between-create-and-fund", "after-fund"],
 )
 def test_a_process_killed_mid_spend_is_recovered_by_another(
     shared: tuple[Stack, Deployment, Team],
@@ -152,29 +203,7 @@ def test_a_process_killed_mid_spend_is_recovered_by_another(
         for agent in reference_agents(team):
             setup.register_agent(agent)
 
-    child = subprocess.Popen(
-        [
-            sys.executable,
-            "-c",
-            "import sys, coordinator_helpers as h; h.doomed_child(*sys.argv[1:])",
-            json.dumps(dataclasses.asdict(deployment)),
-            treasury,
-            team.provider,
-            where,
-        ],
-        stdout=subprocess.PIPE,
-        env={**os.environ, "PYTHONPATH": str(HERE)},
-        text=True,
-    )
-    try:
-        assert child.stdout is not None
-        assert child.stdout.readline().strip() == "READY"
-    finally:
-        os.kill(child.pid, signal.SIGKILL)
-        child.wait(timeout=30)
-        if child.stdout is not None:
-            child.stdout.close()
-    assert child.returncode == -signal.SIGKILL
+    kill_mid_spend(deployment, treasury, team.provider, where)
 
     # The survivor is a new process's view: its own connection, so its own nonces.
     with BudgetCoordinator(
@@ -191,3 +220,43 @@ def test_a_process_killed_mid_spend_is_recovered_by_another(
         report = survivor.report()
         spent = 25 * USDC if final is ReservationStatus.COMMITTED else 0
         assert (report.total_spent, report.reserved) == (spent, 0)
+
+
+def test_two_operator_keys_in_pool_mode_each_killed_in_turn(
+    shared: tuple[Stack, Deployment, Team],
+) -> None:
+    """Process A (operator key A) dies after its pool.spend was sent; process B (key B)
+    recovers it, then dies before its own spend is sent; A' recovers B's row. Each row
+    records its sender, so each recovery asks about the right key."""
+    stack, deployment, team = shared
+    owner, key_a, key_b = stack.chain.accounts[0], stack.chain.accounts[3], stack.chain.accounts[4]
+    for key in (key_a, key_b):
+        stack.pool.set_operator(key, True, sender=owner)
+    stack.token.mint(owner, 1_000 * USDC, sender=owner)
+    stack.token.approve(stack.pool.address, 1_000 * USDC, sender=owner)
+    stack.pool.contribute(1_000 * USDC, sender=owner)
+    with BudgetCoordinator(
+        stack, treasury=owner, total_budget=BUDGET, mode="pool", store=deployment.store_url
+    ) as setup:
+        for agent in reference_agents(team):
+            setup.register_agent(agent)
+
+    def recover_with(key: str) -> RecoveryReport:
+        with BudgetCoordinator(
+            connect(deployment), treasury=key, mode="pool", store=deployment.store_url
+        ) as survivor:
+            return survivor.recover(older_than=0)
+
+    held_before = stack.token.balance_of(stack.escrow.address)
+    kill_mid_spend(deployment, key_a, team.provider, "after send", mode="pool")
+    assert len(recover_with(key_b).committed) == 1  # A's spend landed: counted
+    kill_mid_spend(deployment, key_b, team.provider, "before send", mode="pool")
+    assert len(recover_with(key_a).voided) == 1  # B never sent: fenced, voided
+
+    with BudgetCoordinator(
+        connect(deployment), treasury=key_a, mode="pool", store=deployment.store_url
+    ) as check:
+        rows = check.reservations()
+        assert {row.sender for row in rows} == {key_a, key_b}
+        assert_ledger_matches_chain(check, stack, stack.pool.address, held_before=held_before)
+        assert check.report().total_spent == 25 * USDC

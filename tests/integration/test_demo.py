@@ -60,6 +60,6 @@ def test_a_steps_warning_follows_its_heading() -> None:
     )
     assert done.returncode == 0, done.stdout
     heading = done.stdout.index("compute-agent buys 120 USDC of GPU hours")
-    warning = done.stdout.index("WARNING")
+    warning = done.stdout.index("warning: funding")  # the library's log, as the CLI shows it
     previous = done.stdout.index("research-agent tries 150 USDC")
     assert previous < heading < warning

@@ -15,7 +15,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from ledger_checks import assert_ledger_matches_chain
 
 from escrowkit.contracts.stack import deploy_stack
 from escrowkit.coordinator import AgentConfig, BudgetCoordinator, SpendRequest
@@ -23,6 +22,7 @@ from escrowkit.core.units import MAX_UINT256
 from escrowkit.errors import EscrowKitError
 from escrowkit.evm.chain import Chain
 from escrowkit.testing.faultproxy import FaultyRPCProxy
+from ledger_checks import assert_ledger_matches_chain
 
 pytestmark = [pytest.mark.slow, pytest.mark.anvil]
 

@@ -14,7 +14,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from ledger_checks import assert_ledger_matches_chain
 
 from escrowkit.contracts.stack import deploy_stack
 from escrowkit.coordinator import (
@@ -27,6 +26,7 @@ from escrowkit.coordinator import (
 from escrowkit.core.units import MAX_UINT256
 from escrowkit.errors import ContractRevert
 from escrowkit.evm.chain import Chain
+from ledger_checks import assert_ledger_matches_chain
 
 pytestmark = [pytest.mark.slow, pytest.mark.anvil]
 

@@ -125,3 +125,14 @@ def test_chain_listens_where_the_settings_point(
     assert runner.invoke(app, ["chain"]).exit_code == 0
     ports = [args[args.index("--port") + 1] for args in started]
     assert ports == ["18555", "9000", "8545"]
+
+
+def test_a_password_prompt_without_a_terminal_points_to_the_variable(tmp_path: Path) -> None:
+    (tmp_path / "treasury.json").write_text("{}")
+    (tmp_path / "escrowkit.toml").write_text(
+        '[network]\nrpc_url = "http://127.0.0.1:1"\nkeystore = "treasury.json"\n'
+    )
+    done = run(tmp_path, "report", stdin="")
+    assert done.returncode == 1
+    assert "no terminal to ask on: set ESCROWKIT_KEYSTORE_PASSWORD" in done.stderr
+    assert "Aborted" not in done.stderr and "Traceback" not in done.stderr

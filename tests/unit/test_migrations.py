@@ -15,7 +15,7 @@ from alembic.migration import MigrationContext
 from sqlalchemy import MetaData, create_engine, inspect, text
 
 from escrowkit.errors import ConfigurationError
-from escrowkit.ledger import ReservationStatus, Store, metadata
+from escrowkit.ledger import Amount, ReservationStatus, Store, metadata
 from escrowkit.ledger.migrate import current_revision
 from escrowkit.ledger.schema import HEAD_REVISION, REVISIONS
 
@@ -113,6 +113,16 @@ def test_the_migration_runs_on_postgresql(tmp_path: Path) -> None:
                 rows = [dict(r._mapping) for r in read.execute(table.select())]
                 if rows:
                     conn.execute(table.insert(), rows)
+        # SQLite keeps amounts as text; a 0.1.0 ledger on PostgreSQL had NUMERIC(78, 0).
+        for table in old.sorted_tables:
+            for column in metadata.tables[table.name].columns:
+                if isinstance(column.type, Amount) and column.name in table.c:
+                    conn.execute(
+                        text(
+                            f'ALTER TABLE {table.name} ALTER COLUMN "{column.name}" '
+                            f'TYPE NUMERIC(78, 0) USING "{column.name}"::numeric'
+                        )
+                    )
     target.close()
     source.dispose()
     upgraded = Store(PG_URL)

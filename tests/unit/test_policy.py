@@ -258,7 +258,28 @@ def test_unknown_agent_reason() -> None:
     assert decision.reason == "Unknown agent 'research-agent'"
 
 
+def test_unknown_agent_suggests_the_closest_known_id() -> None:
+    known = ("research-agent", "data-agent", "compute-agent")
+    typo = SpendRequest("reserch-agent", U, PROVIDER, "x")
+    inputs = PolicyInputs(agent=None, units=USDC, total_budget=1, known_agents=known)
+    decision = evaluate(typo, inputs)
+    assert decision.code is Reason.UNKNOWN_AGENT
+    assert decision.reason == "Unknown agent 'reserch-agent' (did you mean 'research-agent'?)"
+    far = evaluate(SpendRequest("zzz", U, PROVIDER, "x"), inputs)
+    assert far.reason == "Unknown agent 'zzz'"
+
+
 # ---- value objects ----------------------------------------------------------------------
+
+
+def test_limits_that_are_probably_not_meant_are_warned_about() -> None:
+    # A daily limit below the per-transaction one is refused by register_agent (a ledger
+    # that holds such an agent must still open: see tests/coordinator/test_bad_input.py).
+    assert research(daily_limit=99 * U).warnings == ()
+    # Allowed (an operator may mean it), but no spend would ever wait for approval.
+    (warning,) = research(requires_approval=100 * U).warnings
+    assert "requires_approval is at or above spending_limit" in warning
+    assert "no spend will ever wait for approval" in warning
 
 
 def test_for_role_presets_scale_with_decimals() -> None:

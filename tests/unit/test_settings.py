@@ -107,3 +107,39 @@ def test_paths_in_a_file_are_relative_to_the_file(
     assert defaults.deployments == project / "deployments"
     assert defaults.anvil_state == project / ".escrowkit" / "anvil-state.json"
     assert defaults.keystore is None
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        (
+            {"ESCROWKIT_TOTAL_BUDGET": "1,000"},
+            "ESCROWKIT_TOTAL_BUDGET: not a decimal amount: '1,000'",
+        ),
+        ({"ESCROWKIT_TOTAL_BUDGET": "-5"}, "ESCROWKIT_TOTAL_BUDGET: amounts are positive"),
+        ({"ESCROWKIT_MODE": "pools"}, "ESCROWKIT_MODE must be 'treasury' or 'pool'"),
+        ({"ESCROWKIT_TREASURY": "0x1234"}, "ESCROWKIT_TREASURY: "),
+        (
+            {"ESCROWKIT_TOKEN": "70997970C51812dc3A010C7d01b50e0d17dc79C8"},
+            "ESCROWKIT_TOKEN: the address must start with 0x",
+        ),
+    ],
+)
+def test_environment_errors_name_the_variable(env: dict[str, str], message: str) -> None:
+    with pytest.raises(ConfigurationError) as caught:
+        load_settings(EXAMPLE, env=env)
+    assert str(caught.value).startswith(message), caught.value
+
+
+def test_file_errors_name_the_file_and_the_key(tmp_path: Path) -> None:
+    path = tmp_path / "escrowkit.toml"
+    path.write_text('[coordinator]\ntotal_budget = "1 000"\nmode = "pools"\n')
+    with pytest.raises(ConfigurationError) as caught:
+        load_settings(path, env={})
+    assert str(caught.value).startswith(f"{path}: coordinator.total_budget: not a decimal amount")
+    path.write_text('[coordinator]\nmode = "pools"\n')
+    with pytest.raises(ConfigurationError, match=r"coordinator\.mode must be"):
+        load_settings(path, env={})
+    path.write_text('[coordinator]\ntreasury = "0xabc"\n')
+    with pytest.raises(ConfigurationError, match=r"coordinator\.treasury: "):
+        load_settings(path, env={})

@@ -13,7 +13,7 @@ Amounts are ``int`` base units. Reasons show them in token units through
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from escrowkit.budget.outcomes import Decision, SpendStatus
@@ -62,9 +62,17 @@ def check_frozen(freeze_reason: str | None) -> str | None:
     return f"Spending is frozen: {freeze_reason}" if freeze_reason else "Spending is frozen"
 
 
-def check_known_agent(agent_id: str, agent: AgentConfig | None) -> str | None:
-    """The agent is registered."""
-    return None if agent is not None else f"Unknown agent {agent_id!r}"
+def check_known_agent(
+    agent_id: str, agent: AgentConfig | None, known: Sequence[str] = ()
+) -> str | None:
+    """The agent is registered; if not, the reason suggests the closest of ``known``."""
+    if agent is not None:
+        return None
+    import difflib
+
+    close = difflib.get_close_matches(agent_id, known, n=1, cutoff=0.6)
+    hint = f" (did you mean {close[0]!r}?)" if close else ""
+    return f"Unknown agent {agent_id!r}{hint}"
 
 
 def check_category(
@@ -171,6 +179,8 @@ class PolicyInputs:
     category_has_budget: bool = False
     #: Addresses no spend may pay, with what each is ("the paying account", "the Escrow"...).
     forbidden_providers: Mapping[str, str] = field(default_factory=dict)
+    #: The registered ids, given only when ``agent`` is None (for a "did you mean").
+    known_agents: Sequence[str] = ()
 
 
 def evaluate(
@@ -186,7 +196,7 @@ def evaluate(
     if reason is not None:
         return Decision(SpendStatus.DENIED, reason, Reason.FROZEN)
     if agent is None:
-        reason = check_known_agent(request.agent_id, agent)
+        reason = check_known_agent(request.agent_id, agent, inputs.known_agents)
         return Decision(SpendStatus.DENIED, reason or "", Reason.UNKNOWN_AGENT)
     # Straight-line on purpose: this runs under the lock for every decision.
     for check, reason in (

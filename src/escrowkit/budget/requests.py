@@ -94,6 +94,17 @@ class AgentConfig:
                 tuple(dict.fromkeys(to_address(p, name="allowed provider") for p in providers)),
             )
 
+    @property
+    def warnings(self) -> tuple[str, ...]:
+        """Limits that are allowed but probably not meant (``register_agent`` logs them)."""
+        if self.requires_approval >= self.spending_limit:
+            return (
+                f"agent {self.id!r}: requires_approval is at or above spending_limit: a spend "
+                "above the threshold is also above the per-transaction limit and is denied, "
+                "so no spend will ever wait for approval",
+            )
+        return ()
+
     @classmethod
     def for_role(
         cls,

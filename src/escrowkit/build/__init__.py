@@ -1,0 +1,1 @@
+"""Finding solc and compiling the contracts, with a content-hash cache."""

@@ -23,15 +23,19 @@ from escrowkit.cli.commands import (
     agents,
     demo,
     escrows,
+    keys,
     ledger,
+    listings,
     pool,
     recovery,
     reports,
+    service,
     spending,
     toolchain,
 )
 from escrowkit.cli.exits import EXIT_DENIED, EXIT_FAILED
 from escrowkit.cli.options import RpcOption, State
+from escrowkit.cli.parsing import RootGroup
 from escrowkit.cli.render import err_console
 from escrowkit.core.errors import EscrowKitError
 
@@ -39,6 +43,7 @@ __all__ = ["EXIT_DENIED", "EXIT_FAILED", "app", "main"]
 
 app = typer.Typer(
     name="escrowkit",
+    cls=RootGroup,
     help="Escrow and budget contracts for teams of AI agents sharing one treasury.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
@@ -48,10 +53,22 @@ agents_app = typer.Typer(help="Register and list agents.", no_args_is_help=True)
 escrow_app = typer.Typer(help="Show, settle or cancel an escrow.", no_args_is_help=True)
 pool_app = typer.Typer(help="The BudgetPool treasury.", no_args_is_help=True)
 budgets_app = typer.Typer(help="Budgets the ledger enforces.", no_args_is_help=True)
+keys_app = typer.Typer(
+    help="API keys of the service (agents, approvers, admins).", no_args_is_help=True
+)
 app.add_typer(agents_app, name="agents")
 app.add_typer(escrow_app, name="escrow")
 app.add_typer(pool_app, name="pool")
 app.add_typer(budgets_app, name="budgets")
+app.add_typer(keys_app, name="keys")
+
+
+def _version(value: bool) -> None:
+    if value:
+        from importlib.metadata import version
+
+        typer.echo(f"escrowkit {version('escrowkit')}")
+        raise typer.Exit()
 
 
 @app.callback()
@@ -62,12 +79,27 @@ def _main(
     ] = None,
     rpc: RpcOption = None,
     debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks and debug logs.")] = False,
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", help="Print the version and exit.", is_eager=True, callback=_version
+        ),
+    ] = False,
 ) -> None:
+    """Global options go before or after the command (``escrowkit report --debug``)."""
     State.debug, State.config, State.rpc = debug, config, rpc
-    logging.basicConfig(
-        level=logging.DEBUG if debug else logging.WARNING,
-        format="%(levelname)s %(name)s: %(message)s",
+    handler = logging.StreamHandler()  # stderr, like the errors
+    handler.setFormatter(
+        logging.Formatter("%(levelname)s %(name)s: %(message)s") if debug else _Brief()
     )
+    logging.basicConfig(level=logging.DEBUG if debug else logging.WARNING, handlers=[handler])
+
+
+class _Brief(logging.Formatter):
+    """``warning: ...``: the library's warnings read like the CLI's own lines."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return f"{record.levelname.lower()}: {record.getMessage()}"
 
 
 # In the order `escrowkit --help` lists them.
@@ -80,6 +112,8 @@ app.command("spend")(spending.spend)
 app.command("batch")(spending.batch)
 app.command("approve")(spending.approve)
 app.command("reject")(spending.reject)
+app.command("approvals")(listings.approvals)
+app.command("spends")(listings.spends)
 app.command("report")(reports.report)
 escrow_app.command("show")(escrows.escrow_show)
 escrow_app.command("settle")(escrows.escrow_settle)
@@ -92,6 +126,11 @@ app.command("freeze")(recovery.freeze)
 app.command("unfreeze")(recovery.unfreeze)
 pool_app.command("contribute")(pool.pool_contribute)
 app.command("demo")(demo.demo)
+app.command("serve")(service.serve)
+app.command("mcp")(service.mcp)
+keys_app.command("create")(keys.keys_create)
+keys_app.command("list")(keys.keys_list)
+keys_app.command("revoke")(keys.keys_revoke)
 
 
 def _fail(message: str) -> None:

@@ -7,6 +7,7 @@ must not pay for web3 (about a second).
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -58,9 +59,24 @@ def open_chain(settings: Settings) -> Chain:
     if keystore is not None and not os.environ.get("ESCROWKIT_KEYSTORE_PASSWORD"):
         if not keystore.is_file():
             raise ConfigurationError(f"keystore file {keystore} does not exist")
-        # On stderr, like the errors: stdout is for what a pipe reads (--json).
-        password = typer.prompt(f"Password for {keystore.name}", hide_input=True, err=True)
+        password = _ask_password(keystore)
     return bootstrap.open_chain(settings, password=password)
+
+
+def _ask_password(keystore: Path) -> str:
+    """The keystore's password from the terminal (or a pipe); with neither, say how else."""
+    from escrowkit.core.errors import ConfigurationError
+
+    try:
+        # On stderr, like the errors: stdout is for what a pipe reads (--json).
+        return str(typer.prompt(f"Password for {keystore.name}", hide_input=True, err=True))
+    except typer.Abort:
+        if sys.stdin is not None and sys.stdin.isatty():
+            raise  # the user pressed Ctrl-C or Ctrl-D at the prompt
+        raise ConfigurationError(
+            f"keystore {keystore.name} needs its password and there is no terminal to ask "
+            "on: set ESCROWKIT_KEYSTORE_PASSWORD"
+        ) from None
 
 
 def open_stack(settings: Settings, chain: Chain) -> Stack:

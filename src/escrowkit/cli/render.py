@@ -8,17 +8,16 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Sequence
 from dataclasses import asdict, is_dataclass
 from enum import Enum
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
-from rich.table import Table
 
 if TYPE_CHECKING:
     from escrowkit.contracts.token import TokenClient
-    from escrowkit.coordinator import BudgetReport, SpendRequest, SpendResult
+    from escrowkit.coordinator import SpendResult
 
 #: What a command shows (stdout).
 console = Console()
@@ -26,23 +25,54 @@ console = Console()
 err_console = Console(stderr=True)
 
 
-def plain(value: Any) -> Any:
-    """JSON-safe. Every int (amounts above all) becomes a decimal string, so no JSON
-    consumer rounds it through a double; enums become their names."""
+#: The fields that hold token amounts (int base units). One rule for each kind of field:
+#: an amount is a decimal string in JSON, always, so that no consumer rounds it through a
+#: double (an 18-decimal token passes 2**53 at 0.009 tokens); every other integer (counts,
+#: decimals, percentages, seconds, timestamps, blocks) is a JSON number.
+AMOUNT_FIELDS = frozenset(
+    {
+        "amount",
+        "balance",
+        "budget",
+        "daily_limit",
+        "fee",
+        "hourly_limit",
+        "limit",
+        "paid",
+        "refunded",
+        "remaining",
+        "remaining_daily",
+        "remaining_today",
+        "remaining_total",
+        "requires_approval",
+        "reserved",
+        "spendable",
+        "spending_limit",
+        "spent",
+        "spent_today",
+        "total_budget",
+        "total_spent",
+    }
+)
+
+
+def plain(value: Any, field: str | None = None) -> Any:
+    """JSON-safe: amounts (by field name, see :data:`AMOUNT_FIELDS`) as decimal strings,
+    other integers as numbers, bytes as 0x hex, enums by name."""
     if isinstance(value, Enum):
         return value.name if isinstance(value.value, int) else value.value
     if isinstance(value, bool) or value is None or isinstance(value, (str, float)):
         return value
     if isinstance(value, int):
-        return str(value)
+        return str(value) if field in AMOUNT_FIELDS else value
     if isinstance(value, (bytes, bytearray)):
         return "0x" + bytes(value).hex()
     if is_dataclass(value) and not isinstance(value, type):
-        return {k: plain(v) for k, v in asdict(value).items()}
+        return {k: plain(v, k) for k, v in asdict(value).items()}
     if isinstance(value, dict):
-        return {str(k): plain(v) for k, v in value.items()}
+        return {str(k): plain(v, str(k)) for k, v in value.items()}
     if isinstance(value, (list, tuple, set)):
-        return [plain(v) for v in value]
+        return [plain(v, field) for v in value]
     return str(value)
 
 
@@ -55,90 +85,38 @@ def status_style(status: str) -> str:
     """The rich style of a spend status's name: green approved, red denied or failed."""
     return {
         "APPROVED": "green",
+        "COMMITTED": "green",
+        "SETTLED": "green",
         "PENDING_APPROVAL": "yellow",
+        "PENDING": "yellow",
         "DENIED": "red",
         "FAILED": "red",
+        "VOIDED": "red",
     }.get(status, "")
 
 
-def show_result(result: SpendResult, token: TokenClient) -> None:
+#: What a replay is, said once under a replayed result.
+REPLAY = "replay: the result recorded the first time; nothing was paid again"
+
+
+def show_result(result: SpendResult, token: TokenClient, *, replay: bool = False) -> None:
     """One spend's outcome: status and reason, then its ids and what remains."""
     status = result.status.name
-    console.print(f"[{status_style(status)}]{status}[/]: {result.reason}", highlight=False)
+    mark = " (replay)" if replay else ""
+    console.print(f"[{status_style(status)}]{status}[/]{mark}: {result.reason}", highlight=False)
+    if replay:
+        console.print(f"  {REPLAY}", highlight=False)
     if result.escrow_id:
-        console.print(f"  escrow   {result.escrow_id}")
+        console.print(f"  escrow   {result.escrow_id}", highlight=False)
     if result.approval_id:
-        console.print(f"  approval {result.approval_id}")
+        console.print(f"  approval {result.approval_id}", highlight=False)
     if result.remaining_daily is not None:
         console.print(f"  remaining today {token.format(result.remaining_daily)}")
     if result.remaining_total is not None:
         console.print(f"  remaining total {token.format(result.remaining_total)}")
 
 
-def show_batch(
-    file: Path, results: list[tuple[SpendRequest, SpendResult]], token: TokenClient
-) -> None:
-    """A batch's outcomes as one table, a row per spend."""
-    table = Table(title=f"{len(results)} spends from {file.name}")
-    for column in ("agent", "amount", "status", "reason"):
-        table.add_column(column)
-    for request, result in results:
-        status = result.status.name
-        table.add_row(
-            request.agent_id,
-            token.format(request.amount),
-            f"[{status_style(status)}]{status}[/]",
-            result.reason,
-        )
-    console.print(table)
-
-
-def render_report(budget: BudgetReport, token: TokenClient) -> None:
-    """The report as rich tables."""
-    fmt = token.format
-    summary = Table(title="budget", show_header=False)
-    summary.add_column(justify="left")
-    summary.add_column(justify="right")
-    summary.add_row("total budget", fmt(budget.total_budget))
-    summary.add_row("spent (net of refunds)", fmt(budget.total_spent))
-    summary.add_row("reserved (in flight)", fmt(budget.reserved))
-    summary.add_row("remaining", fmt(budget.remaining))
-    if budget.frozen:
-        summary.add_row("[red]FROZEN[/]", budget.frozen)
-    console.print(summary)
-    agents = Table(title="by agent")
-    for column in ("agent", "spent", "today", "daily limit", "left today"):
-        agents.add_column(column, justify="left" if column == "agent" else "right")
-    for agent in budget.by_agent.values():
-        agents.add_row(
-            agent.agent_id,
-            fmt(agent.spent),
-            fmt(agent.spent_today),
-            fmt(agent.daily_limit),
-            fmt(agent.remaining_today),
-        )
-    console.print(agents)
-    if budget.by_category:
-        categories = Table(title="by category")
-        for column in ("category", "spent", "budget", "remaining"):
-            categories.add_column(column)
-        for cat in budget.by_category.values():
-            categories.add_row(
-                cat.category,
-                fmt(cat.spent),
-                "-" if cat.budget is None else fmt(cat.budget),
-                "-" if cat.remaining is None else fmt(cat.remaining),
-            )
-        console.print(categories)
-    if budget.pending_approvals:
-        pending = Table(title="pending approvals")
-        for column in ("approval", "agent", "amount", "purpose"):
-            pending.add_column(column)
-        for approval_id, item in budget.pending_approvals.items():
-            pending.add_row(approval_id, item.agent_id, fmt(item.amount), item.purpose)
-        console.print(pending)
-    for alert in budget.alerts:
-        console.print(
-            f"[yellow]alert[/] {alert.kind} {alert.scope}: {alert.threshold}% "
-            f"({fmt(alert.spent)} of {fmt(alert.limit)})"
-        )
+def show_warnings(warnings: Sequence[str]) -> None:
+    """Warnings about what a command shows, in yellow, one paragraph each."""
+    for warning in warnings:
+        console.print(f"[yellow]warning[/]: {warning}", highlight=False)

@@ -9,19 +9,22 @@ the file. A new ledger is started from the settings.
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
-from escrowkit.core.errors import ConfigurationError
+from escrowkit.core.errors import ConfigurationError, InvalidRequest, NotFound
 from escrowkit.core.units import TokenUnits, parse_units
 
 if TYPE_CHECKING:
     from escrowkit.config.settings import Settings
     from escrowkit.contracts.deploy import Deployments
     from escrowkit.contracts.stack import Stack
-    from escrowkit.coordinator import AgentConfig, BudgetCoordinator
+    from escrowkit.coordinator import AgentConfig, ApiKeys, BudgetCoordinator
     from escrowkit.evm.chain import Chain
 
 __all__ = [
+    "api_keys",
     "apply_settings",
     "differences",
     "ledger_is_new",
@@ -29,6 +32,7 @@ __all__ = [
     "open_chain",
     "open_coordinator",
     "open_stack",
+    "payer",
     "signer",
 ]
 
@@ -53,7 +57,15 @@ def open_stack(settings: Settings, chain: Chain) -> Stack:
     """The deployed stack recorded in this chain's manifest (run ``deploy`` first)."""
     from escrowkit.contracts.stack import load_stack
 
-    return load_stack(chain, manifest(settings, chain))
+    try:
+        return load_stack(chain, manifest(settings, chain))
+    except NotFound as exc:
+        # Most often the manifest is fine and this is the wrong folder.
+        read = f"settings from {settings.source}" if settings.source else "no settings file here"
+        raise NotFound(
+            f"{exc}; or, if it was deployed from another folder, pass that project's "
+            f"escrowkit.toml with --config (or ESCROWKIT_CONFIG) ({read})"
+        ) from None
 
 
 def signer(settings: Settings, chain: Chain) -> str:
@@ -73,14 +85,76 @@ def signer(settings: Settings, chain: Chain) -> str:
     return chain.accounts[0]
 
 
+def payer(settings: Settings, chain: Chain, stack: Stack) -> str:
+    """:func:`signer`, refused when it is only a guess that disagrees with the deployment:
+    with neither ``network.keystore`` nor ``coordinator.treasury`` set, a local chain signs
+    with anvil's dev account #0, and a deployment made by another key would then be paid
+    for (or operated) by an account nobody chose."""
+    chosen = signer(settings, chain)
+    if settings.treasury is not None or settings.keystore is not None:
+        return chosen
+    owner = stack.pool.owner()
+    if chosen == owner or stack.pool.is_operator(chosen):
+        return chosen
+    choose = (
+        f"set coordinator.treasury (or ESCROWKIT_TREASURY) to {owner} if it should pay"
+        if chain.can_sign(owner)
+        else "set network.keystore (or ESCROWKIT_KEYSTORE) to its keystore file"
+    )
+    raise ConfigurationError(
+        f"this deployment was made by {owner} (the BudgetPool's owner), but no key is "
+        f"configured and the default is {chosen} (dev account #0): {choose}, or set "
+        "coordinator.treasury to the account that should pay"
+    )
+
+
 def ledger_is_new(settings: Settings) -> bool:
     """Whether no coordinator has ever opened the settings' ledger."""
+    return _binding(settings) is None
+
+
+def _binding(settings: Settings) -> str | None:
+    """What the settings' ledger is bound to (chain, Escrow, mode), None when it is new."""
     from escrowkit.ledger import Store
 
     store = Store(settings.database)
     try:
         with store.read() as ledger:
-            return "binding" not in ledger.meta()
+            return ledger.meta().get("binding")
+    finally:
+        store.close()
+
+
+def _check_binding(settings: Settings, chain: Chain, stack: Stack, binding: str) -> None:
+    """Say which setting to change when the ledger belongs to another mode or deployment
+    (the coordinator refuses both; only here are the settings' names known)."""
+    chain_id, escrow, mode, *_ = [*binding.split(":"), "", ""]
+    ledger = "the ledger at coordinator.database (or ESCROWKIT_DATABASE)"
+    if (chain_id, escrow) != (str(chain.chain_id), stack.escrow.address):
+        raise ConfigurationError(
+            f"{ledger} belongs to the Escrow {escrow} on chain {chain_id}, not to this "
+            f"deployment's Escrow {stack.escrow.address} on chain {chain.chain_id}: point "
+            "coordinator.database at this deployment's ledger, or network.deployments at "
+            "the manifest of the ledger's deployment"
+        )
+    if mode != settings.mode:
+        raise ConfigurationError(
+            f"{ledger} was started in {mode} mode and coordinator.mode (or ESCROWKIT_MODE) "
+            f"is {settings.mode!r}: a ledger keeps the mode it started with; set the mode "
+            f"back to {mode!r}, or point coordinator.database at a new ledger for "
+            f"{settings.mode} mode"
+        )
+
+
+@contextlib.contextmanager
+def api_keys(settings: Settings) -> Iterator[ApiKeys]:
+    """The API keys of the settings' ledger: a store is all they need, no chain."""
+    from escrowkit.coordinator import ApiKeys
+    from escrowkit.ledger import Store
+
+    store = Store(settings.database)
+    try:
+        yield ApiKeys(store)
     finally:
         store.close()
 
@@ -96,7 +170,10 @@ def open_coordinator(
     from escrowkit.coordinator import BudgetCoordinator
 
     stack = stack or open_stack(settings, chain)
-    new = ledger_is_new(settings)
+    binding = _binding(settings)
+    new = binding is None
+    if binding is not None:
+        _check_binding(settings, chain, stack, binding)
     units = stack.token.token_units
     total = _total_budget(settings, units.decimals)
     if new and total is None:
@@ -105,7 +182,7 @@ def open_coordinator(
         )
     coordinator = BudgetCoordinator(
         stack,
-        treasury=signer(settings, chain),
+        treasury=payer(settings, chain, stack),
         total_budget=total if new else None,
         mode=settings.mode,
         store=settings.database,
@@ -181,7 +258,10 @@ def _check(
 def _total_budget(settings: Settings, decimals: int) -> int | None:
     if settings.total_budget is None:
         return None
-    return parse_units(settings.total_budget, decimals)
+    total = _units(TOTAL_BUDGET_SETTING, settings.total_budget, decimals)
+    if total == 0:
+        raise ConfigurationError(f"{TOTAL_BUDGET_SETTING} must be more than 0")
+    return total
 
 
 def _agents(settings: Settings, decimals: int) -> list[AgentConfig]:
@@ -189,7 +269,19 @@ def _agents(settings: Settings, decimals: int) -> list[AgentConfig]:
 
 
 def _categories(settings: Settings, decimals: int) -> dict[str, int]:
-    return {name: parse_units(amount, decimals) for name, amount in settings.categories.items()}
+    return {
+        name: _units(f"categories.{name}", amount, decimals)
+        for name, amount in settings.categories.items()
+    }
+
+
+def _units(setting: str, text: str, decimals: int) -> int:
+    """A setting's token units in base units; an error names the setting (the settings
+    checked the text, but only the token knows how many decimals it has)."""
+    try:
+        return parse_units(text, decimals)
+    except InvalidRequest as exc:
+        raise ConfigurationError(f"{setting}: {exc}") from None
 
 
 def _plain(amount: int, units: TokenUnits) -> str:

@@ -31,6 +31,15 @@ Example::
     spending_limit = "100"
     daily_limit = "300"
     requires_approval = "50"
+
+    [service]                                  # `escrowkit serve`
+    host = "127.0.0.1"
+    port = 8700
+
+    [[service.webhooks]]
+    url = "https://hooks.slack.com/services/..."
+    secret = "whsec_..."                       # signs every delivery (HMAC-SHA256)
+    events = ["decision", "alert"]             # default: all four kinds
 """
 
 from __future__ import annotations
@@ -43,12 +52,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from escrowkit.core.errors import ConfigurationError, InvalidRequest, NotFound
-from escrowkit.core.units import parse_units
+from escrowkit.core.units import MAX_UINT96, format_units, parse_units
 
 if TYPE_CHECKING:
     from escrowkit.coordinator import AgentConfig
 
-__all__ = ["AgentSettings", "Settings", "load_settings"]
+__all__ = ["AgentSettings", "ServiceSettings", "Settings", "WebhookSettings", "load_settings"]
 
 DEFAULT_FILE = "escrowkit.toml"
 
@@ -79,23 +88,68 @@ class AgentSettings:
     allowed_providers: tuple[str, ...] | None = None
 
     def to_config(self, decimals: int) -> AgentConfig:
-        """The coordinator's :class:`AgentConfig`, amounts in base units."""
+        """The coordinator's :class:`AgentConfig`, amounts in base units. A value that
+        cannot be one is a ConfigurationError naming the agent and the setting, with the
+        amount as written (token units)."""
         from escrowkit.coordinator import AgentConfig
 
-        def units(text: str) -> int:
-            return parse_units(text, decimals)
+        def units(key: str, text: str, *, allow_zero: bool = False) -> int:
+            where = f"agents {self.id!r}: {key} = {text!r}"
+            try:
+                value = parse_units(text, decimals)
+            except InvalidRequest as exc:
+                raise ConfigurationError(f"{where}: {exc}") from None
+            if value == 0 and not allow_zero:
+                raise ConfigurationError(f"{where}: a limit must be more than 0")
+            if value > MAX_UINT96:
+                most = format_units(MAX_UINT96, decimals)
+                raise ConfigurationError(f"{where}: more than any escrow can hold ({most})")
+            return value
 
-        return AgentConfig(
-            id=self.id,
-            name=self.name or self.id,
-            address=self.address,
-            spending_limit=units(self.spending_limit),
-            daily_limit=units(self.daily_limit),
-            requires_approval=units(self.requires_approval),
-            hourly_limit=None if self.hourly_limit is None else units(self.hourly_limit),
-            categories=self.categories,
-            allowed_providers=self.allowed_providers,
-        )
+        try:
+            return AgentConfig(
+                id=self.id,
+                name=self.name or self.id,
+                address=self.address,
+                spending_limit=units("spending_limit", self.spending_limit),
+                daily_limit=units("daily_limit", self.daily_limit),
+                requires_approval=units(
+                    "requires_approval", self.requires_approval, allow_zero=True
+                ),
+                hourly_limit=None
+                if self.hourly_limit is None
+                else units("hourly_limit", self.hourly_limit),
+                categories=self.categories,
+                allowed_providers=self.allowed_providers,
+            )
+        except InvalidRequest as exc:
+            raise ConfigurationError(f"agents {self.id!r} in the settings: {exc}") from None
+
+
+#: The kinds of event a webhook may ask for (DESIGN.md section 9).
+EVENT_KINDS = ("decision", "approval", "alert", "escrow")
+
+
+@dataclass(frozen=True)
+class WebhookSettings:
+    """A ``[[service.webhooks]]`` entry. The URL is a secret too (a Slack or Discord
+    incoming-webhook URL lets anyone post): it is never shown in errors or logs."""
+
+    url: str
+    secret: str
+    events: tuple[str, ...] = EVENT_KINDS
+
+    def __repr__(self) -> str:
+        return f"WebhookSettings(url=..., secret=..., events={self.events!r})"
+
+
+@dataclass(frozen=True)
+class ServiceSettings:
+    """The ``[service]`` section: where ``escrowkit serve`` listens, and its webhooks."""
+
+    host: str = "127.0.0.1"
+    port: int = 8700
+    webhooks: tuple[WebhookSettings, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -118,6 +172,7 @@ class Settings:
     anvil_state: Path = Path(".escrowkit/anvil-state.json")
     agents: tuple[AgentSettings, ...] = ()
     categories: Mapping[str, str] = field(default_factory=dict)
+    service: ServiceSettings = field(default_factory=ServiceSettings)
     source: Path | None = None
 
 
@@ -134,16 +189,47 @@ def load_settings(
         values["source"] = file
     elif chosen:
         raise NotFound(f"settings file {file} does not exist")
+    where = {key: f"{file}: {section}.{key}" for key, section in _SECTIONS.items()}
     for name, key in _ENV.items():
         if env.get(name):
             values[key] = env[name]
+            where[key] = name
+    if "total_budget" in values:
+        values["total_budget"] = _amount(where["total_budget"], values["total_budget"])
+    for key in ("token", "treasury"):
+        if values.get(key) is not None:
+            values[key] = _address(where[key], values[key])
     for key in ("keystore", "deployments", "anvil_state"):
         if isinstance(values.get(key), str):
             values[key] = Path(values[key]).expanduser()
     settings = Settings(**values)
     if settings.mode not in ("treasury", "pool"):
-        raise ConfigurationError(f"mode must be 'treasury' or 'pool', not {settings.mode!r}")
+        raise ConfigurationError(
+            f"{where['mode']} must be 'treasury' or 'pool', not {settings.mode!r}"
+        )
     return settings
+
+
+#: Where each setting that an ESCROWKIT_* variable overrides is written in the file.
+_SECTIONS = {
+    "rpc_url": "network",
+    "keystore": "network",
+    "deployments": "network",
+    "database": "coordinator",
+    "mode": "coordinator",
+    "total_budget": "coordinator",
+    "treasury": "coordinator",
+    "token": "token",
+}
+
+
+def _address(where: str, value: object) -> str:
+    from escrowkit.core.addresses import to_address
+
+    try:
+        return str(to_address(value, name="the address"))
+    except InvalidRequest as exc:
+        raise ConfigurationError(f"{where}: {exc}") from None
 
 
 def _from_file(file: Path) -> dict[str, Any]:
@@ -151,7 +237,7 @@ def _from_file(file: Path) -> dict[str, Any]:
         data = tomllib.loads(file.read_text())
     except tomllib.TOMLDecodeError as exc:
         raise ConfigurationError(f"{file}: {exc}") from None
-    sections = {"network", "coordinator", "token", "categories", "agents", "chain"}
+    sections = {"network", "coordinator", "token", "categories", "agents", "chain", "service"}
     unknown = set(data) - sections
     if unknown:
         raise ConfigurationError(
@@ -176,8 +262,6 @@ def _from_file(file: Path) -> dict[str, Any]:
             "timezone",
         },
     )
-    if "total_budget" in picked:
-        picked["total_budget"] = _amount(file, "coordinator.total_budget", picked["total_budget"])
     values.update(picked)
     token = _pick(file, "token", data.get("token", {}), {"address"})
     if "address" in token:
@@ -186,10 +270,12 @@ def _from_file(file: Path) -> dict[str, Any]:
     if "state" in chain:
         values["anvil_state"] = str(chain["state"])
     values["categories"] = {
-        str(name): _amount(file, f"categories.{name}", amount)
+        str(name): _amount(f"{file}: categories.{name}", amount)
         for name, amount in data.get("categories", {}).items()
     }
     values["agents"] = tuple(_agent(file, n, raw) for n, raw in enumerate(data.get("agents", [])))
+    if "service" in data:
+        values["service"] = _service(file, data["service"])
     # The default ledger, manifest and chain state of a project are beside its file too.
     for key in ("database", "deployments", "anvil_state"):
         values.setdefault(key, str(getattr(Settings, key)))
@@ -220,15 +306,16 @@ def _pick(file: Path, section: str, table: Mapping[str, Any], allowed: set[str])
     return dict(table)
 
 
-def _amount(file: Path, where: str, value: object) -> str:
-    """Token units as exact text: strings and ints pass, floats and the rest are refused."""
+def _amount(where: str, value: object) -> str:
+    """Token units as exact text: strings and ints pass, floats and the rest are refused.
+    ``where`` names the setting (``file: coordinator.total_budget``, or the variable)."""
     if isinstance(value, bool) or not isinstance(value, (str, int)):
         hint = f' (write it as a string: "{value}")' if isinstance(value, float) else ""
-        raise ConfigurationError(f"{file}: {where} must be a token amount{hint}, got {value!r}")
+        raise ConfigurationError(f"{where} must be a token amount{hint}, got {value!r}")
     try:
         parse_units(value, 18)
     except InvalidRequest as exc:
-        raise ConfigurationError(f"{file}: {where}: {exc}") from None
+        raise ConfigurationError(f"{where}: {exc}") from None
     return str(value)
 
 
@@ -241,7 +328,7 @@ def _agent(file: Path, index: int, raw: Mapping[str, Any]) -> AgentSettings:
         raise ConfigurationError(f"{file}: {where} is missing {sorted(missing)}")
     _pick(file, where, raw, required | optional)
     amounts = {
-        key: _amount(file, f"{where}.{key}", raw[key])
+        key: _amount(f"{file}: {where}.{key}", raw[key])
         for key in ("spending_limit", "daily_limit", "requires_approval", "hourly_limit")
         if key in raw
     }
@@ -257,6 +344,40 @@ def _agent(file: Path, index: int, raw: Mapping[str, Any]) -> AgentSettings:
         allowed_providers=providers,
         **amounts,
     )
+
+
+def _service(file: Path, raw: Mapping[str, Any]) -> ServiceSettings:
+    table = _pick(file, "service", raw, {"host", "port", "webhooks"})
+    host, port = table.get("host", "127.0.0.1"), table.get("port", 8700)
+    if not isinstance(host, str) or not host:
+        raise ConfigurationError(f"{file}: service.host must be a host name or address")
+    if isinstance(port, bool) or not isinstance(port, int) or not 0 < port < 65_536:
+        raise ConfigurationError(f"{file}: service.port must be a port number, got {port!r}")
+    hooks = table.get("webhooks", [])
+    if not isinstance(hooks, list):
+        raise ConfigurationError(f"{file}: service.webhooks must be [[service.webhooks]] tables")
+    return ServiceSettings(host, port, tuple(_webhook(file, n, h) for n, h in enumerate(hooks)))
+
+
+def _webhook(file: Path, index: int, raw: object) -> WebhookSettings:
+    where = f"service.webhooks[{index}]"
+    if not isinstance(raw, Mapping):
+        raise ConfigurationError(f"{file}: {where} must be a table with url, secret, events")
+    table = _pick(file, where, raw, {"url", "secret", "events"})
+    url, secret = table.get("url"), table.get("secret")
+    # Never the URL itself in a message: it may be the secret that lets anyone post.
+    if not isinstance(url, str) or not url.startswith(("http://", "https://")):
+        raise ConfigurationError(f"{file}: {where}.url must be an http:// or https:// URL")
+    if not isinstance(secret, str) or not secret:
+        raise ConfigurationError(f"{file}: {where}.secret must be a non-empty string")
+    events = _strings(file, f"{where}.events", table["events"]) if "events" in table else None
+    unknown = sorted(set(events or ()) - set(EVENT_KINDS))
+    if unknown or events == ():
+        raise ConfigurationError(
+            f"{file}: {where}.events must name some of {list(EVENT_KINDS)}, "
+            f"got {list(events or ())}"
+        )
+    return WebhookSettings(url, secret, events or EVENT_KINDS)
 
 
 def _strings(file: Path, where: str, value: object) -> tuple[str, ...]:

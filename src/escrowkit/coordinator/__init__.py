@@ -15,6 +15,8 @@ from escrowkit.coordinator.executors import (
     SpendExecutor,
     TreasuryExecutor,
 )
+from escrowkit.coordinator.keys import ROLES, ApiKey, ApiKeys
+from escrowkit.coordinator.outbox import EVENT_TYPES, Event, Outbox, WebhookCursor, describe
 from escrowkit.coordinator.results import (
     AgentReport,
     Alert,
@@ -25,19 +27,39 @@ from escrowkit.coordinator.results import (
     SpendResult,
     SyncReport,
 )
+from escrowkit.coordinator.views import MAX_PAGE, AgentBudget, Page
 from escrowkit.core.reasons import Reason
 from escrowkit.core.units import TokenUnits
-from escrowkit.ledger import Reservation, ReservationStatus, Store
+from escrowkit.ledger import (
+    Approval,
+    ApprovalStatus,
+    AuditEntry,
+    Reservation,
+    ReservationStatus,
+    Store,
+)
 
 __all__ = [
+    "EVENT_TYPES",
+    "MAX_PAGE",
+    "ROLES",
+    "AgentBudget",
     "AgentConfig",
     "AgentHandle",
     "AgentReport",
     "Alert",
+    "ApiKey",
+    "ApiKeys",
+    "Approval",
+    "ApprovalStatus",
+    "AuditEntry",
     "BudgetCoordinator",
     "BudgetReport",
     "CategoryReport",
+    "Event",
     "NoopExecutor",
+    "Outbox",
+    "Page",
     "PendingApproval",
     "PlannedSpend",
     "PoolExecutor",
@@ -53,4 +75,6 @@ __all__ = [
     "SyncReport",
     "TokenUnits",
     "TreasuryExecutor",
+    "WebhookCursor",
+    "describe",
 ]

@@ -7,6 +7,7 @@ import logging
 from collections.abc import Callable, Iterable
 
 from escrowkit.coordinator.context import Context
+from escrowkit.coordinator.outbox import record_alert
 from escrowkit.coordinator.results import Alert
 from escrowkit.core.errors import InvalidRequest
 from escrowkit.ledger import Ledger, Reservation
@@ -90,7 +91,9 @@ class Alerts:
                     limit=str(limit),
                     period=period,
                 )
-                fired.append(Alert(kind, scope, threshold, spent, limit, period, now))
+                alert = Alert(kind, scope, threshold, spent, limit, period, now)
+                record_alert(ledger, alert)
+                fired.append(alert)
         return fired
 
     def fire(self, alerts: Iterable[Alert]) -> None:

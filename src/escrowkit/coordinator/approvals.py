@@ -14,6 +14,7 @@ from typing import Any
 from escrowkit.budget import SpendStatus, evaluate
 from escrowkit.coordinator.commit import Committer
 from escrowkit.coordinator.context import Context
+from escrowkit.coordinator.outbox import record_approval
 from escrowkit.coordinator.results import SpendResult
 from escrowkit.coordinator.spending import Reserved, Spending
 from escrowkit.core.errors import ApprovalClosed, IdempotencyKeyInUse, InvalidRequest, NotFound
@@ -134,6 +135,9 @@ class Approvals:
         """Decide a pending approval and write the decision to the audit log."""
         ledger.close_approval(
             approval.id, status, now, by=by, reason=reason, reservation_id=reservation_id
+        )
+        record_approval(
+            ledger, now, approval, status.value, by=by, reason=reason, reservation_id=reservation_id
         )
         if by is not None:
             detail["approver"] = by

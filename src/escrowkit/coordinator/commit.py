@@ -9,6 +9,7 @@ from typing import Any
 from escrowkit.budget import SpendStatus
 from escrowkit.coordinator.alerts import Alerts
 from escrowkit.coordinator.context import Context, Remaining
+from escrowkit.coordinator.outbox import record_decision
 from escrowkit.coordinator.results import Alert, SpendResult
 from escrowkit.core.reasons import Reason
 from escrowkit.ledger import COUNTED, Ledger, Reservation, ReservationStatus
@@ -53,7 +54,7 @@ class Committer:
             final = ledger.transition(reservation, to, now, tx_hashes=tx_hashes, reason=reason)
             if final is None:  # another process (recover) resolved it first
                 current = self._resolved_elsewhere(ledger, reservation, to, now)
-                return current, self._recorded(ledger, current), [], False
+                return current, self.recorded_result(ledger, current), [], False
             ledger.audit(
                 event,
                 now,
@@ -66,6 +67,7 @@ class Committer:
                 tx_hashes=list(tx_hashes),
             )
             result = self.result_for(final, remaining, error)
+            record_decision(ledger, now, result, reservation=final)
             if reservation.idempotency_key is not None:
                 agent, key = reservation.agent_id, reservation.idempotency_key
                 ledger.finish_idempotency(agent, key, result.to_json())
@@ -107,7 +109,7 @@ class Committer:
             )
         return current
 
-    def _recorded(self, ledger: Ledger, row: Reservation) -> SpendResult:
+    def recorded_result(self, ledger: Ledger, row: Reservation) -> SpendResult:
         """The result recorded for ``row`` by whoever resolved it (its key's), else one
         built from the row."""
         key = row.idempotency_key

@@ -98,6 +98,7 @@ class Context:
                 total_budget=state.total_budget,
                 usage=Usage(total=state.used),
                 freeze_reason=state.freeze_reason,
+                known_agents=tuple(self.agents),  # only on this path: a denial's hint
             )
             return inputs, 0
         category_exists, category_budget, category_used = (

@@ -10,6 +10,7 @@ tested and replaced one at a time.
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Literal
@@ -22,6 +23,8 @@ from escrowkit.coordinator.commit import Committer
 from escrowkit.coordinator.configuration import Configuration
 from escrowkit.coordinator.context import Context, Settings
 from escrowkit.coordinator.executors import PoolExecutor, SpendExecutor, TreasuryExecutor
+from escrowkit.coordinator.keys import ApiKeys
+from escrowkit.coordinator.outbox import Outbox
 from escrowkit.coordinator.reporting import Reporting
 from escrowkit.coordinator.resolution import Resolution
 from escrowkit.coordinator.results import (
@@ -31,16 +34,26 @@ from escrowkit.coordinator.results import (
     SpendResult,
     SyncReport,
 )
-from escrowkit.coordinator.spending import Spending
+from escrowkit.coordinator.spending import Spending, fingerprint
+from escrowkit.coordinator.views import AgentBudget, Page, Views
 from escrowkit.core.addresses import to_address
 from escrowkit.core.errors import InvalidRequest, NotFound
-from escrowkit.core.units import TokenUnits
-from escrowkit.ledger import AuditEntry, Reservation, ReservationStatus, Store
+from escrowkit.core.units import MAX_UINT256, TokenUnits, check_amount
+from escrowkit.ledger import (
+    Approval,
+    ApprovalStatus,
+    AuditEntry,
+    Reservation,
+    ReservationStatus,
+    Store,
+)
 
 if TYPE_CHECKING:
     from escrowkit.contracts.stack import Stack
 
 __all__ = ["AgentHandle", "BudgetCoordinator"]
+
+logger = logging.getLogger(__name__)
 
 
 class BudgetCoordinator:
@@ -108,6 +121,11 @@ class BudgetCoordinator:
         self._approvals = Approvals(self._context, self._spending)
         self._reporting = Reporting(self._context)
         self._configuration = Configuration(self._context)
+        self._views = Views(self._context)
+        self.api_keys = ApiKeys(self.store, self._context.clock)
+        """The service's API keys (:class:`~escrowkit.coordinator.keys.ApiKeys`)."""
+        self.outbox = Outbox(self.store, self._context.clock)
+        """Events for streams and webhooks (:class:`~escrowkit.coordinator.outbox.Outbox`)."""
         try:
             self._configuration.open(total_budget)
         except BaseException:
@@ -124,6 +142,7 @@ class BudgetCoordinator:
         if self._shares_nonces:
             self.executor.share_nonces(None)  # type: ignore[attr-defined]
             self._shares_nonces = False
+        self.api_keys.close()
         if self._owns_store:
             self.store.close()
 
@@ -172,7 +191,22 @@ class BudgetCoordinator:
 
     def register_agent(self, config: AgentConfig) -> AgentConfig:
         """Add an agent, or update its limits. In pool mode its per-transaction and daily
-        limits are written to the pool first (with the pool owner's key)."""
+        limits are written to the pool first (with the pool owner's key).
+
+        A daily limit below the per-transaction limit is refused (``InvalidRequest``):
+        every spend between the two would pass one limit and always fail the other. Limits
+        that are allowed but probably not meant (``config.warnings``) are logged. (Checked
+        here, not in ``AgentConfig``, so that a ledger holding such an agent still opens.)"""
+        if isinstance(config, AgentConfig):
+            if config.daily_limit < config.spending_limit:
+                fmt = self.units.format
+                raise InvalidRequest(
+                    f"agent {config.id!r}: daily_limit {fmt(config.daily_limit)} is below "
+                    f"spending_limit {fmt(config.spending_limit)} (the per-transaction "
+                    "limit): raise the daily limit to at least the per-transaction one"
+                )
+            for warning in config.warnings:
+                logger.warning("%s", warning)
         return self._configuration.register_agent(config)
 
     def set_category_budget(self, category: str, amount: int | None) -> None:
@@ -200,8 +234,10 @@ class BudgetCoordinator:
         (``approval_id``) or FAILED (funding failed; nothing counted). Malformed input
         raises :class:`~escrowkit.errors.InvalidRequest`; a reused idempotency key with
         another request raises ``IdempotencyKeyMismatch``, one whose first request is in
-        flight ``IdempotencyKeyInUse`` (both are ``IdempotencyConflict``).
+        flight ``IdempotencyKeyInUse`` (both are ``IdempotencyConflict``). An empty
+        ``purpose`` is malformed input too.
         """
+        _refuse_empty_purpose(request)
         return self._spending.request(request)
 
     async def arequest_spending(self, request: SpendRequest) -> SpendResult:
@@ -209,7 +245,25 @@ class BudgetCoordinator:
         flight: the ledger's work runs in the event loop's worker threads, the wait for
         the block holds no thread (one receipt watcher per chain resolves them all). The
         blocking call runs this same code."""
+        _refuse_empty_purpose(request)
         return await self._spending.arequest(request)
+
+    def recorded(self, request: SpendRequest) -> SpendResult | None:
+        """What :meth:`request_spending` would return again for ``request`` without
+        deciding anew: the result recorded under its idempotency key when this same
+        request was decided with it before. None for no key, a new key, a first request
+        still in flight or another request under the key (those two raise there).
+
+        A caller that asks first can tell a replay from a new decision (the CLI marks
+        replays); ``SpendResult`` itself stays the same value either way."""
+        key = request.idempotency_key
+        if key is None:
+            return None
+        with self.store.read() as ledger:
+            found = ledger.idempotency(request.agent_id, key)
+        if found is None or found.result is None or found.fingerprint != fingerprint(request):
+            return None
+        return SpendResult.from_json(found.result)
 
     def approve_spending(self, approval_id: str, approver: str, note: str = "") -> SpendResult:
         """Approve a PENDING_APPROVAL spend: every check runs again under the lock (but the
@@ -229,6 +283,18 @@ class BudgetCoordinator:
         if agent_id not in agents:
             raise NotFound(f"unknown agent {agent_id!r}; known: {', '.join(agents) or 'none'}")
         return AgentHandle(self, agent_id)
+
+    def check_funds(self, amount: int) -> str | None:
+        """None when the paying account holds ``amount`` now (treasury mode: the
+        treasury's token balance; pool mode: the pool's spendable balance), else a
+        sentence saying what is short and what to do. Reads the chain.
+
+        For callers that ask before they spend (the CLI does): :meth:`request_spending`
+        does not call it, and a shortfall there is FAILED ``funding_failed`` with the
+        same advice in its reason. The allowance is no part of it: the coordinator
+        approves what it needs."""
+        check_amount(amount, allow_zero=True, maximum=MAX_UINT256)
+        return self.executor.shortfall(amount)
 
     # ---- after the spend -----------------------------------------------------------------
 
@@ -278,6 +344,48 @@ class BudgetCoordinator:
     def agents(self) -> dict[str, AgentConfig]:
         """The registered agents by id."""
         return dict(self._context.read_agents())
+
+    # ---- a page at a time (for the service) ---------------------------------------------
+
+    def spends(
+        self,
+        *statuses: ReservationStatus,
+        agent_id: str | None = None,
+        after: str | None = None,
+        limit: int = 20,
+    ) -> Page[Reservation]:
+        """Spends newest first (all, or those in ``statuses``; one agent's); ``after`` is
+        the ``next`` of the page before."""
+        return self._views.spends(statuses=statuses, agent_id=agent_id, after=after, limit=limit)
+
+    def approvals(
+        self,
+        status: ApprovalStatus | None = None,
+        *,
+        agent_id: str | None = None,
+        after: str | None = None,
+        limit: int = 20,
+    ) -> Page[Approval]:
+        """Approvals newest first (a pending one past its expiry shows as EXPIRED)."""
+        return self._views.approvals(status=status, agent_id=agent_id, after=after, limit=limit)
+
+    def approval(self, approval_id: str) -> Approval:
+        """One approval, as it stands now."""
+        return self._views.approval(approval_id)
+
+    def audit_page(
+        self, *, after: int = 0, agent_id: str | None = None, limit: int = 20
+    ) -> Page[AuditEntry]:
+        """Audit entries with ids above ``after``, oldest first (one agent's, if given)."""
+        return self._views.audit(after=after, agent_id=agent_id, limit=limit)
+
+    def spend_for_escrow(self, escrow_id: bytes | str) -> Reservation:
+        """The spend whose escrow this is (NotFound when it is not this ledger's)."""
+        return self._resolution.reservation_for(escrow_id)
+
+    def agent_budget(self, agent_id: str) -> AgentBudget:
+        """One agent's limits and what it has used of them today and this hour."""
+        return self._views.agent_budget(agent_id)
 
 
 def _chain_executor(
@@ -337,3 +445,9 @@ class AgentHandle:
     @property
     def config(self) -> AgentConfig:
         return self.coordinator.agents[self.agent_id]
+
+
+def _refuse_empty_purpose(request: SpendRequest) -> None:
+    # Here, not in SpendRequest: approvals stored with an empty purpose must load.
+    if isinstance(request, SpendRequest) and not request.purpose.strip():
+        raise InvalidRequest("purpose is empty: say what the spend is for (the audit log keeps it)")

@@ -16,6 +16,7 @@ from escrowkit.budget import SpendStatus
 from escrowkit.coordinator.commit import Committer, hex32
 from escrowkit.coordinator.context import Context, Remaining
 from escrowkit.coordinator.executors import PlannedSpend
+from escrowkit.coordinator.outbox import record_escrow
 from escrowkit.coordinator.results import RecoveryReport, SpendResult, SyncReport
 from escrowkit.core.errors import (
     ConfigurationError,
@@ -326,6 +327,7 @@ class Resolution:
             escrow_id=hex32(row.escrow_id),
             tx_hash=tx_hash,
         )
+        record_escrow(ledger, now, final, tx_hash)
         logger.info("spend %s %s", row.id, event)
         return final
 

@@ -27,6 +27,7 @@ from escrowkit.budget import Decision, PolicyInputs, SpendRequest, SpendStatus, 
 from escrowkit.coordinator.commit import Committer, hex32
 from escrowkit.coordinator.context import Context, Remaining
 from escrowkit.coordinator.executors import PlannedSpend
+from escrowkit.coordinator.outbox import record_approval, record_decision
 from escrowkit.coordinator.resolution import Resolution
 from escrowkit.coordinator.results import SpendResult, error_data
 from escrowkit.core.drive import either, offload, run_sync
@@ -138,9 +139,9 @@ class Spending:
         if decision.status is SpendStatus.PENDING_APPROVAL:
             approval_id = new_id("apr")
             expires = now + self.context.settings.approval_ttl
-            ledger.insert_approval(
-                Approval(approval_id, request, ApprovalStatus.PENDING, now, expires)
-            )
+            approval = Approval(approval_id, request, ApprovalStatus.PENDING, now, expires)
+            ledger.insert_approval(approval)
+            record_approval(ledger, now, approval, ApprovalStatus.PENDING.value)
         ledger.audit(
             "approval_requested" if approval_id else "denied",
             now,
@@ -160,7 +161,7 @@ class Spending:
                 self.context.units.format(request.amount),
                 decision.reason,
             )
-        return SpendResult(
+        result = SpendResult(
             status=decision.status,
             reason=decision.reason,
             approval_id=approval_id,
@@ -168,6 +169,8 @@ class Spending:
             remaining_total=left_total,
             code=decision.code,
         )
+        record_decision(ledger, now, result, request=request)
+        return result
 
     def reserve(
         self,
@@ -218,6 +221,19 @@ class Spending:
         )
         return Reserved(reservation, remaining, agent.address)
 
+    def _resolved_meanwhile(self, reservation: Reservation) -> SpendResult | None:
+        """The recorded result when the row is no longer PENDING (someone recovered it
+        while this process was paused), so the spend stops before it sends. Free on the
+        happy path: the row is read only when the lease is old."""
+        if self.context.clock() - reservation.lease_at < STALE_LEASE:
+            return None
+        with self.context.store.read() as ledger:
+            row = ledger.reservation(reservation.id)
+            if row is None or row.status is ReservationStatus.PENDING:
+                return None
+            logger.warning("spend %s was resolved elsewhere (%s): not sent", row.id, row.status)
+            return self.committer.recorded_result(ledger, row)
+
     def execute(self, reserved: Reserved) -> SpendResult:
         """Phase 2: fund on-chain, then commit, or resolve the row from the chain
         (:meth:`aexecute` run to its end in this thread)."""
@@ -237,6 +253,9 @@ class Spending:
         )
         tx_hashes: list[str] = []
         try:
+            stopped = self._resolved_meanwhile(reservation)
+            if stopped is not None:
+                return stopped
             try:
                 await self._fund(plan, tx_hashes)
             except Exception as exc:  # a BaseException leaves the row PENDING for recover
@@ -278,6 +297,12 @@ class Spending:
             await offload(executor.fund, plan, tx_hashes)
         else:
             await either(executor.fund, afund, plan, tx_hashes)
+
+
+#: A spend whose reservation is at least this old (by the coordinator's clock) when it is
+#: about to be sent reads its row again first: its process may have been paused, and
+#: another one may have recovered (fenced and voided) the row meanwhile.
+STALE_LEASE = 1.0
 
 
 def _replay(stored: str, result: dict[str, Any] | None, digest: str, key: str) -> SpendResult:

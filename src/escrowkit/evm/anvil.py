@@ -1,5 +1,5 @@
-"""A local anvil node from node_modules: find the binary, start it on a free loopback port,
-stop it."""
+"""A local anvil node: find the binary (``$ANVIL_BINARY``, the npm package in node_modules,
+or ``anvil`` on PATH), start it on a free loopback port, stop it."""
 
 from __future__ import annotations
 
@@ -31,6 +31,8 @@ TUNED_ARGS: tuple[str, ...] = ("--prune-history", "64")
 def find_anvil() -> Path:
     """``$ANVIL_BINARY``, else node_modules/@foundry-rs/anvil-<platform>, else ``anvil`` on PATH."""
     if env := os.environ.get("ANVIL_BINARY"):
+        if not Path(env).is_file():
+            raise ConfigurationError(f"ANVIL_BINARY is {env}, which is not a file")
         return Path(env)
     system = {"linux": "linux", "darwin": "darwin", "windows": "win32"}.get(
         platform.system().lower(), platform.system().lower()
@@ -46,9 +48,10 @@ def find_anvil() -> Path:
     on_path = shutil.which("anvil")
     if on_path:
         return Path(on_path)
+    # After a plain `pip install` there is no node_modules: any anvil will do.
     raise ConfigurationError(
-        "anvil not found: run `npm ci` in the project (installs @foundry-rs/anvil), "
-        "or set ANVIL_BINARY"
+        "anvil not found: put Foundry's anvil on PATH, or set ANVIL_BINARY to an anvil "
+        "binary; in a checkout of escrowkit `npm ci` also installs one (@foundry-rs/anvil)"
     )
 
 

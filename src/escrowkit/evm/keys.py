@@ -71,8 +71,9 @@ def signers_for(account: Any, password: str | None) -> list[LocalAccount]:
             raise ConfigurationError(
                 f"keystore {path.name} needs a password (argument or ESCROWKIT_KEYSTORE_PASSWORD)"
             )
+        keystore = _read_keystore(path)
         try:
-            key = Account.decrypt(path.read_text(), secret)
+            key = Account.decrypt(keystore, secret)
         except ValueError:
             raise ConfigurationError(f"wrong password for keystore {path.name}") from None
         return [Account.from_key(key)]
@@ -81,3 +82,27 @@ def signers_for(account: Any, password: str | None) -> list[LocalAccount]:
     raise InvalidRequest(
         "account must be an eth_account LocalAccount, a keystore path, or a list of accounts"
     )
+
+
+def _read_keystore(path: Path) -> dict[str, Any]:
+    """The keystore's JSON, or a ConfigurationError saying the file is not one: a file
+    that is not JSON, or JSON without a keystore's fields, must not read as a wrong
+    password (the user would retype a correct one) or as ``KeyError: 'version'``."""
+    import json
+
+    not_valid = f"{path} is not a valid keystore file"
+    try:
+        data = json.loads(path.read_bytes())
+    except (ValueError, UnicodeDecodeError):
+        raise ConfigurationError(
+            f"{not_valid}: it is not JSON (an eth-account keystore is the JSON that "
+            "Account.encrypt writes)"
+        ) from None
+    crypto = data.get("crypto", data.get("Crypto")) if isinstance(data, dict) else None
+    if not isinstance(crypto, dict) or "version" not in data:
+        raise ConfigurationError(
+            f"{not_valid}: the JSON has no 'version' and 'crypto' fields of an eth-account "
+            "keystore (the JSON that Account.encrypt writes)"
+        )
+    keystore: dict[str, Any] = data
+    return keystore

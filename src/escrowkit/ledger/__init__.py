@@ -6,7 +6,9 @@ serialize. See :class:`Store` (the database) and :class:`Ledger` (one transactio
 """
 
 from escrowkit.ledger.engine import Store
+from escrowkit.ledger.keys import ApiKey
 from escrowkit.ledger.ledger import Ledger
+from escrowkit.ledger.outbox import Event, WebhookCursor
 from escrowkit.ledger.records import (
     COUNTED,
     Approval,
@@ -23,14 +25,17 @@ __all__ = [
     "COUNTED",
     "SCHEMA_VERSION",
     "Amount",
+    "ApiKey",
     "Approval",
     "ApprovalStatus",
     "AuditEntry",
+    "Event",
     "IdempotencyRecord",
     "Ledger",
     "Reservation",
     "ReservationStatus",
     "Store",
     "TreasuryState",
+    "WebhookCursor",
     "metadata",
 ]

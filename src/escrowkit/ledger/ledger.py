@@ -18,6 +18,9 @@ from sqlalchemy import Table, and_, func, insert, select, update
 
 from escrowkit.budget import AgentConfig
 from escrowkit.ledger import statements as st
+from escrowkit.ledger.keys import KeyRows
+from escrowkit.ledger.outbox import OutboxRows
+from escrowkit.ledger.pages import PageRows
 from escrowkit.ledger.records import (
     COUNTED,
     Approval,
@@ -39,14 +42,14 @@ from escrowkit.ledger.schema import (
     meta_table,
     reservations_table,
 )
-from escrowkit.ledger.unit import UnitOfWork
 
 __all__ = ["Ledger"]
 
 
-class Ledger(UnitOfWork):
+class Ledger(KeyRows, OutboxRows, PageRows):
     """The operations of one transaction (from :meth:`Store.write` or :meth:`Store.read`).
-    Reads see what this transaction buffered; writes are flushed with it."""
+    Reads see what this transaction buffered; writes are flushed with it. The service's
+    tables (keys, outbox, pages) have their operations in their own modules."""
 
     def set_total_budget(self, amount: int, now: float) -> None:
         self._update_state(total_budget=amount, updated_at=now)

@@ -62,8 +62,12 @@ def current_revision(conn: Connection, tables: set[str] | None = None) -> str:
 
 def _stamp(conn: Connection, revision: str) -> None:
     conn.execute(
-        text("CREATE TABLE alembic_version (version_num VARCHAR(32) NOT NULL PRIMARY KEY)")
+        text(
+            "CREATE TABLE IF NOT EXISTS alembic_version "
+            "(version_num VARCHAR(32) NOT NULL PRIMARY KEY)"
+        )
     )
+    conn.execute(text("DELETE FROM alembic_version"))
     conn.execute(text("INSERT INTO alembic_version (version_num) VALUES (:r)"), {"r": revision})
 
 

@@ -38,21 +38,24 @@ __all__ = [
     "agent_days_table",
     "agents_table",
     "alerts_table",
+    "api_keys_table",
     "approvals_table",
     "audit_table",
     "categories_table",
+    "events_table",
     "idempotency_table",
     "meta_table",
     "metadata",
     "nonces_table",
     "reservations_table",
     "state_table",
+    "webhook_cursors_table",
 ]
 
 SCHEMA_VERSION = "2"
 #: Every migration revision this code knows, oldest first; the last is the schema above.
 #: A ledger whose revision is not here was made by a newer escrowkit and is refused.
-REVISIONS = ("0001", "0002")
+REVISIONS = ("0001", "0002", "0003", "0004")
 HEAD_REVISION = REVISIONS[-1]
 
 
@@ -272,4 +275,52 @@ alerts_table = Table(
     Column("spent", Amount, nullable=False),
     Column("limit", Amount, nullable=False),
     Column("at", Float, nullable=False),
+)
+
+
+# ---- the service's tables (revision 0004): API keys, the event outbox, webhook cursors ----
+
+api_keys_table = Table(
+    "api_keys",
+    metadata,
+    Column("id", _Id, primary_key=True),  # the public id (``key_…``), shown and revoked by
+    Column("hash", String(64), nullable=False),  # SHA-256 hex of the key: never the key
+    Column("role", String(16), nullable=False),  # agent, approver, admin
+    Column("agent_id", String(128)),  # an agent key's agent
+    Column("name", Text),
+    Column("created_at", Float, nullable=False),
+    Column("revoked_at", Float),
+    Index("ix_api_keys_hash", "hash", unique=True),
+)
+
+events_table = Table(
+    "events",
+    metadata,
+    # One sequence for every process on the ledger: written under the write lock, so ids
+    # become visible in order and "after id N" never skips one. Never reused (SQLite
+    # AUTOINCREMENT): a client resuming from an id must not miss an event that took it.
+    Column(
+        "id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    ),
+    Column("at", Float, nullable=False),
+    Column("type", String(16), nullable=False),  # decision, approval, alert, escrow
+    Column("agent_id", String(128)),
+    Column("data", Text, nullable=False),  # JSON
+    Index("ix_events_agent", "agent_id", "id"),
+    sqlite_autoincrement=True,
+)
+
+webhook_cursors_table = Table(
+    "webhook_cursors",
+    metadata,
+    # SHA-256 of the endpoint's URL (a Slack or Discord webhook URL is itself a secret).
+    Column("endpoint", String(64), primary_key=True),
+    Column("delivered_through", BigInteger, nullable=False),  # last event id answered 2xx
+    Column("attempts", Integer, nullable=False),  # failed tries of the next event
+    Column("next_attempt_at", Float, nullable=False),
+    # The process delivering now; another takes over once the lease has run out.
+    Column("lease_owner", String(64)),
+    Column("lease_until", Float, nullable=False),
+    Column("last_error", Text),
+    Column("updated_at", Float, nullable=False),
 )

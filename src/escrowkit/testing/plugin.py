@@ -32,12 +32,21 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default="embedded",
         choices=("embedded", "anvil"),
         help="backend for the escrowkit `chain` fixture: in-process eth-tester (default) "
-        "or a real anvil process from node_modules",
+        "or a real anvil process (anvil on PATH, $ANVIL_BINARY, or node_modules)",
     )
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line("markers", "anvil: needs a real anvil process from node_modules")
+    config.addinivalue_line("markers", "anvil: needs a real anvil process")
+    if config.getoption("--chain", "embedded") == "anvil":
+        # Once, before any test, instead of the same fixture error in every one of them.
+        from escrowkit.core.errors import ConfigurationError
+        from escrowkit.evm.anvil import find_anvil
+
+        try:
+            find_anvil()
+        except ConfigurationError as exc:
+            raise pytest.UsageError(f"--chain anvil: {exc}") from None
 
 
 @pytest.fixture(scope="session")

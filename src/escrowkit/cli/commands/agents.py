@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
 from escrowkit.cli.options import JsonOption, open_coordinator, parse_amount
 from escrowkit.cli.render import console, print_json
@@ -47,31 +46,20 @@ def agents_add(
                 allowed_providers=tuple(provider) if provider else None,
             )
         )
-    console.print(f"registered {config.id} ({config.address})")
+    # config.warnings were logged by register_agent (shown as "warning: ...").
+    console.print(f"registered {config.id} ({config.address})", highlight=False)
 
 
 def agents_list(
     as_json: JsonOption = False,
 ) -> None:
     """List the registered agents and their limits."""
+    from escrowkit.cli.listing import show_agents
+
     _, _, stack, coordinator = open_coordinator()
     with coordinator:
         agents = coordinator.agents
     if as_json:
         print_json(agents)
         return
-    token = stack.token
-    table = Table(title="agents")
-    for column in ("id", "address", "per tx", "daily", "hourly", "approval over", "categories"):
-        table.add_column(column)
-    for agent in agents.values():
-        table.add_row(
-            agent.id,
-            agent.address,
-            token.format(agent.spending_limit),
-            token.format(agent.daily_limit),
-            "-" if agent.hourly_limit is None else token.format(agent.hourly_limit),
-            token.format(agent.requires_approval),
-            ", ".join(agent.categories or ()) or "-",
-        )
-    console.print(table)
+    show_agents(agents.values(), stack.token)

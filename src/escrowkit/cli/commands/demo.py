@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from escrowkit.cli.render import console, render_report, show_result
+from escrowkit.cli.render import console, show_result
+from escrowkit.cli.report_view import render_report
 
 if TYPE_CHECKING:
     from escrowkit.contracts.token import TokenClient

@@ -1,15 +1,24 @@
-"""Spending: ``spend``, ``batch`` from a file, ``approve`` and ``reject`` a pending spend."""
+"""Spending: ``spend``, ``batch`` from a file, ``approve`` and ``reject`` a pending spend.
+
+Before anything is asked, the paying account's funds are checked
+(:meth:`~escrowkit.coordinator.BudgetCoordinator.check_funds`): a spend that cannot be
+funded is not tried on-chain, and the error says what to do. A replay (a result recorded
+for an idempotency key seen before) is marked as one.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from escrowkit.cli.exits import EXIT_DENIED, EXIT_FAILED, exit_for
 from escrowkit.cli.options import JsonResultOption, open_coordinator, parse_amount
-from escrowkit.cli.render import err_console, print_json, show_batch, show_result
+from escrowkit.cli.render import err_console, print_json, show_result
+
+if TYPE_CHECKING:
+    from escrowkit.coordinator import BudgetCoordinator, SpendResult
 
 
 def spend(
@@ -28,21 +37,33 @@ def spend(
 
     _, _, stack, coordinator = open_coordinator()
     with coordinator:
-        result = coordinator.request_spending(
-            SpendRequest(
-                agent_id=agent_id,
-                amount=parse_amount(stack.token, amount),
-                provider=provider,
-                purpose=purpose,
-                category=category,
-                idempotency_key=key,
-            )
+        request = SpendRequest(
+            agent_id=agent_id,
+            amount=parse_amount(stack.token, amount),
+            provider=provider,
+            purpose=purpose,
+            category=category,
+            idempotency_key=key,
         )
+        prior = coordinator.recorded(request)
+        if prior is None:
+            _check_funds(coordinator, request.amount)
+        result = coordinator.request_spending(request)
+    replay = prior is not None and prior == result
     if as_json:
-        print_json(result.to_json())
+        print_json({**result.to_json(), "replay": replay})
     else:
-        show_result(result, stack.token)
+        show_result(result, stack.token, replay=replay)
     exit_for(result)
+
+
+def _check_funds(coordinator: BudgetCoordinator, amount: int, what: str = "") -> None:
+    """Refuse, before anything is reserved or sent, what the paying account cannot fund."""
+    from escrowkit.core.errors import EscrowKitError
+
+    short = coordinator.check_funds(amount)
+    if short is not None:
+        raise EscrowKitError(f"not asked{what}: {short}")
 
 
 def batch(
@@ -51,25 +72,32 @@ def batch(
 ) -> None:
     """Fund a list of spends from a file (agent_id, amount, provider, purpose, ...).
 
-    Exits like spend: 1 if any spend failed, else 3 if any was denied, else 0.
+    Exits like spend: 1 if any spend failed, else 3 if any was denied, else 0. Nothing is
+    asked when the paying account cannot fund every new spend of the file.
     """
     from rich.progress import Progress
 
+    from escrowkit.cli.listing import BatchRow, show_batch
     from escrowkit.cli.spendfile import read_spend_requests
 
     _, _, stack, coordinator = open_coordinator()
     requests = read_spend_requests(file, stack.token.decimals)
-    results = []
-    with coordinator, Progress(console=err_console, transient=True) as progress:
-        task = progress.add_task("spending", total=len(requests))
-        for request in requests:
-            results.append((request, coordinator.request_spending(request)))
-            progress.advance(task)
+    rows: list[BatchRow] = []
+    with coordinator:
+        priors = [coordinator.recorded(request) for request in requests]
+        new = [r.amount for r, prior in zip(requests, priors, strict=True) if prior is None]
+        _check_funds(coordinator, sum(new), f" ({len(new)} new spends in {file.name})")
+        with Progress(console=err_console, transient=True) as progress:
+            task = progress.add_task("spending", total=len(requests))
+            for request, prior in zip(requests, priors, strict=True):
+                result = coordinator.request_spending(request)
+                rows.append((request, result, prior is not None and prior == result))
+                progress.advance(task)
     if as_json:
-        print_json([result.to_json() for _, result in results])
+        print_json([{**result.to_json(), "replay": replay} for _, result, replay in rows])
     else:
-        show_batch(file, results, stack.token)
-    statuses = {result.status.name for _, result in results}
+        show_batch(file, rows, stack.token)
+    statuses = {result.status.name for _, result, _ in rows}
     if "FAILED" in statuses:
         raise typer.Exit(EXIT_FAILED)
     if "DENIED" in statuses:
@@ -86,21 +114,37 @@ def approve(
     the same spend: nothing is paid twice."""
     _, _, stack, coordinator = open_coordinator()
     with coordinator:
+        pending = coordinator.report().pending_approvals.get(approval_id)
+        if pending is not None:
+            _check_funds(coordinator, pending.amount)
+        started = coordinator.clock()
         result = coordinator.approve_spending(approval_id, approver, note=note)
+        replay = _approved_before(coordinator, result, started)
     if as_json:
-        print_json(result.to_json())
+        print_json({**result.to_json(), "replay": replay})
     else:
-        show_result(result, stack.token)
+        show_result(result, stack.token, replay=replay)
     exit_for(result)
+
+
+def _approved_before(coordinator: BudgetCoordinator, result: SpendResult, started: float) -> bool:
+    """Whether the approval's spend was reserved before this call: a replay."""
+    if result.reservation_id is None:
+        return False
+    return coordinator.reservation(result.reservation_id).created_at < started
 
 
 def reject(
     approval_id: Annotated[str, typer.Argument(help="The pending approval's id.")],
     reason: Annotated[str, typer.Option(help="Why (goes to the audit log).")],
     approver: Annotated[str, typer.Option(help="Who rejects (goes to the audit log).")] = "",
+    as_json: JsonResultOption = False,
 ) -> None:
-    """Reject a pending spend."""
+    """Reject a pending spend (an approval that is no longer pending is an error)."""
     _, _, stack, coordinator = open_coordinator()
     with coordinator:
         result = coordinator.reject_spending(approval_id, reason, approver=approver)
-    show_result(result, stack.token)
+    if as_json:
+        print_json(result.to_json())
+    else:
+        show_result(result, stack.token)

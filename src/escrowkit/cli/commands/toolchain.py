@@ -5,13 +5,15 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.table import Table
 
 from escrowkit.cli.options import RpcOption, State, open_chain, open_settings
 from escrowkit.cli.render import console, err_console
+
+if TYPE_CHECKING:
+    from escrowkit.contracts.stack import Stack
 
 
 def compile_cmd(
@@ -99,12 +101,15 @@ def deploy(
     ] = None,
     mint: Annotated[
         str | None,
-        typer.Option(help="MockUSDC only: mint this many tokens to the treasury."),
+        typer.Option(help="MockUSDC only: mint this many tokens to the treasury (again: more)."),
     ] = None,
     force: Annotated[bool, typer.Option(help="Deploy again even if the manifest has it.")] = False,
     rpc: RpcOption = None,
 ) -> None:
-    """Deploy MockUSDC (unless --token), Escrow and BudgetPool; write the manifest."""
+    """Deploy MockUSDC (unless --token), Escrow and BudgetPool; write the manifest.
+
+    Contracts the manifest already records (same code, same arguments, still on chain)
+    are reused, and the output says so."""
     State.rpc = rpc or State.rpc
     from rich.progress import Progress
 
@@ -116,21 +121,40 @@ def deploy(
 
     owner = bootstrap.signer(settings, chain_)
     manifest = bootstrap.manifest(settings, chain_)
+    before = {entry.name: entry.tx_hash for entry in manifest}
     with Progress(console=console, transient=True) as progress:
         progress.add_task("deploying MockUSDC, Escrow, BudgetPool", total=None)
         stack = deploy_stack(
             chain_, token or settings.token, owner, deployments=manifest, force=force
         )
-    usdc, escrow, pool = stack.token, stack.escrow, stack.pool
+    usdc = stack.token
+    console.print(f"on chain {chain_.chain_id}:")
+    rows = [
+        ("Escrow", "Escrow", stack.escrow.address),
+        ("BudgetPool", "BudgetPool", stack.pool.address),
+    ]
+    if not (token or settings.token):
+        rows.insert(0, ("MockUSDC", f"token ({usdc.symbol})", usdc.address))
+    else:
+        console.print(f"  token ({usdc.symbol})  {usdc.address}  (given)", highlight=False)
+    for name, label, address in rows:
+        entry = manifest.get(name)
+        reused = entry is not None and before.get(name) == entry.tx_hash
+        done = f"reused (block {entry.block})" if reused and entry else "deployed"
+        console.print(f"  {label:<12}  {address}  {done}", highlight=False)
+    console.print(f"manifest: {manifest.path}", highlight=False)
     if mint is not None:
-        usdc.mint(owner, usdc.units(mint), sender=owner)
-    table = Table(title=f"deployed on chain {chain_.chain_id}")
-    table.add_column("contract")
-    table.add_column("address")
-    table.add_row(f"token ({usdc.symbol})", usdc.address)
-    table.add_row("Escrow", escrow.address)
-    table.add_row("BudgetPool", pool.address)
-    console.print(table)
-    console.print(
-        f"manifest: {manifest.path}; treasury {owner} holds {usdc.format(usdc.balance_of(owner))}"
-    )
+        _mint(stack, owner, mint)
+    console.print(f"treasury {owner} holds {usdc.format(usdc.balance_of(owner))}", highlight=False)
+
+
+def _mint(stack: Stack, owner: str, amount: str) -> None:
+    """Mint MockUSDC to the treasury, saying so when it already held some (a second
+    ``deploy --mint`` adds; it does not top up to the amount)."""
+    usdc = stack.token
+    value = usdc.units(amount)
+    held = usdc.balance_of(owner)
+    usdc.mint(owner, value, sender=owner)
+    console.print(f"minted {usdc.format(value)} to {owner}", highlight=False)
+    if held:
+        console.print(f"  it already held {usdc.format(held)}: minting again adds to that")

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
 from escrowkit.budget import AgentConfig
-from escrowkit.core.errors import ConfigurationError
+from escrowkit.core.errors import ConfigurationError, ContractRevert
 from escrowkit.core.escrow_state import EscrowState
 from escrowkit.core.units import TokenUnits
 
@@ -30,7 +30,14 @@ if TYPE_CHECKING:
     from escrowkit.contracts.stack import Stack
     from escrowkit.ledger import Store
 
-__all__ = ["POOL_PERIOD", "ChainExecutor", "PlannedSpend", "SpendExecutor", "tx_hash_of"]
+__all__ = [
+    "POOL_PERIOD",
+    "ChainExecutor",
+    "PlannedSpend",
+    "SpendExecutor",
+    "tx_hash_of",
+    "with_advice",
+]
 
 #: BudgetPool windows for the agents' daily limits: the UTC calendar day.
 POOL_PERIOD = 86_400
@@ -123,6 +130,20 @@ class SpendExecutor(Protocol):
         """Write the agent's on-chain limits where the mode has them; hash or None."""
         ...
 
+    def shortfall(self, amount: int) -> str | None:
+        """None when the paying account holds ``amount`` now (treasury: its balance; pool:
+        the pool's spendable balance), else a sentence saying what is short and what to
+        do. Reads the chain; the allowance is no part of it (approving is the executor's
+        own business)."""
+        ...
+
+
+def with_advice(exc: ContractRevert, advice: str | None) -> None:
+    """Add ``advice`` to the revert's message (its name, arguments and transaction stay as
+    they are, so it is still recorded as that revert, with its data)."""
+    if advice:
+        exc.args = (f"{exc}; {advice}",)
+
 
 def tx_hash_of(receipt: Any) -> str:
     """A receipt's transaction hash as 0x hex."""
@@ -151,6 +172,17 @@ class ChainExecutor:
                 f"the chain has no key for treasury {treasury}; pass an account to "
                 "Chain.connect or choose one of chain.accounts"
             )
+
+    def shortfall(self, amount: int) -> str | None:
+        raise NotImplementedError  # each mode knows who pays
+
+    def advice(self, amount: int) -> str | None:
+        """:meth:`shortfall` after a failure: a node that fails this read too must not
+        hide the error that is being reported."""
+        try:
+            return self.shortfall(amount)
+        except Exception:  # the original error is the one to report
+            return None
 
     def _deadline(self) -> int:
         # A deadline a day away does not need this block's exact second: reuse a chain

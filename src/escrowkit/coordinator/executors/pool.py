@@ -11,9 +11,10 @@ from escrowkit.coordinator.executors.base import (
     ChainExecutor,
     PlannedSpend,
     tx_hash_of,
+    with_advice,
 )
-from escrowkit.core.drive import either, run_sync
-from escrowkit.core.errors import ConfigurationError
+from escrowkit.core.drive import either, offload, run_sync
+from escrowkit.core.errors import ConfigurationError, ContractRevert
 
 if TYPE_CHECKING:
     from escrowkit.contracts.stack import Stack
@@ -56,11 +57,30 @@ class PoolExecutor(ChainExecutor):
     def escrow_id(self, agent_address: str, salt: bytes) -> bytes:
         return bytes(self.stack.pool.escrow_id(agent_address, salt))
 
+    def shortfall(self, amount: int) -> str | None:
+        pool = self.stack.pool
+        spendable = pool.spendable()
+        if spendable >= amount:
+            return None
+        fmt = self.units.format
+        return (
+            f"the BudgetPool {pool.address} has {fmt(spendable)} spendable, "
+            f"{fmt(amount)} needed: contribute to it first (`escrowkit pool "
+            "contribute AMOUNT`, or BudgetPoolClient.contribute)"
+        )
+
     def fund(self, spend: PlannedSpend, tx_hashes: list[str]) -> None:
         run_sync(self.afund(spend, tx_hashes))
 
     async def afund(self, spend: PlannedSpend, tx_hashes: list[str]) -> None:
         """:meth:`fund` as a coroutine (the blocking form runs this same code)."""
+        try:
+            await self._aspend(spend, tx_hashes)
+        except ContractRevert as exc:
+            with_advice(exc, await offload(self.advice, spend.amount))
+            raise
+
+    async def _aspend(self, spend: PlannedSpend, tx_hashes: list[str]) -> None:
         pool = self.stack.pool
         created = await either(
             pool.spend,

@@ -7,7 +7,12 @@ import threading
 from typing import TYPE_CHECKING, Any
 
 from escrowkit.budget import AgentConfig
-from escrowkit.coordinator.executors.base import ChainExecutor, PlannedSpend, tx_hash_of
+from escrowkit.coordinator.executors.base import (
+    ChainExecutor,
+    PlannedSpend,
+    tx_hash_of,
+    with_advice,
+)
 from escrowkit.core.drive import either, offload, run_sync
 from escrowkit.core.errors import ContractRevert
 
@@ -81,11 +86,30 @@ class TreasuryExecutor(ChainExecutor):
             elif consumed and self._allowance is not None:
                 self._allowance -= amount
 
+    def shortfall(self, amount: int) -> str | None:
+        balance = self.stack.token.balance_of(self.treasury)
+        if balance >= amount:
+            return None
+        fmt = self.units.format
+        return (
+            f"the treasury {self.treasury} holds {fmt(balance)}, {fmt(amount)} needed: "
+            "send it tokens, or make the account that holds them the treasury "
+            "(coordinator.treasury or network.keystore in escrowkit.toml)"
+        )
+
     def fund(self, spend: PlannedSpend, tx_hashes: list[str]) -> None:
         run_sync(self.afund(spend, tx_hashes))
 
     async def afund(self, spend: PlannedSpend, tx_hashes: list[str]) -> None:
         """:meth:`fund` as a coroutine (the blocking form runs this same code)."""
+        try:
+            await self._afund(spend, tx_hashes)
+        except ContractRevert as exc:
+            # Only now, when it failed, is the balance worth a read: say what to do.
+            with_advice(exc, await offload(self.advice, spend.amount))
+            raise
+
+    async def _afund(self, spend: PlannedSpend, tx_hashes: list[str]) -> None:
         escrow = self.stack.escrow
         args: dict[str, Any] = {
             "deadline": self._deadline(),

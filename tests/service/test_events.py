@@ -1,0 +1,74 @@
+"""``/v1/events``: server-sent events with the outbox's ids, resumed by Last-Event-ID;
+agent keys receive only their own; a revoked key's stream ends."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import httpx
+from fastapi.testclient import TestClient
+from service_helpers import Keys, LiveServer, U, bearer, read_events, spend_body
+
+from escrowkit.coordinator import BudgetCoordinator
+from escrowkit.service.app import create_app
+
+
+def test_events_stream_live_and_resume_by_last_event_id(
+    coordinator: BudgetCoordinator, keys: Keys
+) -> None:
+    app = create_app(coordinator, events_poll=0.02)
+    with LiveServer(app) as url, httpx.Client(base_url=url) as http:
+        # Before anything happened: the history comes from the ledger (after=0).
+        http.post("/v1/spends", json=spend_body(), headers=bearer(keys.research))
+        history = read_events(f"{url}/v1/events?after=0", keys.admin, 1)
+        assert history[0]["event"] == "decision"
+        assert history[0]["data"]["data"]["status"] == "APPROVED"
+        assert "research spent 25.00 USDC" in history[0]["data"]["text"]
+        # Live: a stream opened now sees what happens next, as it happens.
+        got: list[dict[str, object]] = []
+        reader = threading.Thread(
+            target=lambda: got.extend(read_events(f"{url}/v1/events", keys.admin, 3))
+        )
+        reader.start()
+        time.sleep(0.5)
+        http.post("/v1/spends", json=spend_body(80 * U), headers=bearer(keys.research))  # waits
+        http.post("/v1/spends", json=spend_body(500 * U), headers=bearer(keys.data))  # denied
+        reader.join(10)
+        assert [e["event"] for e in got] == ["approval", "decision", "decision"]
+        ids = [int(str(e["id"])) for e in got]
+        assert ids == sorted(ids) and ids[0] > int(history[0]["id"])
+        # Resume: after the first of them, the rest, from the ledger.
+        resumed = read_events(
+            f"{url}/v1/events", keys.admin, 2, headers={"Last-Event-ID": str(ids[0])}
+        )
+        assert [int(e["id"]) for e in resumed] == ids[1:]
+
+
+def test_agent_keys_receive_only_their_own_and_revocation_ends_the_stream(
+    coordinator: BudgetCoordinator, keys: Keys
+) -> None:
+    app = create_app(coordinator, events_poll=0.02)
+    with LiveServer(app) as url, httpx.Client(base_url=url) as http:
+        http.post("/v1/spends", json=spend_body(), headers=bearer(keys.data))
+        http.post("/v1/spends", json=spend_body(), headers=bearer(keys.research))
+        mine = read_events(f"{url}/v1/events?after=0", keys.research, 1)
+        assert mine[0]["data"]["agent_id"] == "research"
+        key = coordinator.api_keys.authenticate(keys.research)
+        assert key is not None
+        finished = threading.Event()
+
+        def follow() -> None:
+            read_events(f"{url}/v1/events", keys.research, 100, timeout=30)
+            finished.set()
+
+        threading.Thread(target=follow, daemon=True).start()
+        time.sleep(0.3)
+        coordinator.api_keys.revoke(key.id)
+        assert finished.wait(5), "the revoked key's stream did not end"
+        assert http.get("/v1/events", headers=bearer(keys.research)).status_code == 401
+
+
+def test_a_bad_last_event_id_is_400(client: TestClient, keys: Keys) -> None:
+    response = client.get("/v1/events", headers={**bearer(keys.admin), "Last-Event-ID": "soon"})
+    assert response.status_code == 400
