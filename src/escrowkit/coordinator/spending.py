@@ -293,7 +293,7 @@ class Spending:
         awaited), else its ``fund`` in a worker thread."""
         executor = self.context.executor
         afund = getattr(executor, "afund", None)
-        if afund is None:
+        if afund is None or _fund_overridden(executor):
             await offload(executor.fund, plan, tx_hashes)
         else:
             await either(executor.fund, afund, plan, tx_hashes)
@@ -317,3 +317,15 @@ def _replay(stored: str, result: dict[str, Any] | None, digest: str, key: str) -
         )
     logger.debug("idempotent replay of key %r", key)
     return SpendResult.from_json(result)
+
+
+def _fund_overridden(executor: object) -> bool:
+    """Whether ``executor.fund`` was replaced after its ``afund`` was written: wrapped on
+    the instance, or overridden by a subclass that kept the inherited ``afund``. Then
+    ``afund`` would skip what the wrapper adds (and a blocking wrapper called from it
+    would stall the event loop), so the blocking ``fund`` runs in a worker thread."""
+    if "fund" in getattr(executor, "__dict__", {}):
+        return True
+    mro = type(executor).__mro__
+    owner = {name: next(k for k in mro if name in vars(k)) for name in ("fund", "afund")}
+    return owner["fund"] is not owner["afund"] and issubclass(owner["fund"], owner["afund"])
