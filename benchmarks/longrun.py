@@ -6,14 +6,19 @@ to see whether the rate falls as the chain grows. Each slice of 1,000 reports it
 spends/s, this process's CPU per spend (the client's share), anvil's CPU per spend (the
 node's) and the watcher's head polls and receipt requests per spend (what waiting costs).
 ``--anvil-arg`` adds anvil options (repeat it); ``--plain`` starts anvil without the
-options ``Chain.anvil()`` passes by default, for comparison.
+options ``Chain.anvil()`` passes by default, for comparison. ``--block-time S
+--in-flight C`` runs the same spends on S-second blocks from C coroutines calling
+``arequest_spending`` instead (an automining anvil mines a block per spend, and each
+block costs the node more as the escrows' state grows; blocks of many spends share it).
 
     python -m benchmarks.longrun [--spends 10000] [--slice 1000] [--plain]
+                                 [--block-time 1 --in-flight 256]
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import os
 import tempfile
 import threading
@@ -58,8 +63,13 @@ def run(
     *,
     plain: bool = False,
     anvil_args: tuple[str, ...] = (),
+    block_time: float = 0,
+    in_flight: int = 0,
 ) -> list[Slice]:
-    """Start anvil, deploy, time ``spends`` spends in slices of ``slice_size``."""
+    """Start anvil, deploy, time ``spends`` spends in slices of ``slice_size`` (from
+    ``threads`` threads, or ``in_flight`` coroutines when that is not 0)."""
+    if block_time:
+        anvil_args = (*anvil_args, "--block-time", f"{block_time:g}")
     anvil = Chain.anvil(extra_args=anvil_args, tuned=not plain)
     with anvil as chain, tempfile.TemporaryDirectory() as tmp:
         owner, provider = chain.accounts[0], chain.accounts[9]
@@ -120,7 +130,31 @@ def run(
             stats.receipt_requests,
             _cpu_of(node),
         )
-        workers = [threading.Thread(target=agent, args=(n,)) for n in range(threads)]
+        if in_flight:
+
+            async def coroutine(n: int) -> None:
+                nonlocal completed
+                while (i := next(counter, None)) is not None:
+                    result = await coordinator.arequest_spending(
+                        SpendRequest(f"agent-{n % threads:02d}", USDC, provider, f"long {i}")
+                    )
+                    if not result.approved:
+                        raise RuntimeError(f"spend {i}: {result.reason}")
+                    completed += 1
+                    if completed % slice_size == 0 or completed == spends:
+                        stats = chain.watcher.stats
+                        marks.append(
+                            (time.perf_counter(), time.process_time(), stats.head_polls,
+                             stats.receipt_requests, _cpu_of(node))
+                        )  # fmt: skip
+
+            async def together() -> None:
+                await asyncio.gather(*(coroutine(n) for n in range(in_flight)))
+
+            asyncio.run(together())
+        workers = (
+            [] if in_flight else [threading.Thread(target=agent, args=(n,)) for n in range(threads)]
+        )
         for worker in workers:
             worker.start()
         for worker in workers:
@@ -167,9 +201,17 @@ def main(argv: list[str] | None = None) -> int:
         "--plain", action="store_true", help="anvil without Chain.anvil()'s options"
     )
     parser.add_argument("--anvil-arg", action="append", default=[], help="an extra anvil option")
+    parser.add_argument("--block-time", type=float, default=0, help="seconds (0: automine)")
+    parser.add_argument("--in-flight", type=int, default=0, help="coroutines instead of threads")
     args = parser.parse_args(argv)
     slices = run(
-        args.spends, args.slice, args.threads, plain=args.plain, anvil_args=tuple(args.anvil_arg)
+        args.spends,
+        args.slice,
+        args.threads,
+        plain=args.plain,
+        anvil_args=tuple(args.anvil_arg),
+        block_time=args.block_time,
+        in_flight=args.in_flight,
     )
     for s in slices:
         print(
