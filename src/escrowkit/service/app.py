@@ -65,6 +65,7 @@ def create_app(
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async with mcp.lifespan():
+            backend.adopt(asyncio.get_running_loop())
             tasks = [asyncio.create_task(hub.run(), name="escrowkit-events")]
             if webhooks:
                 tasks.append(asyncio.create_task(deliverer.run(), name="escrowkit-webhooks"))
@@ -74,7 +75,7 @@ def create_app(
                 for task in tasks:
                     task.cancel()
                 await asyncio.gather(*tasks, return_exceptions=True)
-                await asyncio.get_running_loop().run_in_executor(None, backend.close)
+                backend.close(wait=False)
 
     app = FastAPI(
         title="escrowkit",

@@ -5,7 +5,10 @@ bounded pool of worker threads and the event loop never waits on them. A spend u
 ``BudgetCoordinator.arequest_spending`` when the coordinator has it (many spends in
 flight, no thread held while a receipt is awaited); otherwise ``request_spending`` in
 the pool, where at most ``threads`` spends (and reads) run at once and the rest wait
-their turn.
+their turn. The service's loop takes the pool as its default executor (:meth:`adopt`):
+``arequest_spending`` hands its ledger work to the loop's default executor, and the
+stock one (``cpu_count + 4`` threads, 6 on two cores) is too small for group commit to
+gather decisions (232 – 268 decisions/s against 361 – 385 with the pool of 64).
 """
 
 from __future__ import annotations
@@ -46,6 +49,10 @@ class Backend:
         """Whether spends go through ``arequest_spending`` (no thread per spend)."""
         return callable(getattr(self.coordinator, "arequest_spending", None))
 
+    def adopt(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Make the pool ``loop``'s default executor (see the module)."""
+        loop.set_default_executor(self.pool)
+
     async def call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """``fn(*args, **kwargs)`` in a worker thread."""
         loop = asyncio.get_running_loop()
@@ -67,6 +74,8 @@ class Backend:
     async def authenticate(self, secret: str) -> ApiKey | None:
         return await self.call(self.coordinator.api_keys.authenticate, secret)
 
-    def close(self) -> None:
-        """Let the worker threads go (calls in progress finish first)."""
-        self.pool.shutdown(wait=True)
+    def close(self, *, wait: bool = True) -> None:
+        """Let the worker threads go (calls in progress finish first; ``wait=False``
+        returns at once, for the loop that adopted the pool: a worker cannot join
+        itself)."""
+        self.pool.shutdown(wait=wait)
