@@ -212,6 +212,13 @@ def _chain_figures(quick: bool) -> list[Figure]:
         Figure("long run, last / first 1,000", round(kept, 2), "x", None, True,
                " / ".join(f"{s.per_second:.0f}" for s in slices) + " spends/s per 1,000")
     )  # fmt: skip
+    print("long run on 1 s blocks, 256 in flight ...", file=sys.stderr)
+    slices = longrun.run(2_000 if quick else longrun.SPENDS, 1_000, block_time=1, in_flight=256)
+    kept = slices[-1].per_second / slices[0].per_second
+    figures.append(
+        Figure("long run 1 s blocks, last / first", round(kept, 2), "x", None, True,
+               " / ".join(f"{s.per_second:.0f}" for s in slices) + " spends/s per 1,000")
+    )  # fmt: skip
     return figures
 
 
