@@ -26,7 +26,11 @@ def racing_process(
     from escrowkit.coordinator import BudgetCoordinator, SpendRequest
 
     coordinator = BudgetCoordinator(
-        connect(deployment), treasury=treasury, total_budget=BUDGET, store=deployment.store_url
+        connect(deployment),
+        treasury=treasury,
+        total_budget=BUDGET,
+        store=deployment.store_url,
+        shared_nonces=True,
     )
     outcome: list[tuple[str, str | None, str | None]] = []
     lock = threading.Lock()
@@ -70,6 +74,10 @@ def killed_before_sending(deployment_json: str, treasury: str, provider: str) ->
 
     stack.chain.transport.sign_and_send = stop_here  # type: ignore[method-assign]
     coordinator = BudgetCoordinator(
-        stack, treasury=treasury, total_budget=BUDGET, store=deployment.store_url
+        stack,
+        treasury=treasury,
+        total_budget=BUDGET,
+        store=deployment.store_url,
+        shared_nonces=True,
     )
     coordinator.request_spending(SpendRequest("research-agent", 25 * 10**6, provider, "doomed"))

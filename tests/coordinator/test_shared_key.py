@@ -1,4 +1,5 @@
-"""One treasury key shared by several processes on one PostgreSQL ledger (issue 14.3).
+"""One treasury key shared by several processes on one ledger, a SQLite file or PostgreSQL
+(issue 14.3).
 
 Every process takes the key's nonces from the ledger's ``nonces`` row, under its row lock,
 and advances it only once the node accepted the transaction:
@@ -9,7 +10,8 @@ and advances it only once the node accepted the transaction:
   gap: the next spends with the key go through at once, and recover() fences and voids
   the dead process's reservation.
 
-Needs a real anvil and ``$ESCROWKIT_TEST_POSTGRES_URL`` (``.ci/postgres`` starts one).
+Needs a real anvil; the PostgreSQL variants need ``$ESCROWKIT_TEST_POSTGRES_URL``
+(``.ci/postgres`` starts one).
 """
 
 from __future__ import annotations
@@ -46,23 +48,31 @@ PG_URL = os.environ.get("ESCROWKIT_TEST_POSTGRES_URL")
 
 @pytest.fixture(scope="module")
 def node() -> Iterator[tuple[Chain, Stack]]:
-    if not PG_URL:
-        pytest.skip("set ESCROWKIT_TEST_POSTGRES_URL to run the shared-key tests")
     with Chain.anvil() as chain:
         yield chain, deploy_stack(chain)
 
 
-@pytest.fixture
-def shared(node: tuple[Chain, Stack]) -> tuple[Stack, Deployment, Team]:
-    """An emptied PostgreSQL ledger, the reference agents, and a funded treasury key
-    (anvil's account 4) with its allowance at max."""
-    chain, stack = node
-    assert PG_URL is not None
+@pytest.fixture(params=["file", "pg"])
+def ledger_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A new SQLite file, or the emptied PostgreSQL database (skipped without one)."""
+    if request.param == "file":
+        return f"sqlite:///{tmp_path / 'shared.db'}"
+    if not PG_URL:
+        pytest.skip("set ESCROWKIT_TEST_POSTGRES_URL to run the PostgreSQL variant")
     store = Store(PG_URL)
     with store.engine.begin() as conn:
         metadata.drop_all(conn)
         conn.execute(text("DROP TABLE IF EXISTS alembic_version"))
     store.close()
+    return PG_URL
+
+
+@pytest.fixture
+def shared(node: tuple[Chain, Stack], ledger_url: str) -> tuple[Stack, Deployment, Team]:
+    """An empty ledger, the reference agents, and a funded treasury key (anvil's account
+    4) with its allowance at max."""
+    chain, stack = node
+    chain.nonces.resync()  # the previous test's processes sent with our keys
     accounts = chain.accounts
     team = Team(accounts[4], accounts[5], accounts[6], accounts[7], accounts[8], accounts[9])
     stack.token.mint(team.treasury, 2 * BUDGET, sender=team.treasury)
@@ -72,10 +82,10 @@ def shared(node: tuple[Chain, Stack]) -> tuple[Stack, Deployment, Team]:
         token=stack.token.address,
         escrow=stack.escrow.address,
         pool=stack.pool.address,
-        store_url=PG_URL,
+        store_url=ledger_url,
     )
     with BudgetCoordinator(
-        stack, treasury=team.treasury, total_budget=BUDGET, store=PG_URL
+        stack, treasury=team.treasury, total_budget=BUDGET, store=ledger_url
     ) as setup:
         for agent in reference_agents(team):
             setup.register_agent(agent)
@@ -86,7 +96,11 @@ def ledger_equals_chain(stack: Stack, deployment: Deployment, treasury: str) -> 
     """A fresh process's view: nothing PENDING, every counted row's escrow FUNDED for its
     amount, the nonce row where the node is."""
     check = BudgetCoordinator(
-        connect(deployment), treasury=treasury, total_budget=BUDGET, store=deployment.store_url
+        connect(deployment),
+        treasury=treasury,
+        total_budget=BUDGET,
+        store=deployment.store_url,
+        shared_nonces=True,
     )
     assert check.reservations(ReservationStatus.PENDING) == []
     committed = check.reservations(ReservationStatus.COMMITTED)
@@ -186,7 +200,11 @@ def test_a_process_killed_between_its_nonce_and_its_send_leaves_no_gap(
             child.stdout.close()
 
     with BudgetCoordinator(
-        connect(deployment), treasury=team.treasury, total_budget=BUDGET, store=PG_URL
+        connect(deployment),
+        treasury=team.treasury,
+        total_budget=BUDGET,
+        store=deployment.store_url,
+        shared_nonces=True,
     ) as survivor:
         (doomed,) = survivor.reservations(ReservationStatus.PENDING)
         # The dead process's nonce was never used: the next spends take it, no gap.
