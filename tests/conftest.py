@@ -16,6 +16,7 @@ LONG_FIRST = (
     "tests/integration/test_cli.py",
     "tests/integration/test_scripts.py",
     "tests/coordinator/test_processes.py",
+    "tests/coordinator/test_shared_key.py",
     "tests/integration/test_demo.py",
     "tests/service/test_live.py",
 )
