@@ -238,10 +238,11 @@ class LeanTransport(Web3Transport):
             sent = self.request("eth_sendRawTransaction", ["0x" + raw.hex()], context)
         except ChainError as exc:
             # The transport sent it again after a connection died unanswered, and the
-            # node had taken the first: it is sent ("already known", or "nonce too low"
-            # once the first is mined). Only a nonce taken by another transaction is a
-            # conflict.
-            known = "already known" in str(exc).lower()
+            # node had taken the first: it is sent ("already known", anvil's "transaction
+            # already imported", or "nonce too low" once the first is mined). Only a nonce
+            # taken by another transaction is a conflict.
+            message = str(exc).lower()
+            known = "already known" in message or "already imported" in message
             if not known and not (is_nonce_conflict(exc) and self.knows(tx_hash)):
                 raise
             sent = None
