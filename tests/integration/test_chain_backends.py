@@ -148,12 +148,16 @@ def test_a_nonce_taken_behind_our_back_is_healed(anvil: Chain) -> None:
     assert token.balance_of(owner) == 3
 
 
+@pytest.mark.parametrize(
+    "answer", ["already known", "transaction already imported"], ids=["geth", "anvil"]
+)
 def test_a_send_the_node_already_knows_is_sent(
-    anvil: Chain, monkeypatch: pytest.MonkeyPatch
+    anvil: Chain, monkeypatch: pytest.MonkeyPatch, answer: str
 ) -> None:
     """The transport sends a request again when its connection died unanswered; if the
-    node had taken the transaction, the repeat is answered "already known". That
-    transaction is sent: the receipt comes and the nonce stays right."""
+    node had taken the transaction, the repeat is answered "already known" (geth) or
+    "transaction already imported" (anvil, before it mined the first). That transaction
+    is sent: the receipt comes and the nonce stays right."""
     from escrowkit.evm.http import RpcError
 
     assert isinstance(anvil.transport, LeanTransport)
@@ -164,7 +168,7 @@ def test_a_send_the_node_already_knows_is_sent(
     def answered_twice(method: str, params: list[Any]) -> Any:
         result = request(method, params)
         if method == "eth_sendRawTransaction":
-            raise RpcError(method, {"code": -32000, "message": "already known"})
+            raise RpcError(method, {"code": -32003, "message": answer})
         return result
 
     monkeypatch.setattr(anvil.transport.provider, "request", answered_twice)
