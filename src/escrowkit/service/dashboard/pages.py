@@ -35,7 +35,7 @@ ASSETS = {
     "dashboard.css": "text/css; charset=utf-8",
     "dashboard.js": "text/javascript; charset=utf-8",
 }
-#: Nothing but the page's own files; no framing, no referrer.
+#: Nothing but the page's own files; no framing; no referrer to other sites.
 HEADERS = {
     "Cache-Control": "no-store",
     "Content-Security-Policy": "default-src 'none'; script-src 'self'; style-src 'self'; "
@@ -43,7 +43,7 @@ HEADERS = {
     "base-uri 'none'",
     "X-Frame-Options": "DENY",
     "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "no-referrer",
+    "Referrer-Policy": "same-origin",
 }
 #: Login outcomes: (status, code, message).
 KEY_MISSING = (400, "key_missing", "Enter an approver or admin key.")
@@ -88,10 +88,14 @@ def _backend(request: Request) -> Backend:
 
 
 def _same_origin(request: Request) -> bool:
-    """A form post from another site is refused (the browser says where it came from)."""
+    """A form post from another site is refused (the browser says where it came from:
+    ``Sec-Fetch-Site``, else ``Origin``; a client that sends neither is no browser)."""
+    site = request.headers.get("sec-fetch-site")
+    if site is not None:
+        return site in ("same-origin", "none")
     origin = request.headers.get("origin")
-    if origin is None or origin == "null":
-        return origin is None
+    if origin is None:
+        return True
     return urlsplit(origin).netloc == request.headers.get("host", "")
 
 

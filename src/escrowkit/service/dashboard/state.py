@@ -21,7 +21,7 @@ __all__ = ["build_state", "spend_series"]
 
 #: Recent events read to find the latest decisions and alerts.
 RECENT_EVENTS = 400
-RECENT_DECISIONS = 15
+RECENT_DECISIONS = 12
 RECENT_ALERTS = 10
 #: At most this many pages of spends feed the chart (``truncated`` says when that cut).
 CHART_PAGES = 20
@@ -130,9 +130,25 @@ def _recent(coordinator: Any, units: Any, tz: dt.tzinfo) -> list[dict[str, Any]]
             "code": e.data.get("code"),
             "amount": _amount(units, int(e.data.get("amount") or 0)),
             "text": describe(e, units),
+            "summary": _summary(e.data),
         }
         for e in reversed(events[-RECENT_DECISIONS:])
     ]
+
+
+def _short(address: str | None) -> str:
+    text = address or ""
+    return f"{text[:6]}…{text[-4:]}" if len(text) > 12 else text
+
+
+def _summary(data: dict[str, Any]) -> str:
+    """A decision in a line: who, to whom, what for (the reason, when it was refused)."""
+    agent, status = data.get("agent_id") or "?", data.get("status")
+    if status == "APPROVED":
+        return f"{agent} → {_short(data.get('provider'))} · {data.get('purpose')}"
+    if status == "PENDING_APPROVAL":
+        return f"{agent} waits for approval · {data.get('purpose')}"
+    return f"{agent}: {data.get('reason')}"
 
 
 def _alerts(report: Any, units: Any, tz: dt.tzinfo) -> list[dict[str, Any]]:

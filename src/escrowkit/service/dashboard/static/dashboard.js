@@ -18,6 +18,7 @@ function h(tag, attrs, ...children) {
   for (const [name, value] of Object.entries(attrs || {})) {
     if (value === null || value === undefined || value === false) continue;
     if (name === "class") node.className = value;
+    else if (name === "style") Object.assign(node.style, value); // CSSOM: allowed by the CSP
     else if (name.startsWith("on")) node.addEventListener(name.slice(2), value);
     else node.setAttribute(name, value === true ? "" : value);
   }
@@ -117,8 +118,8 @@ function drawAgents(data) {
         h("span", { class: "num" }, h("span", { class: "agent-spent" }, a.spent_today.text), " of ",
           h("span", { class: "agent-limit" }, a.daily_limit.text))),
       h("div", { class: cls, role: "img", "aria-label": `${a.spent_today.text} of ${a.daily_limit.text}` },
-        h("span", { class: "spent", style: `width:${(spent * 100).toFixed(2)}%` }),
-        h("span", { class: "held", style: `width:${(held * 100).toFixed(2)}%` })),
+        h("span", { class: "spent", style: { width: `${(spent * 100).toFixed(2)}%` } }),
+        h("span", { class: "held", style: { width: `${(held * 100).toFixed(2)}%` } })),
       h("div", { class: "bar-label small muted" }, h("span", {}, `${a.remaining_today.text} left today`),
         h("span", { class: "num" }, `lifetime ${a.spent.text}`)));
   }));
@@ -128,7 +129,11 @@ function drawAgents(data) {
 
 function drawChart(data) {
   const buckets = data.chart[range];
-  const W = 720, H = 220, left = 8, bottom = 26, top = 18;
+  const svg = document.getElementById("chart");
+  // Drawn at the chart's own pixel width, so that its text is never stretched.
+  const W = Math.max(Math.round(svg.clientWidth || 720), 280), H = Math.round(svg.clientHeight || 220);
+  const left = 8, bottom = 26, top = 18;
+  svg.setAttribute("viewBox", `0 0 ${W} ${H}`);
   const max = Math.max(...buckets.map((b) => Number(b.value)), 0);
   const step = (W - left * 2) / buckets.length;
   const parts = [s("line", { x1: left, x2: W - left, y1: H - bottom, y2: H - bottom, class: "axis" })];
@@ -139,7 +144,7 @@ function drawChart(data) {
       class: "col", "data-label": b.label, "data-text": b.text });
     rect.append(s("title", {}, `${b.label}: ${b.text}`));
     parts.push(rect);
-    const every = range === "24h" ? 3 : 1;
+    const every = range === "24h" ? (W < 500 ? 6 : 3) : 1;
     if (n % every === 0) parts.push(s("text", { x: x + step * 0.35, y: H - 8, "text-anchor": "middle" }, b.label));
   });
   if (max > 0) {
@@ -189,7 +194,7 @@ function drawDecisions(data) {
     const fresh = !first && !seenDecisions.has(d.id);
     seenDecisions.add(d.id);
     return h("li", { class: fresh ? "fresh" : "", "data-event": d.id, "data-status": d.status, "data-code": d.code || "" },
-      state(d.status), h("span", {}, d.text), h("span", { class: "num" }, d.amount.text),
+      state(d.status), h("span", { title: d.text }, d.summary), h("span", { class: "num" }, d.amount.text),
       h("span", { class: "when" }, d.at, d.code ? ` · ${d.code}` : ""));
   }));
 }
@@ -225,7 +230,7 @@ function drawEscrows(data) {
     return h("tr", { "data-escrow": e.escrow_id },
       h("td", {}, h("strong", {}, e.agent_id), h("div", { class: "small muted" }, e.purpose)),
       h("td", { class: "num" }, e.amount.text),
-      h("td", {}, state(e.chain_state), h("div", { class: "small muted" }, `ledger: ${e.status}`)),
+      h("td", {}, state(e.chain_state), h("div", { class: "small muted ledger-word" }, `ledger: ${e.status}`)),
       h("td", { class: "hide-narrow mono", title: e.escrow_id }, short(e.escrow_id),
         e.deadline ? h("div", { class: "small muted" }, `deadline ${e.deadline}`) : null),
       h("td", {}, open ? h("div", { class: "actions" }, escrowButton(e, "settle", "Settle"),
@@ -249,7 +254,7 @@ function drawScopes(data) {
   }
   fill("scopes", figureTable(["Scope", "Allocated", "Spent", "Reserved", "Remaining"],
     data.scopes.map((sc) => h("tr", { "data-scope": sc.scope },
-      h("td", { style: `padding-left:${0.4 + sc.depth * 1.1}rem`, title: sc.scope || "root" },
+      h("td", { style: { paddingLeft: `${0.4 + sc.depth * 1.1}rem` }, title: sc.scope || "root" },
         sc.depth ? "└ " : "", sc.label),
       h("td", { class: "num" }, sc.allocated.text), h("td", { class: "num" }, sc.spent.text),
       h("td", { class: "num" }, sc.reserved.text), h("td", { class: "num" }, sc.remaining.text)))));
@@ -365,6 +370,8 @@ function tabs() {
     if (current) drawChart(current);
   }));
 }
+
+window.addEventListener("resize", () => { if (current) drawChart(current); });
 
 document.addEventListener("DOMContentLoaded", () => {
   document.body.dataset.role = ROLE;
