@@ -168,7 +168,7 @@ def wait_text(page: Any, selector: str, expected: str, timeout: float = LIVE) ->
     """Seconds until ``selector`` shows ``expected`` (fails after ``timeout``)."""
     start = time.monotonic()
     page.wait_for_function(
-        "([s, t]) => { const n = document.querySelector(s); return n && n.textContent.trim() === t; }",
+        "([s, t]) => document.querySelector(s)?.textContent.trim() === t",
         arg=[selector, expected],
         timeout=timeout * 1000,
     )
