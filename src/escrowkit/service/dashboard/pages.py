@@ -129,7 +129,9 @@ async def login(request: Request) -> Response:
         return _login(KEY_UNKNOWN)
     if key.role not in ROLES:
         return _login(AGENT_REFUSED)
-    token, _ = _sessions(request).open(key)
+    sessions = _sessions(request)
+    sessions.close(request.cookies.get(COOKIE))  # a new session, never the old one again
+    token, _ = sessions.open(key)
     response = RedirectResponse("/", status_code=303, headers=HEADERS)
     response.set_cookie(
         COOKIE,

@@ -295,9 +295,21 @@ async function refresh() {
   draw(await response.json());
 }
 
+// One refresh at a time: events that arrive meanwhile cost one more refresh, not one each.
+let refreshing = false;
+let dirty = false;
+
 function soon() {
+  if (refreshing) { dirty = true; return; }
   clearTimeout(refreshTimer);
-  refreshTimer = setTimeout(refresh, 80);
+  refreshTimer = setTimeout(run, 60);
+}
+
+async function run() {
+  refreshing = true;
+  try { await refresh(); } catch (_) { /* the next event or reconnect tries again */ }
+  refreshing = false;
+  if (dirty) { dirty = false; refreshTimer = setTimeout(run, 200); }
 }
 
 async function post(path, body) {
