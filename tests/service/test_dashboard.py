@@ -188,3 +188,36 @@ def test_the_pages_files_are_package_data(client: TestClient) -> None:
         assert response.status_code == 200 and kind in response.headers["content-type"]
     assert client.get("/dashboard/static/..%2Fsessions.py").status_code == 404
     assert "/dashboard/state" not in client.get("/openapi.json").json()["paths"]
+
+
+def test_a_login_or_logout_from_another_site_is_refused(client: TestClient, keys: Keys) -> None:
+    for headers in ({"Origin": "http://evil.example"}, {"Sec-Fetch-Site": "cross-site"}):
+        response = client.post("/login", data={"key": keys.admin}, headers=headers)
+        assert response.status_code == 403
+        assert response.headers["X-Escrowkit-Code"] == "cross_site_request"
+        assert COOKIE not in response.headers.get("set-cookie", "")
+    same = {"Origin": "http://127.0.0.1", "Sec-Fetch-Site": "same-origin"}
+    response = client.post("/login", data={"key": keys.admin}, headers=same, follow_redirects=False)
+    assert response.status_code == 303
+    csrf = client.get("/").text.split('name="csrf-token" content="')[1].split('"')[0]
+    client.post("/logout", data={"csrf": csrf}, headers={"Sec-Fetch-Site": "cross-site"})
+    client.cookies.set(COOKIE, response.cookies[COOKIE])
+    assert client.get("/dashboard/state").status_code == 200  # that logout did nothing
+
+
+def test_a_session_ends_after_8_idle_hours(coordinator: BudgetCoordinator, keys: Keys) -> None:
+    from escrowkit.service.backend import Backend
+    from escrowkit.service.dashboard.sessions import IDLE, Sessions
+
+    now = [0.0]
+    sessions = Sessions(Backend(coordinator, threads=1), clock=lambda: now[0])
+    key = coordinator.api_keys.authenticate(keys.approver)
+    assert key is not None
+    token, _ = sessions.open(key)
+    now[0] = IDLE - 1
+    assert sessions.get(token) is not None  # used: its idle time restarts
+    now[0] += IDLE - 1
+    assert sessions.get(token) is not None
+    now[0] += IDLE + 1
+    assert sessions.get(token) is None
+    sessions.backend.close()
