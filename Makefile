@@ -9,7 +9,8 @@ PY_STAMP := $(VENV)/.installed
 NPM_STAMP := node_modules/.installed
 export ESCROWKIT_CACHE_DIR ?= $(CURDIR)/.escrowkit-cache
 
-.PHONY: install demo test test-fast test-anvil test-slow lint bench compile clean
+.PHONY: install demo dashboard chromium screenshots test test-fast test-anvil test-slow lint bench \
+	compile clean
 
 install: $(PY_STAMP) $(NPM_STAMP)
 
@@ -24,6 +25,22 @@ $(NPM_STAMP): package-lock.json
 
 demo: install
 	$(VENV)/bin/escrowkit demo
+
+# The demo, then its service and dashboard on http://127.0.0.1:8700/ (prints the key to
+# sign in with); Ctrl-C stops.
+dashboard: install
+	$(VENV)/bin/escrowkit demo --serve
+
+# The browser tests drive Debian's chromium (never `playwright install`, a download).
+chromium:
+	@command -v chromium >/dev/null || { echo "installing chromium (apt-get) for the browser tests"; \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq chromium; \
+	  else sudo apt-get update -qq && sudo apt-get install -y -qq chromium; fi; }
+
+# The README's screenshots, from the browser tests.
+screenshots: install chromium
+	ESCROWKIT_SCREENSHOTS=$(CURDIR)/docs/screenshots $(VENV)/bin/pytest -q -m browser \
+	  tests/service/test_dashboard_browser.py
 
 lint: $(PY_STAMP)
 	$(VENV)/bin/ruff check src tests scripts benchmarks
@@ -42,7 +59,8 @@ test: install lint
 test-fast: install
 	$(VENV)/bin/pytest -q -x
 
-test-slow: install
+# Soak, faults, heavy property runs and the dashboard in headless chromium.
+test-slow: install chromium
 	$(VENV)/bin/pytest -q $(XDIST) -m slow
 
 bench: install

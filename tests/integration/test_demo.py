@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
+import time
+from pathlib import Path
+
+import pytest
 
 from escrowkit.cli.demo_scenario import run_demo
 from escrowkit.contracts.escrow import EscrowState
@@ -63,3 +68,47 @@ def test_a_steps_warning_follows_its_heading() -> None:
     warning = done.stdout.index("warning: funding")  # the library's log, as the CLI shows it
     previous = done.stdout.index("research-agent tries 150 USDC")
     assert previous < heading < warning
+
+
+@pytest.mark.slow
+def test_demo_serve_leaves_the_dashboard_running(tmp_path: Path) -> None:
+    """`escrowkit demo --serve` (make dashboard): the printed admin key signs in, and the
+    dashboard shows the demo's ledger, with one approval waiting."""
+    import httpx
+
+    from escrowkit.evm.anvil import free_port
+
+    port = free_port()
+    out = tmp_path / "demo.out"
+    with out.open("w") as sink:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "escrowkit.cli", "demo", "--serve", "--port", str(port)],
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, "COLUMNS": "200"},
+        )
+    try:
+        deadline = time.monotonic() + 120
+        while "Ctrl-C stops" not in out.read_text():
+            assert process.poll() is None, out.read_text()
+            assert time.monotonic() < deadline, out.read_text()
+            time.sleep(0.2)
+        key = re.search(r"ek_admin_[A-Za-z0-9_-]+", out.read_text())
+        assert key is not None
+        url = f"http://127.0.0.1:{port}"
+        while True:
+            try:
+                httpx.get(f"{url}/healthz", timeout=1)
+                break
+            except httpx.HTTPError:
+                assert time.monotonic() < deadline
+                time.sleep(0.1)
+        with httpx.Client(base_url=url) as http:
+            assert http.post("/login", data={"key": key.group()}).status_code == 303  # -> /
+            state = http.get("/dashboard/state").json()
+        assert state["budget"]["spent"]["text"] == "175.00 USDC"
+        assert [a["agent_id"] for a in state["approvals"]] == ["data-agent"]
+        assert [e["chain_state"] for e in state["escrows"]] == ["FUNDED", "SETTLED"]
+    finally:
+        process.terminate()
+        process.wait(20)

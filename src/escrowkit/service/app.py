@@ -1,5 +1,6 @@
 """The service's ASGI app (FastAPI) over one coordinator: every endpoint of DESIGN.md
-section 9, the event hub behind ``/v1/events``, the webhook deliveries and ``/mcp``.
+section 9, the event hub behind ``/v1/events``, the webhook deliveries, ``/mcp`` and the
+dashboard at ``/`` (section 10).
 
 ``create_app(coordinator)`` builds it; the caller owns the coordinator (opens and closes
 it). Run it with uvicorn (``escrowkit serve`` does), or in-process with httpx's
@@ -18,6 +19,7 @@ from fastapi.routing import APIRoute
 from starlette.routing import Route
 
 from escrowkit.service.backend import Backend
+from escrowkit.service.dashboard import install_dashboard
 from escrowkit.service.errors import install_error_handlers
 from escrowkit.service.events import EventHub
 from escrowkit.service.mcp_http import McpEndpoint
@@ -90,6 +92,7 @@ def create_app(
     install_error_handlers(app)
     for module in (spends, approvals, escrows, reads, admin, events, system):
         app.include_router(module.router)
+    install_dashboard(app, backend)
     app.router.routes.append(Route("/mcp", endpoint=mcp, methods=["GET", "POST", "DELETE"]))
     install_openapi(app, extra=(EventOut,))
     app.add_middleware(MetricsMiddleware, metrics=metrics)

@@ -1,12 +1,12 @@
 """Who is asking: the ``Authorization: Bearer <key>`` of every request but ``/healthz``,
-``/openapi.json`` (and, later, the dashboard's login), checked against the ledger each
+``/openapi.json`` and the dashboard's page and login, checked against the ledger each
 time, so that a revoked key fails at once, in every process.
 
 The role rules of DESIGN.md section 9 are dependencies: :func:`caller` (any live key),
 :func:`require` (one of some roles). An agent key acts only as its agent: routes take
 the agent id from the key (``key.agent_id``), never from the request.
 
-The dashboard (issue 19) signs people in with a session cookie instead: it sets
+The dashboard signs people in with a session cookie instead: it sets
 ``app.state.session_key``, an async callable that returns the key a request's session
 stands for (or None); it is asked only when there is no ``Authorization`` header.
 """
