@@ -75,6 +75,8 @@ def test_a_v1_ledger_upgrades_in_place_keeping_every_row(tmp_path: Path) -> None
         assert compare_metadata(MigrationContext.configure(conn), metadata) == []
         triggers = conn.execute(text("select name from sqlite_master where type='trigger'"))
         assert {t[0] for t in triggers} == {"audit_log_no_update", "audit_log_no_delete"}
+        counters = text("select sql from sqlite_master where name = 'counters'")
+        assert "WITHOUT ROWID" in conn.execute(counters).scalar_one()  # as a new ledger's
     engine.dispose()
     Store(url).close()  # opening again is a no-op
 

@@ -452,18 +452,25 @@ def test_counters_are_written_once_per_transaction(store: Store) -> None:
         assert scope_used(ledger, "tenant:t/workspace:w/agent:a3") == 2
 
 
-def test_a_budget_set_by_another_store_is_seen(tmp_path: Path) -> None:
+@pytest.mark.parametrize("kind", ["file", "pg"])
+def test_a_budget_set_by_another_store_is_seen(kind: str, tmp_path: Path) -> None:
     """A process keeps the counters it wrote; a budget another process sets (another
-    Store on the same file) bumps usage_seq, so the kept values are read again."""
-    url = f"sqlite:///{tmp_path / 'shared.db'}"
-    one, two = Store(url), Store(url)
+    Store on the same database) bumps usage_seq, so the kept values are read again (the
+    scopes of a decision in one query)."""
+    one = _sqlite_file(tmp_path) if kind == "file" else _postgres(tmp_path)
+    two = Store(one.url)
+    charged = list(charged_scopes(CHILD))
     with one.write() as ledger:
         ledger.insert_reservation(scoped(5, "c", CHILD))
-        assert ledger.scope_usage(["workspace:a"]) == []
+        assert ledger.scope_usage(charged) == []
     with two.write() as ledger:
         ledger.set_scope_budget("workspace:a", 9)
+        ledger.set_scope_budget(CHILD, 7)
     with one.write() as ledger:
-        assert ledger.scope_usage(["workspace:a"]) == [ScopeUsage("workspace:a", 9, 5)]
+        assert ledger.charged_usage(CHILD, None) == [
+            ScopeUsage("workspace:a", 9, 5),
+            ScopeUsage(CHILD, 7, 5),
+        ]
     one.close()
     two.close()
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from escrowkit.budget.outcomes import Decision, SpendStatus
 from escrowkit.budget.requests import AgentConfig, SpendRequest
@@ -55,9 +56,9 @@ class Usage:
     total: int = 0
 
 
-@dataclass(frozen=True, slots=True)
-class ScopeUsage:
-    """A charged scope that has a budget: what counts against it before this spend."""
+class ScopeUsage(NamedTuple):
+    """A charged scope that has a budget: what counts against it before this spend. (A
+    tuple: one is made per charged scope and decision.)"""
 
     scope: str
     budget: int

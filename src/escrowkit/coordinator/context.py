@@ -7,7 +7,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from escrowkit.budget import AgentConfig, PolicyInputs, SpendRequest, Usage, charged_scopes
+from escrowkit.budget import AgentConfig, PolicyInputs, SpendRequest, Usage
 from escrowkit.budget.windows import HOUR, DayWindows
 from escrowkit.coordinator.executors import SpendExecutor
 from escrowkit.ledger import Ledger, Store
@@ -57,7 +57,7 @@ class Context:
 
     def refresh(self, ledger: Ledger) -> None:
         """Reload the agents when another coordinator (or process) changed them."""
-        version = ledger.state().config_version
+        version = ledger.config_version()
         if version != self._config_version:
             self.agents = ledger.agents()
             self.removed = ledger.agents(removed=True)
@@ -111,7 +111,7 @@ class Context:
         )
         daily = ledger.day_used(agent.id, day)
         hourly = ledger.hour_used(agent.id, now - HOUR) if agent.hourly_limit is not None else 0
-        scopes = ledger.scope_usage(charged_scopes(agent.path, request.workflow))
+        scopes = ledger.charged_usage(agent.path, request.workflow)
         inputs = PolicyInputs(
             agent=agent,
             units=self.units,

@@ -10,6 +10,7 @@ written once per transaction.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from typing import NamedTuple
 
@@ -18,7 +19,7 @@ from sqlalchemy import and_, select
 from escrowkit.budget import ScopeUsage, charged_scopes
 from escrowkit.ledger import statements as st
 from escrowkit.ledger.records import Reservation, ReservationStatus
-from escrowkit.ledger.unit import ROOT_KEY, UnitOfWork
+from escrowkit.ledger.unit import CounterKey, UnitOfWork
 
 __all__ = ["Counters", "PendingCharge", "ScopeCounter"]
 
@@ -42,6 +43,11 @@ class PendingCharge(NamedTuple):
     amount: int
 
 
+@functools.lru_cache(maxsize=16_384)
+def _charged_keys(path: str, workflow: str | None) -> tuple[CounterKey, ...]:
+    return tuple(("scope", scope, "") for scope in charged_scopes(path, workflow))
+
+
 class Counters(UnitOfWork):
     """The counter operations of one transaction (mixed into :class:`Ledger`)."""
 
@@ -49,7 +55,7 @@ class Counters(UnitOfWork):
 
     def set_total_budget(self, amount: int, now: float) -> None:
         """The root scope's budget: what the total budget check enforces."""
-        self._set_budget(ROOT_KEY, amount)
+        self._set_budget(("scope", "", ""), amount)
         self._update_state(updated_at=now)
 
     def set_scope_budget(self, scope: str, budget: int | None) -> None:
@@ -70,11 +76,19 @@ class Counters(UnitOfWork):
 
     def scope_usage(self, scopes: Sequence[str]) -> list[ScopeUsage]:
         """Those of ``scopes`` that have a budget, in the given order, with their usage."""
-        keys = [("scope", scope, "") for scope in scopes]
+        return self._usage([("scope", scope, "") for scope in scopes])
+
+    def charged_usage(self, path: str, workflow: str | None) -> list[ScopeUsage]:
+        """:meth:`scope_usage` of the scopes a spend at agent path ``path`` (and
+        ``workflow``) charges, in the order they are checked."""
+        return self._usage(_charged_keys(path, workflow))
+
+    def _usage(self, keys: Sequence[CounterKey]) -> list[ScopeUsage]:
         self._load(keys)
+        counters = self._counters
         found = []
         for key in keys:
-            budget, used, _ = self._counter(key)
+            budget, used, _ = counters[key]
             if budget is not None:
                 found.append(ScopeUsage(key[1], budget, used))
         return found
@@ -125,11 +139,11 @@ class Counters(UnitOfWork):
     def add_usage(self, reservation: Reservation, delta: int) -> None:
         """Add ``delta`` (negative to credit back) to every counter ``reservation``
         counts in: the root, its agent's day, its category, each scope it charges."""
-        used = self._add(ROOT_KEY, delta)
+        used = self._add_total(delta)
         if used < 0:  # pragma: no cover - a bug, never a user error
             raise AssertionError(f"usage would go negative ({used}): the ledger is inconsistent")
         self._add(("day", reservation.agent_id, reservation.day), delta)
         if reservation.category is not None:
             self._add(("category", reservation.category, ""), delta)
-        for scope in charged_scopes(reservation.scope, reservation.workflow):
-            self._add(("scope", scope, ""), delta)
+        for key in _charged_keys(reservation.scope, reservation.workflow):
+            self._add(key, delta)

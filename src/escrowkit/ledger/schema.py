@@ -145,6 +145,9 @@ counters_table = Table(
     Column("period", String(10), primary_key=True),  # '' for lifetime counters
     Column("budget", Amount),  # NULL: counted, not capped
     Column("used", Amount, nullable=False),
+    # Rows kept in key order (SQLite): a decision's counters (the agent's day, its path
+    # and the path's prefixes) sit side by side on few pages, found without an index.
+    sqlite_with_rowid=False,
 )
 
 reservations_table = Table(

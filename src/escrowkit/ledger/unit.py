@@ -36,10 +36,10 @@ _CLEAN, _MISSING, _NEW, _DIRTY = range(4)
 
 @dataclass
 class CounterCache:
-    """Counters as of ``usage_seq == seq``: key -> (budget, used, whether the row exists)."""
+    """Counters as of ``usage_seq == seq``: key -> [budget, used, flag] (see above)."""
 
     seq: int | None = None
-    rows: dict[CounterKey, tuple[int | None, int, bool]] = field(default_factory=dict)
+    rows: dict[CounterKey, list[Any]] = field(default_factory=dict)
 
     def clear(self) -> None:
         self.seq, self.rows = None, {}
@@ -60,7 +60,10 @@ class UnitOfWork:
         self.conn = conn
         self._cache = cache
         self._row: _StateRow | None = None
+        self._state: TreasuryState | None = None
         self._start_seq: int | None = None
+        # The cache's counters, when they were good at the start of this transaction.
+        self._kept: dict[CounterKey, list[Any]] | None = None
         self._seq = 0
         self._seq_dirty = False
         # Counters read or changed in this transaction ([budget, used, flag]), and the
@@ -111,6 +114,7 @@ class UnitOfWork:
             self._seq += 1
             self.conn.execute(st.SET_SEQ, {"b_seq": self._seq})
             self._seq_dirty = False
+            self._state = None
         if self._audit:
             self.conn.execute(st.INSERT_AUDIT, self._audit)
             self._audit = []
@@ -180,47 +184,56 @@ class UnitOfWork:
                 config_version=row.config_version,
             )
             self._seq = row.usage_seq
+            self._state = None
             if self._start_seq is None:
                 self._start_seq = row.usage_seq
+                cache = self._cache
+                if cache is not None and cache.seq == row.usage_seq:
+                    self._kept = cache.rows
         return self._row
+
+    def config_version(self) -> int:
+        """Bumped with every change of the agents (cheaper than :meth:`state`)."""
+        return (self._row or self._state_row()).config_version
 
     def state(self) -> TreasuryState:
         """Budget, usage and freeze state: the state row and the root scope's counter."""
-        row = self._state_row()
-        budget, used, _ = self._counter(ROOT_KEY)
-        return TreasuryState(
-            total_budget=budget or 0,
-            used=used,
-            freeze_reason=row.freeze_reason,
-            config_version=row.config_version,
-            usage_seq=self._seq,
-        )
+        if self._state is None:
+            row = self._row or self._state_row()
+            budget, used, _ = self._counters.get(ROOT_KEY) or self._counter(ROOT_KEY)
+            self._state = TreasuryState(
+                total_budget=budget or 0,
+                used=used,
+                freeze_reason=row.freeze_reason,
+                config_version=row.config_version,
+                usage_seq=self._seq,
+            )
+        return self._state
 
     def _update_state(self, **values: Any) -> None:
         self.flush()
         self.conn.execute(update(state_table).where(st.S.id == 1).values(**values))
         self._row = None
+        self._state = None
 
     # ---- counters ----------------------------------------------------------------------
-
-    def _cached(self, key: CounterKey) -> tuple[int | None, int, bool] | None:
-        cache = self._cache
-        self._state_row()  # sets _start_seq: the cache is good if it is as of that value
-        if cache is None or cache.seq != self._start_seq:
-            return None
-        return cache.rows.get(key)
+    # A counter held here is the very list the process's cache holds (when the cache was
+    # good at the start): a write transaction runs alone (the store's lock), and one that
+    # rolls back clears the cache.
 
     def _counter(self, key: CounterKey) -> list[Any]:
         """[budget, used, flag] of a counter (a missing one: no budget, nothing used)."""
         entry = self._counters.get(key)
         if entry is None:
-            found = self._cached(key)
-            if found is None:
+            if self._row is None:
+                self._state_row()  # says whether the cache is good
+            kept = self._kept
+            entry = None if kept is None else kept.get(key)
+            if entry is None:
                 row = self.conn.execute(
                     st.SELECT_COUNTER, {"b_kind": key[0], "b_name": key[1], "b_period": key[2]}
                 ).first()
-                found = (None, 0, False) if row is None else (row.budget, int(row.used), True)
-            entry = [found[0], found[1], _CLEAN if found[2] else _MISSING]
+                entry = [None, 0, _MISSING] if row is None else [row.budget, int(row.used), _CLEAN]
             self._counters[key] = entry
         return entry
 
@@ -229,33 +242,51 @@ class UnitOfWork:
         budget, used, flag = self._counter(key)
         return budget, used, flag != _MISSING
 
-    def _load(self, keys: Iterable[CounterKey]) -> None:
-        """Read the counters of ``keys`` that neither this transaction nor the cache
-        holds, in one query (a decision's scopes after another process wrote)."""
-        wanted = [k for k in keys if k not in self._counters and self._cached(k) is None]
+    def _load(self, keys: Sequence[CounterKey]) -> None:
+        """Hold the counters of ``keys``, reading those that neither this transaction nor
+        the cache holds in one query (a decision's scopes after another process wrote)."""
+        counters = self._counters
+        if self._row is None:
+            self._state_row()
+        kept = self._kept
+        wanted = []
+        for key in keys:
+            if key not in counters:
+                entry = None if kept is None else kept.get(key)
+                if entry is None:
+                    wanted.append(key)
+                else:
+                    counters[key] = entry
         if len(wanted) < 2:
-            return  # _counter reads a single one as cheaply
+            for key in wanted:  # one query either way
+                self._counter(key)
+            return
         found = {
             (row.kind, row.name, row.period): row
             for row in self.conn.execute(st.SELECT_COUNTERS, {"b_keys": wanted})
         }
         for key in wanted:
             row = found.get(key)
-            self._counters[key] = (
+            counters[key] = (
                 [None, 0, _MISSING] if row is None else [row.budget, int(row.used), _CLEAN]
             )
 
     def _add(self, key: CounterKey, delta: int) -> int:
         """Add ``delta`` to a counter (written at flush); its new value."""
-        entry = self._counter(key)
+        entry = self._counters.get(key) or self._counter(key)
         entry[1] += delta
         flag = entry[2]
-        if flag == _MISSING:
-            entry[2] = _NEW
-        elif flag == _CLEAN:
+        if flag == _CLEAN:
             entry[2] = _DIRTY
+        elif flag == _MISSING:
+            entry[2] = _NEW
         self._dirty[key] = None
         return int(entry[1])
+
+    def _add_total(self, delta: int) -> int:
+        """:meth:`_add` for the root scope (what :meth:`state` shows)."""
+        self._state = None
+        return self._add(ROOT_KEY, delta)
 
     def _set_budget(self, key: CounterKey, budget: int | None) -> None:
         """Set (None: remove) a counter's budget, now; its usage stays."""
@@ -274,6 +305,7 @@ class UnitOfWork:
             )
         entry[0], entry[2] = budget, _CLEAN
         self._seq_dirty = True
+        self._state = None
 
     def day_used(self, agent_id: str, day: str) -> int:
         """What counts against ``agent_id``'s limit on ``day``."""
@@ -283,8 +315,7 @@ class UnitOfWork:
         """After a commit: remember this transaction's counters for the next ones."""
         if self._row is None:
             return
-        if cache.seq is None or cache.seq != self._start_seq or len(cache.rows) > 100_000:
-            cache.rows = {}
-        for key, (budget, used, flag) in self._counters.items():
-            cache.rows[key] = (budget, used, flag != _MISSING)
+        if self._kept is not cache.rows or len(cache.rows) > 100_000:
+            cache.rows = {}  # it was stale (another process wrote) or has grown large
+        cache.rows.update(self._counters)
         cache.seq = self._seq

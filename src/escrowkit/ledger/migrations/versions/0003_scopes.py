@@ -39,6 +39,7 @@ def upgrade() -> None:
         sa.Column("period", sa.String(10), primary_key=True),
         sa.Column("budget", AMOUNT),
         sa.Column("used", AMOUNT, nullable=False),
+        sqlite_with_rowid=False,
     )
     into = "INSERT INTO counters (kind, name, period, budget, used) SELECT "
     pg = op.get_bind().dialect.name == "postgresql"
