@@ -111,6 +111,23 @@ def collect(quick: bool) -> list[Figure]:
             False,
         )
     )
+    print("coordinator decisions/s with 3-level scopes ...", file=sys.stderr)
+    scoped = coordinator_bench.run(
+        decisions=5_000 if quick else coordinator_bench.DECISIONS,
+        prefill=20_000 if quick else coordinator_bench.PREFILL,
+        scope_levels=3,
+    )
+    figures.append(
+        Figure(
+            "coordinator, 3-level scopes",
+            round(scoped.per_second / decisions.per_second * 100),
+            "%",
+            100 - coordinator_bench.SCOPE_TOLERANCE * 100,
+            True,
+            f"{scoped.per_second:,.0f}/s against {decisions.per_second:,.0f}/s without scopes; "
+            f"CPU {scoped.cpu_per_decision_us:,.0f} us per decision",
+        )
+    )
     figures += service_figures(quick)
     for mode in ("treasury", "pool"):
         print(f"end to end on anvil ({mode}) ...", file=sys.stderr)
