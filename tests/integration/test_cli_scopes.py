@@ -103,6 +103,8 @@ total_budget = "1000"
     )
     table = run(tmp_path, "budgets", "show").stdout
     assert "(total budget)" in table and "workflow:t1" in table
+    assert "by scope" in run(tmp_path, "report").stdout
+    assert "scope: workspace:alpha/agent:planner" in run(tmp_path, "agents", "list").stdout
     report = run_json(tmp_path, "report")
     assert [s["scope"] for s in report["scopes"]] == [b["scope"] for b in balances]
 

@@ -3,17 +3,13 @@ balances. The total budget is ``budgets set-total``; category budgets come from 
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 import typer
-from rich.table import Table
 
 from escrowkit.cli.options import JsonOption, open_coordinator, parse_amount
 from escrowkit.cli.render import console, print_json
-
-if TYPE_CHECKING:
-    from escrowkit.contracts.token import TokenClient
-    from escrowkit.coordinator import ScopeBalance
+from escrowkit.cli.report_view import render_balances
 
 ScopeArgument = Annotated[
     str,
@@ -58,22 +54,3 @@ def budgets_show(
         print_json(balances)
         return
     render_balances(balances, stack.token, title=f"scopes under {prefix}" if prefix else "scopes")
-
-
-def render_balances(balances: list[ScopeBalance], token: TokenClient, *, title: str) -> None:
-    """Scope balances as one table, a row per scope, indented by depth."""
-    if not balances:
-        console.print("no scope has a budget here", highlight=False)
-        return
-    table = Table(title=title)
-    table.add_column("scope")
-    for column in ("allocated", "spent", "reserved", "remaining"):
-        table.add_column(column, justify="right")
-    fmt = token.format
-    for row in balances:
-        depth = row.scope.count("/") + 1 if row.scope else 0
-        name = "  " * depth + (row.scope.rsplit("/", 1)[-1] if row.scope else "(total budget)")
-        table.add_row(
-            name, fmt(row.allocated), fmt(row.spent), fmt(row.reserved), fmt(row.remaining)
-        )
-    console.print(table)
