@@ -104,6 +104,42 @@ def assert_counters_carried_over(ledger: Ledger) -> None:
     assert {a.scope for a in ledger.agents().values()} == {""}
 
 
+def test_a_ledger_stamped_past_the_placeholder_0003_gets_its_scopes(tmp_path: Path) -> None:
+    """Main's service branch shipped a placeholder 0003 (it changed nothing) and 0004 (the
+    service's tables): a ledger made or upgraded there is at 0004 without the counters.
+    Revision 0005 runs 0003's steps on it; the result is what a new ledger gets."""
+    from alembic import command
+    from alembic.config import Config
+
+    from escrowkit.ledger.migrate import MIGRATIONS
+
+    url = v1_copy(tmp_path)
+    engine = create_engine(url)
+    with engine.begin() as conn:  # 0001 -> 0002, then what 0004 adds, stamped 0004
+        config = Config()
+        config.set_main_option("script_location", str(MIGRATIONS))
+        config.attributes["connection"] = conn
+        conn.execute(text("CREATE TABLE alembic_version (version_num VARCHAR(32) PRIMARY KEY)"))
+        conn.execute(text("INSERT INTO alembic_version VALUES ('0001')"))
+        command.upgrade(config, "0002")
+        for name in ("api_keys", "events", "webhook_cursors"):
+            metadata.tables[name].create(conn)
+        conn.execute(text("UPDATE alembic_version SET version_num = '0004'"))
+        assert "counters" not in inspect(conn).get_table_names()
+    engine.dispose()
+    store = Store(url)
+    try:
+        with store.read() as ledger:
+            assert current_revision(ledger.conn) == HEAD_REVISION
+            assert_counters_carried_over(ledger)
+    finally:
+        store.close()
+    engine = create_engine(url)
+    with engine.connect() as conn:
+        assert compare_metadata(MigrationContext.configure(conn), metadata) == []
+    engine.dispose()
+
+
 def test_a_ledger_newer_than_the_code_is_refused(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'new.db'}"
     Store(url).close()

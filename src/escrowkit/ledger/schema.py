@@ -56,7 +56,7 @@ __all__ = [
 SCHEMA_VERSION = "3"
 #: Every migration revision this code knows, oldest first; the last is the schema above.
 #: A ledger whose revision is not here was made by a newer escrowkit and is refused.
-REVISIONS = ("0001", "0002", "0003", "0004")
+REVISIONS = ("0001", "0002", "0003", "0004", "0005")
 HEAD_REVISION = REVISIONS[-1]
 
 
