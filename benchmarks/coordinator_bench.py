@@ -56,6 +56,7 @@ __all__ = [
     "decisions_per_second",
     "main",
     "run",
+    "scope_ratio",
 ]
 
 
@@ -319,7 +320,7 @@ def compare_scopes(
     return plain, scoped
 
 
-def _ratio(plain: list[BenchResult], scoped: list[BenchResult]) -> tuple[float, float]:
+def scope_ratio(plain: list[BenchResult], scoped: list[BenchResult]) -> tuple[float, float]:
     """Scoped over plain: decisions/s (best of each) and CPU per decision (best of each)."""
     rate = max(r.per_second for r in scoped) / max(r.per_second for r in plain)
     cpu = min(r.cpu_per_decision_us for r in scoped) / min(r.cpu_per_decision_us for r in plain)
@@ -351,7 +352,7 @@ def main(argv: list[str] | None = None) -> int:
         plain, scoped = compare_scopes(args.decisions, **options)
         for result in (*plain, *scoped):
             print(result.line())
-        rate, cpu = _ratio(plain, scoped)
+        rate, cpu = scope_ratio(plain, scoped)
         verdict = "ok" if rate >= 1 - SCOPE_TOLERANCE else "BELOW TARGET"
         print(
             f"scopes: 3-level paths run at {rate:.0%} of the decisions/s without "
