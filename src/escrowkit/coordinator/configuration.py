@@ -101,9 +101,9 @@ class Configuration:
             raise InvalidRequest(
                 f"register_agent takes an AgentConfig, not {type(config).__name__}"
             )
-        self._check_limits(config)
         agents = self.context.read_agents()
         self._check_place(config, agents)
+        self._check_limits(config)
         if self.context.settings.mode == "pool":
             for other in agents.values():
                 if other.address == config.address and other.id != config.id:
