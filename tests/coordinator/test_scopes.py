@@ -96,14 +96,14 @@ def test_a_child_with_limits_above_its_parents_is_refused(
     coordinator: BudgetCoordinator, team: Team
 ) -> None:
     too_much = AgentConfig("child", "Child", team.other_provider, 101 * USDC, 200 * USDC, 0)
-    with pytest.raises(InvalidRequest, match="only narrow.*spending_limit"):
+    with pytest.raises(InvalidRequest, match=r"only narrow.*spending_limit"):
         coordinator.spawn_agent("research-agent", too_much)
     daily = AgentConfig("child", "Child", team.other_provider, 10 * USDC, 301 * USDC, 0)
-    with pytest.raises(InvalidRequest, match="only narrow.*daily_limit"):
+    with pytest.raises(InvalidRequest, match=r"only narrow.*daily_limit"):
         coordinator.spawn_agent("research-agent", daily)
     # The per-agent rule holds for a child too: a daily limit below its per-transaction one.
     below = AgentConfig("child", "Child", team.other_provider, 10 * USDC, 5 * USDC, 0)
-    with pytest.raises(InvalidRequest, match="daily_limit .* is below spending_limit"):
+    with pytest.raises(InvalidRequest, match=r"daily_limit .* is below spending_limit"):
         coordinator.spawn_agent("research-agent", below)
     with pytest.raises(InvalidRequest, match="leave scope empty"):
         coordinator.spawn_agent(
