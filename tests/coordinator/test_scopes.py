@@ -155,6 +155,12 @@ def test_removing_a_parent_stops_its_children_at_once_and_closes_their_approvals
     approved = coordinator.approve_spending(waiting.approval_id or "", "ops")
     assert (approved.status, approved.code) == (SpendStatus.DENIED, Reason.APPROVAL_REJECTED)
     assert "'research-agent' was removed" in approved.reason
+    closed = [
+        e.data
+        for e in coordinator.outbox.after(0, limit=1000)
+        if e.type == "approval" and e.data["approval_id"] == waiting.approval_id
+    ]
+    assert [e["status"] for e in closed] == ["PENDING", "REJECTED"]  # streams and webhooks
     # What they funded stays funded and counted.
     assert stack.escrow.get(funded.escrow_id or "").state is EscrowState.FUNDED
     report = coordinator.report()

@@ -12,6 +12,7 @@ from escrowkit.budget.delegation import check_narrower, inherit, parent_id
 from escrowkit.budget.scopes import in_scope
 from escrowkit.budget.windows import zone_name
 from escrowkit.coordinator.context import Context
+from escrowkit.coordinator.outbox import record_approval
 from escrowkit.core.errors import ConfigurationError, InvalidRequest, NotFound
 from escrowkit.core.inputs import validate_name
 from escrowkit.core.units import MAX_UINT256, check_amount
@@ -211,6 +212,7 @@ class Configuration:
         reason = f"agent {removed!r} was removed"
         for approval in ledger.open_approvals_of(ids):
             ledger.close_approval(approval.id, ApprovalStatus.REJECTED, now, reason=reason)
+            record_approval(ledger, now, approval, ApprovalStatus.REJECTED.value, reason=reason)
             ledger.audit(
                 "rejected",
                 now,
