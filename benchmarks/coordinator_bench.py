@@ -9,8 +9,15 @@ syncs every commit group to disk (``synchronous=FULL``, the store's default);
 ``--synchronous NORMAL`` measures the faster setting that may lose the last commits to a
 power cut.
 
+``--scope-levels 3`` places every agent at a three-level scope path
+(``tenant:t/workspace:w<k>/agent:<id>``, four workspaces under one tenant) with a budget
+on each level, so that each decision checks and counts three scope budgets besides the
+total (DESIGN.md section 7: within 10 % of the figure without). ``--compare`` runs both,
+alternating, and prints the ratio (the machine's speed drifts between runs).
+
     python -m benchmarks.coordinator_bench [--decisions N] [--threads N] [--prefill N]
                                            [--synchronous FULL|NORMAL]
+                                           [--scope-levels 0|3] [--compare]
 
 :func:`run` returns the figures; :func:`decisions_per_second` just the headline number.
 """
@@ -27,7 +34,10 @@ import time
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Any, Literal
+
+if TYPE_CHECKING:
+    from escrowkit.budget import AgentConfig
 
 TARGET = 2_000
 THREADS = 32
@@ -35,7 +45,19 @@ PREFILL = 100_000
 DECISIONS = 20_000
 U = 10**6  # USDC base units
 
-__all__ = ["TARGET", "BenchResult", "decisions_per_second", "main", "run"]
+#: Scoped decisions/s may be at most this much below the unscoped figure.
+SCOPE_TOLERANCE = 0.10
+
+__all__ = [
+    "SCOPE_TOLERANCE",
+    "TARGET",
+    "BenchResult",
+    "compare_scopes",
+    "decisions_per_second",
+    "main",
+    "run",
+    "scope_ratio",
+]
 
 
 @dataclass(frozen=True)
@@ -48,6 +70,7 @@ class BenchResult:
     denied: int
     cpu_seconds: float
     synchronous: str = "FULL"
+    scope_levels: int = 0
 
     @property
     def per_second(self) -> float:
@@ -65,7 +88,7 @@ class BenchResult:
             f"coordinator: {self.per_second:,.0f} decisions/s (target >= {TARGET:,}) [{verdict}] "
             f"- {self.decisions:,} decisions ({self.approved:,} approved, {self.denied:,} denied), "
             f"{self.threads} threads, SQLite file (synchronous={self.synchronous}) with "
-            f"{self.prefill:,} rows, no-op executor, "
+            f"{self.prefill:,} rows, no-op executor, {self.scope_levels or 'no'} scope levels, "
             f"{self.cpu_per_decision_us:,.0f} us CPU per decision"
         )
 
@@ -76,19 +99,25 @@ def _address(n: int) -> str:
     return to_checksum_address(n.to_bytes(20, "big"))
 
 
-def _prefill(store_url: str, agents: list[str], rows: int, now: float) -> None:
+def _scope_of(index: int, levels: int) -> str:
+    """Where agent ``index`` sits: "" (no scopes) or ``tenant:t/workspace:w<k>``."""
+    if not levels:
+        return ""
+    if levels != 3:
+        raise ValueError("scope levels are 0 or 3")
+    return f"tenant:t/workspace:w{index % 4}"
+
+
+def _prefill(store_url: str, agents: list[AgentConfig], rows: int, now: float) -> None:
     """Write ``rows`` committed spends of past days (with their audit entries and
     consistent counters) in bulk, as a ledger that has been in use for months."""
+    from escrowkit.budget import charged_scopes
     from escrowkit.ledger import Store
-    from escrowkit.ledger.schema import (
-        agent_days_table,
-        audit_table,
-        reservations_table,
-        state_table,
-    )
+    from escrowkit.ledger.schema import audit_table, counters_table, reservations_table
 
     store = Store(store_url)
     per_day: dict[tuple[str, str], int] = defaultdict(int)
+    per_scope: dict[str, int] = defaultdict(int)
     batch: list[dict[str, object]] = []
     audit: list[dict[str, object]] = []
     total = 0
@@ -96,7 +125,8 @@ def _prefill(store_url: str, agents: list[str], rows: int, now: float) -> None:
     with store.write() as ledger:
         conn = ledger.conn
         for i in range(rows):
-            agent = agents[i % len(agents)]
+            config = agents[i % len(agents)]
+            agent = config.id
             created = now - 86_400 * (1 + i % 120) - (i % 7_000)
             day = dt.datetime.fromtimestamp(created, dt.UTC).date().isoformat()
             amount = (1 + i % 50) * U // 10
@@ -121,6 +151,7 @@ def _prefill(store_url: str, agents: list[str], rows: int, now: float) -> None:
                     "approval_id": None,
                     "idempotency_key": None,
                     "updated_at": created,
+                    "scope": config.path,
                 }
             )
             for event in ("reserved", "committed"):
@@ -136,6 +167,8 @@ def _prefill(store_url: str, agents: list[str], rows: int, now: float) -> None:
                     }
                 )
             per_day[(agent, day)] += amount
+            for scope in charged_scopes(config.path):
+                per_scope[scope] += amount
             total += amount
             if len(batch) >= 5_000:
                 conn.execute(reservations_table.insert(), batch)
@@ -144,11 +177,24 @@ def _prefill(store_url: str, agents: list[str], rows: int, now: float) -> None:
         if batch:
             conn.execute(reservations_table.insert(), batch)
             conn.execute(audit_table.insert(), audit)
+        counters = counters_table.c
         conn.execute(
-            agent_days_table.insert(),
-            [{"agent_id": a, "day": d, "used": v} for (a, d), v in per_day.items()],
+            counters_table.insert(),
+            [
+                {"kind": "day", "name": a, "period": d, "budget": None, "used": v}
+                for (a, d), v in per_day.items()
+            ],
         )
-        conn.execute(state_table.update().values(used=total))
+        for scope, used in [("", total), *per_scope.items()]:
+            key = (counters.kind == "scope") & (counters.name == scope) & (counters.period == "")
+            if conn.execute(counters_table.select().where(key)).first() is None:
+                conn.execute(
+                    counters_table.insert().values(
+                        kind="scope", name=scope, period="", budget=None, used=used
+                    )
+                )
+            else:
+                conn.execute(counters_table.update().where(key).values(used=used))
     store.close()
 
 
@@ -159,12 +205,15 @@ def run(
     prefill: int = PREFILL,
     synchronous: Literal["NORMAL", "FULL"] = "FULL",
     directory: str | Path | None = None,
+    scope_levels: int = 0,
 ) -> BenchResult:
     """Measure ``decisions`` spend decisions from ``threads`` threads; returns the figures.
 
     ``synchronous`` is the SQLite setting of the ledger (see :class:`Store`): FULL, the
     store's default, syncs each commit group to disk; NORMAL leaves that to checkpoints.
+    ``scope_levels=3`` places the agents at three-level paths with a budget on each level.
     """
+    from escrowkit.budget import charged_scopes
     from escrowkit.coordinator import (
         AgentConfig,
         BudgetCoordinator,
@@ -180,19 +229,25 @@ def run(
         coordinator = BudgetCoordinator(
             None, total_budget=10**15 * U, store=url, executor=NoopExecutor()
         )
-        for n, agent_id in enumerate(agent_ids):
-            coordinator.register_agent(
-                AgentConfig(
-                    agent_id,
-                    agent_id,
-                    _address(0x1000 + n),
-                    spending_limit=1_000 * U,
-                    daily_limit=10**9 * U,
-                    requires_approval=1_000 * U,
-                )
+        configs = [
+            AgentConfig(
+                agent_id,
+                agent_id,
+                _address(0x1000 + n),
+                spending_limit=1_000 * U,
+                daily_limit=10**9 * U,
+                requires_approval=1_000 * U,
+                scope=_scope_of(n, scope_levels),
             )
+            for n, agent_id in enumerate(agent_ids)
+        ]
+        for config in configs:
+            coordinator.register_agent(config)
+            if config.scope:  # a budget on every level: each one is checked and counted
+                for scope in charged_scopes(config.path):
+                    coordinator.set_budget(scope, 10**14 * U)
         coordinator.close()
-        _prefill(url, agent_ids, prefill, now)
+        _prefill(url, configs, prefill, now)
 
         store = Store(url, synchronous=synchronous)
         coordinator = BudgetCoordinator(
@@ -248,7 +303,28 @@ def run(
             denied=counts["DENIED"],
             cpu_seconds=cpu_seconds,
             synchronous=synchronous,
+            scope_levels=scope_levels,
         )
+
+
+def compare_scopes(
+    decisions: int = DECISIONS, *, rounds: int = 2, **options: Any
+) -> tuple[list[BenchResult], list[BenchResult]]:
+    """Runs without scopes and with three-level scopes, alternating ``rounds`` times each
+    (a drifting machine then slows both alike); (plain, scoped)."""
+    plain: list[BenchResult] = []
+    scoped: list[BenchResult] = []
+    for _ in range(rounds):
+        plain.append(run(decisions, **options))
+        scoped.append(run(decisions, scope_levels=3, **options))
+    return plain, scoped
+
+
+def scope_ratio(plain: list[BenchResult], scoped: list[BenchResult]) -> tuple[float, float]:
+    """Scoped over plain: decisions/s (best of each) and CPU per decision (best of each)."""
+    rate = max(r.per_second for r in scoped) / max(r.per_second for r in plain)
+    cpu = min(r.cpu_per_decision_us for r in scoped) / min(r.cpu_per_decision_us for r in plain)
+    return rate, cpu
 
 
 def decisions_per_second(decisions: int = DECISIONS) -> float:
@@ -262,10 +338,28 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=THREADS)
     parser.add_argument("--prefill", type=int, default=PREFILL)
     parser.add_argument("--synchronous", choices=("NORMAL", "FULL"), default="FULL")
-    args = parser.parse_args(argv)
-    result = run(
-        args.decisions, threads=args.threads, prefill=args.prefill, synchronous=args.synchronous
+    parser.add_argument("--scope-levels", type=int, choices=(0, 3), default=0)
+    parser.add_argument(
+        "--compare", action="store_true", help="run without and with 3-level scopes, twice"
     )
+    args = parser.parse_args(argv)
+    options: dict[str, Any] = {
+        "threads": args.threads,
+        "prefill": args.prefill,
+        "synchronous": args.synchronous,
+    }
+    if args.compare:
+        plain, scoped = compare_scopes(args.decisions, **options)
+        for result in (*plain, *scoped):
+            print(result.line())
+        rate, cpu = scope_ratio(plain, scoped)
+        verdict = "ok" if rate >= 1 - SCOPE_TOLERANCE else "BELOW TARGET"
+        print(
+            f"scopes: 3-level paths run at {rate:.0%} of the decisions/s without "
+            f"(target >= {1 - SCOPE_TOLERANCE:.0%}) [{verdict}], {cpu:.0%} of the CPU per decision"
+        )
+        return 0 if rate >= 1 - SCOPE_TOLERANCE else 1
+    result = run(args.decisions, scope_levels=args.scope_levels, **options)
     print(result.line())
     return 0 if result.per_second >= TARGET else 1
 

@@ -162,8 +162,10 @@ def test_the_cli_tour_runs_as_written(tmp_path: Path) -> None:
             timeout=120,
         )
         assert attached.returncode == 0, attached.stderr
-        # 25 + 80 (approved) + 10 + 15 (the batch), on the treasury ledger the CLI wrote.
-        assert attached.stdout.startswith(f"{130 * 10**6} ['res_")
+        # 25 + 80 (approved) + 10 + 15 (the batch) + 8 (the scraper), on the treasury
+        # ledger the CLI wrote.
+        assert attached.stdout.startswith(f"{138 * 10**6} ['res_")
+        assert "workspace:alpha/workflow:task-1" in shown  # budgets show
         audit = _audit(tmp_path, tour.env)
         assert ("approved", "ops@example.com", "ticket 12") in audit
         assert ("rejected", "ops@example.com", "not this month") in audit

@@ -267,6 +267,50 @@ def test_administration(client: TestClient, keys: Keys, coordinator: BudgetCoord
     assert client.put("/v1/budgets/total", json={"amount": None}, headers=admin).status_code == 400
 
 
+def test_scopes_over_http(client: TestClient, keys: Keys, coordinator: BudgetCoordinator) -> None:
+    """Agents placed in a scope and spawned under a parent, scope budgets, a workflow's
+    spend, balances and removal (DESIGN.md section 8 through section 9's endpoints)."""
+    admin = bearer(keys.admin)
+    put = client.put("/v1/budgets/workflow:t1", json={"amount": 40 * U}, headers=admin)
+    assert put.json() == {"scope": "workflow:t1", "amount": str(40 * U)}
+    assert (
+        client.put("/v1/budgets/workflow:t1/", json={"amount": 1}, headers=admin).status_code == 400
+    )
+    research = coordinator.agents["research"]
+    child = {
+        "id": "helper",
+        "address": "0x70997970C51812dc3A010C7d01b50e0d17dc79C8",
+        "spending_limit": 10 * U,
+        "daily_limit": 20 * U,
+        "requires_approval": 0,
+        "parent": "research",
+    }
+    made = client.post("/v1/agents", json=child, headers=admin).json()
+    assert (made["scope"], made["path"]) == (research.path, f"{research.path}/agent:helper")
+    wider = client.post(
+        "/v1/agents", json={**child, "spending_limit": research.spending_limit + 1}, headers=admin
+    )
+    assert wider.status_code == 400 and wider.json()["error"]["code"] == "invalid_request"
+    body = {**spend_body(30 * U), "workflow": "t1"}
+    assert client.post("/v1/spends", json=body, headers=bearer(keys.research)).json()["status"] in (
+        "APPROVED",
+        "PENDING_APPROVAL",
+    )
+    over = client.post(
+        "/v1/spends", json={**spend_body(20 * U), "workflow": "t1"}, headers=bearer(keys.research)
+    ).json()
+    assert over["code"] == "scope_budget" and "workflow:t1" in over["reason"]
+    rows = client.get("/v1/balances?prefix=workflow:t1", headers=admin).json()["data"]
+    assert [(r["scope"], r["remaining"]) for r in rows] == [("workflow:t1", str(10 * U))]
+    report = client.get("/v1/report", headers=admin).json()
+    assert [s["scope"] for s in report["scopes"]] == ["", "workflow:t1"]
+    removed = client.delete("/v1/agents/research", headers=admin).json()
+    assert sorted(removed["removed"]) == ["helper", "research"]
+    gone = client.post("/v1/spends", json=spend_body(), headers=bearer(keys.research)).json()
+    assert gone["code"] == "unknown_agent"
+    assert client.delete("/v1/agents/nobody", headers=admin).status_code == 404
+
+
 def test_keys_never_reach_logs_or_messages(
     client: TestClient, keys: Keys, caplog: pytest.LogCaptureFixture
 ) -> None:

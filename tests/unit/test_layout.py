@@ -24,7 +24,8 @@ PUBLIC = {
     "escrowkit": [
         "Chain", "compile_contracts", "deploy_stack", "Stack", "EscrowClient", "EscrowState",
         "EscrowRecord", "BudgetPoolClient", "BudgetCoordinator", "AgentConfig",
-        "SpendRequest", "SpendResult", "SpendStatus", "Reason", "BudgetReport", "Alert",
+        "SpendRequest", "SpendResult", "SpendStatus", "Reason", "BudgetReport", "ScopeBalance",
+        "Alert",
         "parse_units", "format_units", "TokenClient", "EscrowId", "AgentLimits",
         "Deployments", "deploy", "Artifact",
     ],

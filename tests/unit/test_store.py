@@ -14,13 +14,14 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import event, text
 from sqlalchemy.exc import DBAPIError
 
-from escrowkit.budget import AgentConfig, SpendRequest
+from escrowkit.budget import AgentConfig, ScopeUsage, SpendRequest, charged_scopes
 from escrowkit.ledger import (
     Approval,
     ApprovalStatus,
+    Ledger,
     Reservation,
     ReservationStatus,
     Store,
@@ -354,3 +355,136 @@ def test_a_read_is_one_snapshot(kind: str, tmp_path: Path) -> None:
         assert len(ledger.reservations()) == before + 1
     one.close()
     two.close()
+
+
+# ---- scopes: one counter table -------------------------------------------------------
+
+
+def scoped(amount: int, agent_id: str, scope: str, workflow: str | None = None) -> Reservation:
+    return reservation(amount, agent_id=agent_id, scope=scope, workflow=workflow)
+
+
+CHILD = "workspace:a/agent:p/agent:c"
+
+
+def scope_used(ledger: Ledger, scope: str) -> int:
+    return ledger.counter(("scope", scope, ""))[1]
+
+
+def test_a_spend_counts_in_every_scope_it_charges_until_voided(store: Store) -> None:
+    row = scoped(7 * WEI, "c", CHILD, workflow="t1")
+    with store.write() as ledger:
+        ledger.set_scope_budget("workspace:a", 100 * WEI)
+        ledger.insert_reservation(row)
+    charged = charged_scopes(CHILD, "t1")
+    assert len(charged) == 6
+    with store.read() as ledger:
+        assert all(scope_used(ledger, scope) == 7 * WEI for scope in charged)
+        assert scope_used(ledger, "workspace:b") == 0
+        assert ledger.state().used == 7 * WEI
+        [budgeted] = ledger.scope_usage(charged)
+        assert budgeted == ScopeUsage("workspace:a", 100 * WEI, 7 * WEI)
+        assert ledger.pending_charges()[0].scope == CHILD
+    with store.write() as ledger:
+        assert ledger.transition(row, ReservationStatus.VOIDED, 2.0) is not None
+    with store.read() as ledger:
+        assert all(scope_used(ledger, scope) == 0 for scope in charged)
+
+
+def test_a_refund_credits_every_charged_scope(store: Store) -> None:
+    row = scoped(5, "c", CHILD)
+    with store.write() as ledger:
+        ledger.insert_reservation(row)
+        committed = ledger.transition(row, ReservationStatus.COMMITTED, 2.0)
+        assert committed is not None
+    with store.write() as ledger:
+        assert ledger.transition(committed, ReservationStatus.REFUNDED, 3.0) is not None
+    with store.read() as ledger:
+        assert [scope_used(ledger, s) for s in charged_scopes(CHILD)] == [0, 0, 0]
+        assert ledger.state().used == 0
+
+
+def test_budgets_live_in_the_counter_table(store: Store) -> None:
+    with store.write() as ledger:
+        ledger.set_total_budget(1_000, 1.0)
+        ledger.set_category_budget("data", 50)
+        ledger.set_scope_budget("workspace:a", 60)
+        ledger.insert_reservation(scoped(5, "c", CHILD))
+        ledger.set_scope_budget("workspace:a/agent:p", 30)  # after a spend: keeps its usage
+    with store.read() as ledger:
+        assert sorted(ledger.scope_budgets()) == [
+            ("", 1_000, 5),
+            ("workspace:a", 60, 5),
+            ("workspace:a/agent:p", 30, 5),
+        ]
+        assert ledger.category("data") == (True, 50, 0)
+    with store.write() as ledger:
+        ledger.set_scope_budget("workspace:a", None)
+    with store.read() as ledger:
+        assert [c.scope for c in ledger.scope_budgets()] == ["", "workspace:a/agent:p"]
+        assert ledger.counter(("scope", "workspace:a", "")) == (None, 5, True)
+
+
+def test_counters_are_written_once_per_transaction(store: Store) -> None:
+    """Ten spends under a three-level scope in one transaction write each counter once:
+    one INSERT (new rows) and one UPDATE (changed rows) for the whole counter table, and
+    the next transaction reads none of them again (the process keeps them)."""
+    statements: list[str] = []
+
+    def seen(conn: object, cursor: object, statement: str, *args: object) -> None:
+        if "counters" in statement:
+            statements.append(statement.split()[0])
+
+    def spend_ten() -> None:
+        with store.write() as ledger:
+            for n in range(10):
+                ledger.insert_reservation(scoped(1, f"a{n}", f"tenant:t/workspace:w/agent:a{n}"))
+
+    spend_ten()
+    event.listen(store.engine, "before_cursor_execute", seen)
+    try:
+        spend_ten()
+    finally:
+        event.remove(store.engine, "before_cursor_execute", seen)
+    assert statements == ["UPDATE"]
+    with store.read() as ledger:
+        assert scope_used(ledger, "tenant:t/workspace:w") == 20
+        assert scope_used(ledger, "tenant:t/workspace:w/agent:a3") == 2
+
+
+@pytest.mark.parametrize("kind", ["file", "pg"])
+def test_a_budget_set_by_another_store_is_seen(kind: str, tmp_path: Path) -> None:
+    """A process keeps the counters it wrote; a budget another process sets (another
+    Store on the same database) bumps usage_seq, so the kept values are read again (the
+    scopes of a decision in one query)."""
+    one = _sqlite_file(tmp_path) if kind == "file" else _postgres(tmp_path)
+    two = Store(one.url)
+    charged = list(charged_scopes(CHILD))
+    with one.write() as ledger:
+        ledger.insert_reservation(scoped(5, "c", CHILD))
+        assert ledger.scope_usage(charged) == []
+    with two.write() as ledger:
+        ledger.set_scope_budget("workspace:a", 9)
+        ledger.set_scope_budget(CHILD, 7)
+    with one.write() as ledger:
+        assert ledger.charged_usage(CHILD, None) == [
+            ScopeUsage("workspace:a", 9, 5),
+            ScopeUsage(CHILD, 7, 5),
+        ]
+    one.close()
+    two.close()
+
+
+def test_removed_agents_and_their_open_approvals(store: Store) -> None:
+    parent = AgentConfig("p", "P", AGENT, 10, 10, 5, scope="workspace:a")
+    request = SpendRequest("p", 5, PROVIDER, "x", workflow="t1")
+    with store.write() as ledger:
+        ledger.upsert_agent(parent, 1.0)
+        ledger.insert_approval(Approval("apr_1", request, ApprovalStatus.PENDING, 1.0, 2.0))
+        ledger.remove_agents(["p"], 3.0)
+        assert ledger.agents() == {}
+        assert ledger.agents(removed=True) == {"p": parent}
+        [approval] = ledger.open_approvals_of(["p"])  # expired by time, still open
+        assert approval.request == request
+        ledger.upsert_agent(parent, 4.0)  # registering again re-enables
+        assert ledger.agents() == {"p": parent}

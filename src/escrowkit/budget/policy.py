@@ -2,9 +2,11 @@
 
 Each check of DESIGN.md section 6 is one function that returns ``None`` when the spend
 passes and the reason a user reads when it does not; :func:`evaluate` runs them in the
-binding order (first failure wins). The caller gathers the figures (usage, budgets, the
-freeze state) under its lock and passes them in, so the rules can be tested with plain
-numbers and the same code decides in every process.
+binding order (first failure wins). The lifetime budgets (the category's, each charged
+scope's outermost first, the root's "total budget") are one mechanism: one loop over
+:meth:`PolicyInputs.budgets`, one check, :func:`check_budget`. The caller gathers the
+figures (usage, budgets, the freeze state) under its lock and passes them in, so the
+rules can be tested with plain numbers and the same code decides in every process.
 
 Amounts are ``int`` base units. Reasons show them in token units through
 :class:`~escrowkit.core.units.TokenUnits`:
@@ -13,8 +15,9 @@ Amounts are ``int`` base units. Reasons show them in token units through
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from escrowkit.budget.outcomes import Decision, SpendStatus
 from escrowkit.budget.requests import AgentConfig, SpendRequest
@@ -23,8 +26,10 @@ from escrowkit.core.units import TokenUnits
 
 __all__ = [
     "PolicyInputs",
+    "ScopeUsage",
     "Usage",
     "check_approval_threshold",
+    "check_budget",
     "check_category",
     "check_category_budget",
     "check_daily_limit",
@@ -34,6 +39,7 @@ __all__ = [
     "check_known_agent",
     "check_per_transaction_limit",
     "check_provider",
+    "check_scope_budget",
     "check_total_budget",
     "evaluate",
 ]
@@ -48,6 +54,15 @@ class Usage:
     daily: int = 0
     category: int = 0
     total: int = 0
+
+
+class ScopeUsage(NamedTuple):
+    """A charged scope that has a budget: what counts against it before this spend. (A
+    tuple: one is made per charged scope and decision.)"""
+
+    scope: str
+    budget: int
+    used: int
 
 
 # --------------------------------------------------------------------------------------
@@ -142,18 +157,38 @@ def check_daily_limit(agent: AgentConfig, amount: int, used: int, units: TokenUn
     return _window(amount, used, agent.daily_limit, "daily limit", units, "today")
 
 
+def check_budget(
+    code: Reason, name: str, amount: int, used: int, budget: int, units: TokenUnits
+) -> str | None:
+    """A lifetime budget (net of refunds): its usage plus ``amount`` is within it. ``code``
+    says whose: CATEGORY_BUDGET (``name`` the category), SCOPE_BUDGET (the scope) or
+    TOTAL_BUDGET (the root)."""
+    if used + amount <= budget:
+        return None
+    if code is Reason.TOTAL_BUDGET:
+        label = "total budget"
+    else:
+        label = f"{'category' if code is Reason.CATEGORY_BUDGET else 'scope'} budget {name!r}"
+    return _window(amount, used, budget, label, units, "so far")
+
+
 def check_category_budget(
     category: str | None, amount: int, used: int, budget: int | None, units: TokenUnits
 ) -> str | None:
     """The category's lifetime usage plus ``amount`` is within its budget (if capped)."""
     if category is None or budget is None:
         return None
-    return _window(amount, used, budget, f"category budget {category!r}", units, "so far")
+    return check_budget(Reason.CATEGORY_BUDGET, category, amount, used, budget, units)
+
+
+def check_scope_budget(scope: ScopeUsage, amount: int, units: TokenUnits) -> str | None:
+    """The scope's lifetime usage plus ``amount`` is within its budget."""
+    return check_budget(Reason.SCOPE_BUDGET, scope.scope, amount, scope.used, scope.budget, units)
 
 
 def check_total_budget(amount: int, used: int, budget: int, units: TokenUnits) -> str | None:
     """The treasury's usage plus ``amount`` is within the total budget."""
-    return _window(amount, used, budget, "total budget", units, "so far")
+    return check_budget(Reason.TOTAL_BUDGET, "", amount, used, budget, units)
 
 
 def check_approval_threshold(agent: AgentConfig, amount: int, units: TokenUnits) -> str | None:
@@ -181,6 +216,19 @@ class PolicyInputs:
     forbidden_providers: Mapping[str, str] = field(default_factory=dict)
     #: The registered ids, given only when ``agent`` is None (for a "did you mean").
     known_agents: Sequence[str] = ()
+    #: The charged scopes (but the root) that have a budget, in the order they are checked.
+    scopes: Sequence[ScopeUsage] = ()
+    #: The agent was registered and then removed (its denial says so).
+    agent_removed: bool = False
+
+    def budgets(self, category: str | None) -> Iterator[tuple[Reason, str, int, int]]:
+        """Every lifetime budget a spend in ``category`` is checked against, in order:
+        (code, name, budget, used) of the category's (if capped), each scope's, the root's."""
+        if category is not None and self.category_budget is not None:
+            yield Reason.CATEGORY_BUDGET, category, self.category_budget, self.usage.category
+        for scope in self.scopes:
+            yield Reason.SCOPE_BUDGET, scope.scope, scope.budget, scope.used
+        yield Reason.TOTAL_BUDGET, "", self.total_budget, self.usage.total
 
 
 def evaluate(
@@ -196,8 +244,10 @@ def evaluate(
     if reason is not None:
         return Decision(SpendStatus.DENIED, reason, Reason.FROZEN)
     if agent is None:
-        reason = check_known_agent(request.agent_id, agent, inputs.known_agents)
-        return Decision(SpendStatus.DENIED, reason or "", Reason.UNKNOWN_AGENT)
+        reason = check_known_agent(request.agent_id, agent, inputs.known_agents) or ""
+        if inputs.agent_removed:
+            reason += " (it was removed)"
+        return Decision(SpendStatus.DENIED, reason, Reason.UNKNOWN_AGENT)
     # Straight-line on purpose: this runs under the lock for every decision.
     for check, reason in (
         (Reason.CATEGORY, check_category(agent, request.category, inputs.category_has_budget)),
@@ -209,16 +259,14 @@ def evaluate(
         (Reason.PER_TRANSACTION_LIMIT, check_per_transaction_limit(agent, amount, units)),
         (Reason.HOURLY_LIMIT, check_hourly_limit(agent, amount, usage.hourly, units)),
         (Reason.DAILY_LIMIT, check_daily_limit(agent, amount, usage.daily, units)),
-        (
-            Reason.CATEGORY_BUDGET,
-            check_category_budget(
-                request.category, amount, usage.category, inputs.category_budget, units
-            ),
-        ),
-        (Reason.TOTAL_BUDGET, check_total_budget(amount, usage.total, inputs.total_budget, units)),
     ):
         if reason is not None:
             return Decision(SpendStatus.DENIED, reason, check)
+    # One mechanism for every lifetime budget: category, scopes (outermost first), root.
+    for code, name, budget, used in inputs.budgets(request.category):
+        reason = check_budget(code, name, amount, used, budget, units)
+        if reason is not None:
+            return Decision(SpendStatus.DENIED, reason, code)
     if approval_threshold:
         reason = check_approval_threshold(agent, amount, units)
         if reason is not None:

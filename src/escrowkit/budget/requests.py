@@ -12,6 +12,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from escrowkit.budget.scopes import agent_path, check_scope, check_segment_name
 from escrowkit.core.addresses import to_address
 from escrowkit.core.errors import InvalidRequest
 from escrowkit.core.inputs import check_idempotency_key, validate_name
@@ -59,6 +60,8 @@ class AgentConfig:
     a spend equal to it is approved automatically. ``categories``: the categories this
     agent may spend in (then every request must name one); ``None`` allows no category
     or any category that has a budget. ``allowed_providers``: ``None`` allows any.
+    ``scope`` places the agent (DESIGN.md section 8): its spends charge
+    ``<scope>/agent:<id>`` and every prefix of it; ``""`` (the default) is the root.
     Values are validated and normalized (checksummed addresses, tuples) on creation.
     """
 
@@ -71,9 +74,12 @@ class AgentConfig:
     hourly_limit: int | None = None
     categories: tuple[str, ...] | None = None
     allowed_providers: tuple[str, ...] | None = None
+    scope: str = ""
 
     def __post_init__(self) -> None:
         validate_name(self.id, "agent id")
+        check_scope(self.scope)
+        agent_path(self.scope, self.id)  # the agent's own path is well-formed too
         if not isinstance(self.name, str):
             raise InvalidRequest(f"agent name must be a string, got {self.name!r}")
         set_ = object.__setattr__
@@ -105,6 +111,11 @@ class AgentConfig:
             )
         return ()
 
+    @property
+    def path(self) -> str:
+        """The scope this agent's spends charge (with every prefix): ``<scope>/agent:<id>``."""
+        return agent_path(self.scope, self.id)
+
     @classmethod
     def for_role(
         cls,
@@ -120,7 +131,7 @@ class AgentConfig:
         (per-transaction, daily, approval threshold), scaled by the token's ``decimals``.
 
         ``extra`` sets the optional fields (``hourly_limit``, ``categories``,
-        ``allowed_providers``) or overrides a preset value.
+        ``allowed_providers``, ``scope``) or overrides a preset value.
         """
         try:
             per_tx, daily, approval = ROLE_PRESETS[role]
@@ -152,6 +163,9 @@ class SpendRequest:
     purpose: str
     category: str | None = None
     idempotency_key: str | None = None
+    #: Charges ``workflow:<name>`` (put before the agent's first agent segment) besides
+    #: the agent's own path: one task cannot use another's budget.
+    workflow: str | None = None
 
     def __post_init__(self) -> None:
         # The shape of every registered id: a longer one would fail the store's column
@@ -164,13 +178,18 @@ class SpendRequest:
         if self.category is not None:
             validate_name(self.category, "category")
         check_idempotency_key(self.idempotency_key)
+        if self.workflow is not None:
+            check_segment_name(self.workflow, "workflow")
 
     def fingerprint_fields(self) -> dict[str, Any]:
         """What makes two requests "the same" for idempotency (everything but the key)."""
-        return {
+        fields = {
             "agent_id": self.agent_id,
             "amount": str(self.amount),
             "provider": self.provider,
             "purpose": self.purpose,
             "category": self.category,
         }
+        if self.workflow is not None:  # absent otherwise: keys recorded before stay valid
+            fields["workflow"] = self.workflow
+        return fields

@@ -21,6 +21,7 @@ import typer
 
 from escrowkit.cli.commands import (
     agents,
+    budgets,
     demo,
     escrows,
     keys,
@@ -49,7 +50,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
 )
-agents_app = typer.Typer(help="Register and list agents.", no_args_is_help=True)
+agents_app = typer.Typer(help="Register, spawn, remove and list agents.", no_args_is_help=True)
 escrow_app = typer.Typer(help="Show, settle or cancel an escrow.", no_args_is_help=True)
 pool_app = typer.Typer(help="The BudgetPool treasury.", no_args_is_help=True)
 budgets_app = typer.Typer(help="Budgets the ledger enforces.", no_args_is_help=True)
@@ -107,6 +108,8 @@ app.command("compile")(toolchain.compile_cmd)
 app.command("chain")(toolchain.chain)
 app.command("deploy")(toolchain.deploy)
 agents_app.command("add")(agents.agents_add)
+agents_app.command("spawn")(agents.agents_spawn)
+agents_app.command("remove")(agents.agents_remove)
 agents_app.command("list")(agents.agents_list)
 app.command("spend")(spending.spend)
 app.command("batch")(spending.batch)
@@ -119,6 +122,8 @@ escrow_app.command("show")(escrows.escrow_show)
 escrow_app.command("settle")(escrows.escrow_settle)
 escrow_app.command("cancel")(escrows.escrow_cancel)
 budgets_app.command("set-total")(ledger.set_total)
+budgets_app.command("set")(budgets.budgets_set)
+budgets_app.command("show")(budgets.budgets_show)
 app.command("apply")(ledger.apply)
 app.command("recover")(recovery.recover)
 app.command("sync")(recovery.sync)

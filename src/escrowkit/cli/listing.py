@@ -149,6 +149,8 @@ def show_agents(agents: Iterable[AgentConfig], token: TokenClient) -> None:
             f"per tx {fmt(agent.spending_limit)}, daily {fmt(agent.daily_limit)}, "
             f"hourly {hourly}, approval over {fmt(agent.requires_approval)}"
         )
+        if agent.scope:
+            paragraph(f"scope: {agent.scope}")
         if agent.categories is not None:
             paragraph(f"categories: {', '.join(agent.categories) or 'none'}")
         if agent.allowed_providers is not None:

@@ -15,9 +15,9 @@ from escrowkit.cli.render import console, show_warnings
 
 if TYPE_CHECKING:
     from escrowkit.contracts.token import TokenClient
-    from escrowkit.coordinator import BudgetReport
+    from escrowkit.coordinator import BudgetReport, ScopeBalance
 
-__all__ = ["render_report"]
+__all__ = ["render_balances", "render_report"]
 
 
 def render_report(budget: BudgetReport, token: TokenClient, warnings: Sequence[str] = ()) -> None:
@@ -61,6 +61,8 @@ def render_report(budget: BudgetReport, token: TokenClient, warnings: Sequence[s
                 "-" if cat.remaining is None else fmt(cat.remaining),
             )
         console.print(categories)
+    if any(row.scope for row in budget.scopes):  # more than the root (the summary above)
+        render_balances(budget.scopes, token, title="by scope")
     if budget.pending_approvals:
         console.print("pending approvals")
         show_approvals(budget.pending_approvals, token)
@@ -70,3 +72,22 @@ def render_report(budget: BudgetReport, token: TokenClient, warnings: Sequence[s
             f"({fmt(alert.spent)} of {fmt(alert.limit)})"
         )
     show_warnings(warnings)
+
+
+def render_balances(balances: list[ScopeBalance], token: TokenClient, *, title: str) -> None:
+    """Scope balances as one table, a row per scope (its full path, so that a scope whose
+    parent has no budget of its own is not taken for a child of the row above)."""
+    if not balances:
+        console.print("no scope has a budget here", highlight=False)
+        return
+    table = Table(title=title)
+    table.add_column("scope", no_wrap=True)
+    for column in ("allocated", "spent", "reserved", "remaining"):
+        table.add_column(column, justify="right")
+    fmt = token.format
+    for row in balances:
+        name = row.scope or "(total budget)"
+        table.add_row(
+            name, fmt(row.allocated), fmt(row.spent), fmt(row.reserved), fmt(row.remaining)
+        )
+    console.print(table)

@@ -24,6 +24,7 @@ from escrowkit.coordinator.results import (
     CategoryReport,
     PendingApproval,
     RecoveryReport,
+    ScopeBalance,
     SpendResult,
     SyncReport,
 )
@@ -67,6 +68,7 @@ __all__ = [
     "RecoveryReport",
     "Reservation",
     "ReservationStatus",
+    "ScopeBalance",
     "SpendExecutor",
     "SpendRequest",
     "SpendResult",

@@ -1,18 +1,22 @@
-"""What the coordinator enforces: the ledger's binding, the total budget, agents, category
-budgets and the freeze. Opening a coordinator on an existing ledger writes nothing:
-every change here is explicit and audited, and applies to every process on the ledger."""
+"""What the coordinator enforces: the ledger's binding, the budgets (total, category,
+scope), agents (registered, spawned by a parent, removed) and the freeze. Opening a
+coordinator on an existing ledger writes nothing: every change here is explicit and
+audited, and applies to every process on the ledger."""
 
 from __future__ import annotations
 
 import logging
 
-from escrowkit.budget import AgentConfig
+from escrowkit.budget import AgentConfig, check_scope
+from escrowkit.budget.delegation import check_narrower, inherit, parent_id
+from escrowkit.budget.scopes import in_scope
 from escrowkit.budget.windows import zone_name
 from escrowkit.coordinator.context import Context
-from escrowkit.core.errors import ConfigurationError, InvalidRequest
+from escrowkit.coordinator.outbox import record_approval
+from escrowkit.core.errors import ConfigurationError, InvalidRequest, NotFound
 from escrowkit.core.inputs import validate_name
 from escrowkit.core.units import MAX_UINT256, check_amount
-from escrowkit.ledger import Ledger
+from escrowkit.ledger import ApprovalStatus, Ledger
 
 __all__ = ["Configuration"]
 
@@ -89,12 +93,18 @@ class Configuration:
             ledger.audit("total_budget", now, budget=str(amount), previous=str(previous))
         logger.info("total budget set to %s", self.context.units.format(amount))
 
-    def register_agent(self, config: AgentConfig) -> AgentConfig:
+    def register_agent(
+        self, config: AgentConfig, *, event: str = "agent_registered"
+    ) -> AgentConfig:
+        """Add or update an agent (re-enabling a removed one). An agent placed under
+        another (an ``agent:`` segment in its scope) is a delegated child: see spawn."""
         if not isinstance(config, AgentConfig):
             raise InvalidRequest(
                 f"register_agent takes an AgentConfig, not {type(config).__name__}"
             )
         agents = self.context.read_agents()
+        self._check_place(config, agents)
+        self._check_limits(config)
         if self.context.settings.mode == "pool":
             for other in agents.values():
                 if other.address == config.address and other.id != config.id:
@@ -107,18 +117,126 @@ class Configuration:
         with self.context.store.write() as ledger:
             ledger.upsert_agent(config, now)
             ledger.audit(
-                "agent_registered",
+                event,
                 now,
                 agent_id=config.id,
                 address=config.address,
                 spending_limit=str(config.spending_limit),
                 daily_limit=str(config.daily_limit),
                 requires_approval=str(config.requires_approval),
+                scope=config.scope,
                 tx_hash=tx_hash,
             )
             self.context.refresh(ledger)
-        logger.info("registered agent %s (%s)", config.id, config.address)
+        logger.info("registered agent %s (%s) at %r", config.id, config.address, config.scope)
         return config
+
+    def _check_limits(self, config: AgentConfig) -> None:
+        """A daily limit below the per-transaction one is refused (a spend between the two
+        would pass one and always fail the other); likely mistakes are logged."""
+        if config.daily_limit < config.spending_limit:
+            fmt = self.context.units.format
+            raise InvalidRequest(
+                f"agent {config.id!r}: daily_limit {fmt(config.daily_limit)} is below "
+                f"spending_limit {fmt(config.spending_limit)} (the per-transaction "
+                "limit): raise the daily limit to at least the per-transaction one"
+            )
+        for warning in config.warnings:
+            logger.warning("%s", warning)
+
+    def _check_place(self, config: AgentConfig, agents: dict[str, AgentConfig]) -> None:
+        """A child's parent is registered where its scope says and the child narrows it;
+        an agent with children of its own does not move (they would be left behind)."""
+        parent = parent_id(config.scope)
+        if parent is not None:
+            found = agents.get(parent)
+            if found is None or found.path != config.scope:
+                state = "removed" if parent in self.context.removed else "not registered"
+                raise InvalidRequest(
+                    f"agent {config.id!r} is placed under agent {parent!r} ({config.scope!r}), "
+                    f"which is {state} there; spawn children with spawn_agent"
+                )
+            check_narrower(found, config)
+        current = agents.get(config.id) or self.context.removed.get(config.id)
+        if current is not None and current.path != config.path and current.path:
+            children = sorted(a.id for a in agents.values() if in_scope(a.scope, current.path))
+            if children:
+                raise InvalidRequest(
+                    f"agent {config.id!r} cannot move from {current.path!r} while its children "
+                    f"({', '.join(children)}) sit under it; remove them first"
+                )
+
+    def spawn_agent(self, parent: str, config: AgentConfig) -> AgentConfig:
+        """Register ``config`` as a child of ``parent`` (see BudgetCoordinator.spawn_agent)."""
+        validate_name(parent, "parent agent id")
+        if not isinstance(config, AgentConfig):
+            raise InvalidRequest(f"spawn_agent takes an AgentConfig, not {type(config).__name__}")
+        found = self.context.read_agents().get(parent)
+        if found is None:
+            state = "was removed" if parent in self.context.removed else "is not registered"
+            raise NotFound(f"parent agent {parent!r} {state}")
+        return self.register_agent(inherit(found, config), event="agent_spawned")
+
+    def remove_agent(self, agent_id: str) -> tuple[str, ...]:
+        """Disable the agent and its descendants and close their open approvals, in one
+        transaction; then (pool mode) remove their on-chain limits. Their ids."""
+        validate_name(agent_id, "agent id")
+        now = self.context.clock()
+        with self.context.store.write() as ledger:
+            self.context.refresh(ledger)
+            agents = self.context.agents
+            target = agents.get(agent_id)
+            if target is None:
+                if agent_id in self.context.removed:
+                    return ()
+                raise NotFound(f"unknown agent {agent_id!r}")
+            path = target.path
+            gone = [
+                a
+                for a in agents.values()
+                if a.id == agent_id or (path and in_scope(a.scope, path))  # '' has no children
+            ]
+            ids = [a.id for a in gone]
+            ledger.remove_agents(ids, now)
+            for agent in gone:
+                ledger.audit("agent_removed", now, agent_id=agent.id, by_removing=agent_id)
+            self._close_approvals(ledger, ids, agent_id, now)
+            self.context.refresh(ledger)
+        for agent in gone:  # after the ledger: spending has stopped whatever happens here
+            self.context.executor.remove_agent(agent)
+        logger.warning("removed agent %s (with %d descendants)", agent_id, len(ids) - 1)
+        return tuple(ids)
+
+    @staticmethod
+    def _close_approvals(ledger: Ledger, ids: list[str], removed: str, now: float) -> None:
+        reason = f"agent {removed!r} was removed"
+        for approval in ledger.open_approvals_of(ids):
+            ledger.close_approval(approval.id, ApprovalStatus.REJECTED, now, reason=reason)
+            record_approval(ledger, now, approval, ApprovalStatus.REJECTED.value, reason=reason)
+            ledger.audit(
+                "rejected",
+                now,
+                agent_id=approval.request.agent_id,
+                approval_id=approval.id,
+                amount=approval.request.amount,
+                reason=reason,
+            )
+
+    def set_budget(self, scope: str, amount: int | None) -> None:
+        check_scope(scope, root=False)
+        if amount is not None:
+            check_amount(amount, name="scope budget", allow_zero=True, maximum=MAX_UINT256)
+        now = self.context.clock()
+        with self.context.store.write() as ledger:
+            previous, _, _ = ledger.counter(("scope", scope, ""))
+            ledger.set_scope_budget(scope, amount)
+            ledger.audit(
+                "scope_budget",
+                now,
+                scope=scope,
+                budget=None if amount is None else str(amount),
+                previous=None if previous is None else str(previous),
+            )
 
     def set_category_budget(self, category: str, amount: int | None) -> None:
         validate_name(category, "category")

@@ -29,7 +29,8 @@ class Settings:
 
 
 class Context:
-    """Shared state of one coordinator. Agents are cached and reloaded when the ledger's
+    """Shared state of one coordinator. Agents (``agents``: the enabled ones; ``removed``:
+    those remove_agent disabled) are cached and reloaded when the ledger's
     ``config_version`` moves (another coordinator or process changed them)."""
 
     def __init__(
@@ -47,6 +48,7 @@ class Context:
         self.settings = settings
         self.units = executor.units
         self.agents: dict[str, AgentConfig] = {}
+        self.removed: dict[str, AgentConfig] = {}
         self._config_version = -1
         self._in_flight: set[str] = set()
         self._in_flight_lock = threading.Lock()
@@ -55,9 +57,10 @@ class Context:
 
     def refresh(self, ledger: Ledger) -> None:
         """Reload the agents when another coordinator (or process) changed them."""
-        version = ledger.state().config_version
+        version = ledger.config_version()
         if version != self._config_version:
             self.agents = ledger.agents()
+            self.removed = ledger.agents(removed=True)
             self._config_version = version
 
     def read_agents(self) -> dict[str, AgentConfig]:
@@ -88,7 +91,8 @@ class Context:
         """The figures the policy needs, read under the lock; also today's usage.
 
         They are read for a frozen coordinator too, so that its denials report what is
-        really left."""
+        really left. The scopes are those the spend would charge (the agent's path and
+        the request's workflow) that have a budget; the root is the total budget."""
         state = ledger.state()
         agent = self.agents.get(request.agent_id)
         if agent is None:
@@ -99,6 +103,7 @@ class Context:
                 usage=Usage(total=state.used),
                 freeze_reason=state.freeze_reason,
                 known_agents=tuple(self.agents),  # only on this path: a denial's hint
+                agent_removed=request.agent_id in self.removed,
             )
             return inputs, 0
         category_exists, category_budget, category_used = (
@@ -106,6 +111,7 @@ class Context:
         )
         daily = ledger.day_used(agent.id, day)
         hourly = ledger.hour_used(agent.id, now - HOUR) if agent.hourly_limit is not None else 0
+        scopes = ledger.charged_usage(agent.path, request.workflow)
         inputs = PolicyInputs(
             agent=agent,
             units=self.units,
@@ -115,6 +121,7 @@ class Context:
             category_budget=category_budget,
             category_has_budget=category_exists and category_budget is not None,
             forbidden_providers=self.executor.forbidden_providers,
+            scopes=scopes,
         )
         return inputs, daily
 

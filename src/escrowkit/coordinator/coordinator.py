@@ -31,6 +31,7 @@ from escrowkit.coordinator.results import (
     Alert,
     BudgetReport,
     RecoveryReport,
+    ScopeBalance,
     SpendResult,
     SyncReport,
 )
@@ -190,28 +191,47 @@ class BudgetCoordinator:
         self._configuration.set_total_budget(amount)
 
     def register_agent(self, config: AgentConfig) -> AgentConfig:
-        """Add an agent, or update its limits. In pool mode its per-transaction and daily
-        limits are written to the pool first (with the pool owner's key).
+        """Add an agent, or update its limits (a removed agent is re-enabled). In pool mode
+        its per-transaction and daily limits are written to the pool first (with the pool
+        owner's key).
 
         A daily limit below the per-transaction limit is refused (``InvalidRequest``):
         every spend between the two would pass one limit and always fail the other. Limits
         that are allowed but probably not meant (``config.warnings``) are logged. (Checked
         here, not in ``AgentConfig``, so that a ledger holding such an agent still opens.)"""
-        if isinstance(config, AgentConfig):
-            if config.daily_limit < config.spending_limit:
-                fmt = self.units.format
-                raise InvalidRequest(
-                    f"agent {config.id!r}: daily_limit {fmt(config.daily_limit)} is below "
-                    f"spending_limit {fmt(config.spending_limit)} (the per-transaction "
-                    "limit): raise the daily limit to at least the per-transaction one"
-                )
-            for warning in config.warnings:
-                logger.warning("%s", warning)
         return self._configuration.register_agent(config)
+
+    def spawn_agent(self, parent_id: str, config: AgentConfig) -> AgentConfig:
+        """Register a child of ``parent_id``: its scope (which must be ``""``) becomes the
+        parent's path, so each of its spends charges the parent's scope too. ``None`` for
+        its hourly limit, categories or providers inherits the parent's; its limits can
+        only narrow the parent's (else InvalidRequest). Pool mode: written on-chain too.
+        Returns the child's config as registered."""
+        return self._configuration.spawn_agent(parent_id, config)
+
+    def remove_agent(self, agent_id: str) -> tuple[str, ...]:
+        """Disable an agent and all its descendants at once: their later requests are
+        DENIED ``unknown_agent``, their open approvals close (approving one is DENIED
+        ``approval_rejected``), and nothing they already funded is touched. Registering
+        an id again re-enables it. Pool mode: their on-chain limits are removed (the
+        owner's key). Returns the ids removed."""
+        return self._configuration.remove_agent(agent_id)
 
     def set_category_budget(self, category: str, amount: int | None) -> None:
         """Cap a category's lifetime net spend (shared by all agents); None removes the cap."""
         self._configuration.set_category_budget(category, amount)
+
+    def set_budget(self, scope: str, amount: int | None) -> None:
+        """Allocate a lifetime budget (net of refunds) to a scope, e.g.
+        ``"workspace:alpha"``; None removes it. The root's budget is the total budget
+        (:meth:`set_total_budget`). Children may be allocated more than their parent in
+        sum: the parent is the hard cap. A malformed path is InvalidRequest."""
+        self._configuration.set_budget(scope, amount)
+
+    def balances(self, prefix: str = "") -> list[ScopeBalance]:
+        """Every scope with a budget that is ``prefix`` or under it, in path order (the
+        root, the total budget, first when ``prefix`` is empty)."""
+        return self._reporting.balances(prefix)
 
     def freeze(self, reason: str) -> None:
         """Deny every spend and approval (in every process on this store) until unfreeze."""
@@ -323,7 +343,7 @@ class BudgetCoordinator:
 
     def report(self) -> BudgetReport:
         """The treasury now: budget, net spend, reservations, per agent and category,
-        pending approvals, alerts."""
+        scope balances, pending approvals, alerts."""
         return self._reporting.report()
 
     def reservation(self, reservation_id: str) -> Reservation:
@@ -430,6 +450,7 @@ class AgentHandle:
         *,
         category: str | None = None,
         idempotency_key: str | None = None,
+        workflow: str | None = None,
     ) -> SpendResult:
         """Ask to pay ``amount`` (int base units) to ``provider`` for ``purpose``."""
         request = SpendRequest(
@@ -439,6 +460,7 @@ class AgentHandle:
             purpose=purpose,
             category=category,
             idempotency_key=idempotency_key,
+            workflow=workflow,
         )
         return self.coordinator.request_spending(request)
 

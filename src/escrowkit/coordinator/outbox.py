@@ -68,7 +68,7 @@ def record_decision(
         provider=source.provider,
         purpose=source.purpose,
         category=source.category,
-        workflow=getattr(source, "workflow", None),
+        workflow=source.workflow,
     )
     ledger.emit("decision", now, data, agent_id=source.agent_id)
 
@@ -93,6 +93,7 @@ def record_approval(
         "provider": request.provider,
         "purpose": request.purpose,
         "category": request.category,
+        "workflow": request.workflow,
         "decided_by": by,
         "reason": reason,
         "reservation_id": reservation_id,

@@ -1,7 +1,11 @@
-"""Reading the ledger: the budget report, spends, the audit log."""
+"""Reading the ledger: the budget report, scope balances, spends, the audit log."""
 
 from __future__ import annotations
 
+from collections import defaultdict
+
+from escrowkit.budget import ROOT, AgentConfig, charged_scopes, check_scope
+from escrowkit.budget.scopes import in_scope, scope_order
 from escrowkit.coordinator.context import Context
 from escrowkit.coordinator.results import (
     AgentReport,
@@ -9,9 +13,10 @@ from escrowkit.coordinator.results import (
     BudgetReport,
     CategoryReport,
     PendingApproval,
+    ScopeBalance,
 )
 from escrowkit.core.errors import NotFound
-from escrowkit.ledger import Approval, AuditEntry, Reservation, ReservationStatus
+from escrowkit.ledger import Approval, AuditEntry, Ledger, Reservation, ReservationStatus
 
 __all__ = ["Reporting"]
 
@@ -37,6 +42,7 @@ class Reporting:
             categories = ledger.categories()
             approvals = ledger.pending_approvals(now)
             alert_rows = ledger.alerts()
+            scopes = self.balances_in(ledger, ROOT)
         reserved = sum(amount for *_, amount in pending)
         return BudgetReport(
             total_budget=state.total_budget,
@@ -59,13 +65,43 @@ class Reporting:
                 for r in alert_rows
             ],
             frozen=state.freeze_reason,
+            scopes=scopes,
         )
+
+    def balances(self, prefix: str = ROOT) -> list[ScopeBalance]:
+        """Every scope with a budget that is ``prefix`` or under it, in path order."""
+        check_scope(prefix)
+        with self.context.store.read() as ledger:
+            return self.balances_in(ledger, prefix)
+
+    @staticmethod
+    def balances_in(ledger: Ledger, prefix: str) -> list[ScopeBalance]:
+        """:meth:`balances` in an open transaction."""
+        budgeted = [c for c in ledger.scope_budgets() if in_scope(c.scope, prefix)]
+        if not budgeted:
+            return []
+        held: dict[str, int] = defaultdict(int)
+        for charge in ledger.pending_charges():
+            held[ROOT] += charge.amount
+            for scope in charged_scopes(charge.scope, charge.workflow):
+                held[scope] += charge.amount
+        return [
+            ScopeBalance(
+                scope=c.scope,
+                allocated=c.budget or 0,
+                spent=c.used - held[c.scope],
+                reserved=held[c.scope],
+                remaining=max((c.budget or 0) - c.used, 0),
+            )
+            for c in sorted(budgeted, key=lambda c: scope_order(c.scope))
+        ]
 
     def _by_agent(
         self, days: dict[tuple[str, str], int], pending: Pending, today: str
     ) -> dict[str, AgentReport]:
         by_agent: dict[str, AgentReport] = {}
-        for agent in self.context.agents.values():
+        removed = self.context.removed
+        for agent in sorted([*self.context.agents.values(), *removed.values()], key=_by_id):
             used = sum(v for (agent_id, _), v in days.items() if agent_id == agent.id)
             used_today = days.get((agent.id, today), 0)
             held = sum(a for agent_id, _, _, a in pending if agent_id == agent.id)
@@ -80,6 +116,8 @@ class Reporting:
                 spent_today=used_today - held_today,
                 daily_limit=agent.daily_limit,
                 remaining_today=max(agent.daily_limit - used_today, 0),
+                scope=agent.scope,
+                removed=agent.id in removed,
             )
         return by_agent
 
@@ -99,6 +137,10 @@ class Reporting:
     ) -> list[AuditEntry]:
         with self.context.store.read() as ledger:
             return ledger.audit_log(reservation_id=reservation_id, limit=limit)
+
+
+def _by_id(agent: AgentConfig) -> str:
+    return agent.id
 
 
 def _by_category(

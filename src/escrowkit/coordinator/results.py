@@ -17,6 +17,7 @@ __all__ = [
     "CategoryReport",
     "PendingApproval",
     "RecoveryReport",
+    "ScopeBalance",
     "SpendResult",
     "SyncReport",
     "error_data",
@@ -154,7 +155,8 @@ class PendingApproval:
 class AgentReport:
     """One agent's figures: ``spent`` is net committed spend (lifetime), ``reserved``
     what is in flight, ``spent_today`` today's net committed spend and ``remaining_today``
-    what today's limit still allows (reservations count against it)."""
+    what today's limit still allows (reservations count against it). Removed agents are
+    reported too (``removed``): what they spent still counts."""
 
     agent_id: str
     name: str
@@ -163,6 +165,9 @@ class AgentReport:
     spent_today: int
     daily_limit: int
     remaining_today: int
+    #: Where the agent sits, and whether remove_agent disabled it.
+    scope: str = ""
+    removed: bool = False
 
 
 @dataclass(frozen=True)
@@ -177,12 +182,27 @@ class CategoryReport:
 
 
 @dataclass(frozen=True)
+class ScopeBalance:
+    """One scope's budget (DESIGN.md section 8): ``allocated`` is its lifetime budget,
+    ``spent`` committed spend net of refunds, ``reserved`` what spends in flight hold,
+    ``remaining = allocated - spent - reserved`` (never below 0) of this scope alone: its
+    ancestors' budgets may leave less. The root ``""`` is the total budget."""
+
+    scope: str
+    allocated: int
+    spent: int
+    reserved: int
+    remaining: int
+
+
+@dataclass(frozen=True)
 class BudgetReport:
     """The treasury at one moment.
 
     ``total_spent`` is net committed spend (refunds credited back), ``reserved`` the
     amount of spends still in flight, ``remaining = total_budget - total_spent - reserved``.
-    ``pending_approvals`` is keyed by approval id.
+    ``pending_approvals`` is keyed by approval id; ``scopes`` is
+    :meth:`BudgetCoordinator.balances` (every scope with a budget, the root first).
     """
 
     total_budget: int
@@ -194,6 +214,7 @@ class BudgetReport:
     pending_approvals: dict[str, PendingApproval] = field(default_factory=dict)
     alerts: list[Alert] = field(default_factory=list)
     frozen: str | None = None
+    scopes: list[ScopeBalance] = field(default_factory=list)
 
 
 @dataclass(frozen=True)

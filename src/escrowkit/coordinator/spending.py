@@ -205,6 +205,8 @@ class Spending:
             idempotency_key=idempotency_key,
             sender=context.executor.sender,
             agent_address=agent.address,
+            scope=agent.path,  # with the workflow: the scopes it charges (budget.scopes)
+            workflow=request.workflow,
         )
         ledger.insert_reservation(reservation)
         context.start(reservation.id)

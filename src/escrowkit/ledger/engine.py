@@ -23,8 +23,8 @@ from escrowkit.ledger import statements as st
 from escrowkit.ledger.group import GroupCommit
 from escrowkit.ledger.ledger import Ledger
 from escrowkit.ledger.migrate import prepare
-from escrowkit.ledger.schema import SCHEMA_VERSION, state_table
-from escrowkit.ledger.unit import DayCache
+from escrowkit.ledger.schema import SCHEMA_VERSION, counters_table, state_table
+from escrowkit.ledger.unit import CounterCache
 
 __all__ = ["Store", "normalize_url"]
 
@@ -66,7 +66,7 @@ class Store:
         if synchronous not in ("NORMAL", "FULL"):
             raise ConfigurationError(f"synchronous must be NORMAL or FULL, not {synchronous!r}")
         self._lock = threading.RLock()
-        self._day_cache = DayCache()
+        self._counter_cache = CounterCache()
         self.group = GroupCommit(self.write, self._lock)
         self.url = normalize_url(url) if url is not None else "sqlite://"
         parsed = make_url(self.url)
@@ -146,13 +146,17 @@ class Store:
                 conn.execute(
                     insert(state_table).values(
                         id=1,
-                        total_budget=0,
-                        used=0,
                         frozen=False,
                         freeze_reason=None,
                         config_version=0,
                         usage_seq=0,
                         updated_at=0.0,
+                    )
+                )
+                # The root scope: the total budget (set by the coordinator) and its usage.
+                conn.execute(
+                    insert(counters_table).values(
+                        kind="scope", name="", period="", budget=0, used=0
                     )
                 )
             if ledger.meta().get("schema_version") is None:
@@ -166,13 +170,13 @@ class Store:
                 with self._transaction(write=True) as conn:
                     if lock_row and self.dialect == "postgresql":
                         conn.execute(st.LOCK_STATE)
-                    ledger = Ledger(conn, self._day_cache)
+                    ledger = Ledger(conn, self._counter_cache)
                     yield ledger
                     ledger.flush()
             except BaseException:
-                self._day_cache.clear()  # it may hold values that were rolled back
+                self._counter_cache.clear()  # it may hold values that were rolled back
                 raise
-            ledger.keep(self._day_cache)
+            ledger.keep(self._counter_cache)
 
     def run(
         self,

@@ -1,9 +1,10 @@
 """The ledger's operations inside one transaction (:class:`Ledger`).
 
-Tables: ``treasury_state`` (one row: budget, usage counter, freeze state; also the lock
-row), ``agents``, ``agent_days`` and ``categories`` (usage counters, so no check ever sums
-history), ``reservations``, ``approvals``, ``idempotency_keys``, ``audit_log``
-(append-only), ``alerts`` and ``meta``.
+Tables: ``treasury_state`` (one row: freeze state, config and usage versions; also the
+lock row), ``agents``, ``counters`` (every budget and usage counter: the root scope's
+total budget, the other scopes', the categories', the agents' days; see
+:mod:`~escrowkit.ledger.counters`), ``reservations``, ``approvals``, ``idempotency_keys``,
+``audit_log`` (append-only), ``alerts`` and ``meta``.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from sqlalchemy import Table, and_, func, insert, select, update
 
 from escrowkit.budget import AgentConfig
 from escrowkit.ledger import statements as st
+from escrowkit.ledger.counters import Counters
 from escrowkit.ledger.keys import KeyRows
 from escrowkit.ledger.outbox import OutboxRows
 from escrowkit.ledger.pages import PageRows
@@ -38,7 +40,6 @@ from escrowkit.ledger.schema import (
     alerts_table,
     approvals_table,
     audit_table,
-    categories_table,
     meta_table,
     reservations_table,
 )
@@ -46,13 +47,10 @@ from escrowkit.ledger.schema import (
 __all__ = ["Ledger"]
 
 
-class Ledger(KeyRows, OutboxRows, PageRows):
+class Ledger(Counters, KeyRows, OutboxRows, PageRows):
     """The operations of one transaction (from :meth:`Store.write` or :meth:`Store.read`).
     Reads see what this transaction buffered; writes are flushed with it. The service's
     tables (keys, outbox, pages) have their operations in their own modules."""
-
-    def set_total_budget(self, amount: int, now: float) -> None:
-        self._update_state(total_budget=amount, updated_at=now)
 
     def set_freeze(self, reason: str | None, now: float) -> None:
         self._update_state(frozen=reason is not None, freeze_reason=reason, updated_at=now)
@@ -71,13 +69,17 @@ class Ledger(KeyRows, OutboxRows, PageRows):
         else:
             self.conn.execute(insert(meta_table).values(key=key, value=value))
 
-    # ---- agents and categories ---------------------------------------------------------
+    # ---- agents --------------------------------------------------------------------------
 
-    def agents(self) -> dict[str, AgentConfig]:
-        rows = self.conn.execute(select(agents_table).order_by(agents_table.c.id))
+    def agents(self, *, removed: bool = False) -> dict[str, AgentConfig]:
+        """The enabled agents by id (``removed=True``: those removed instead)."""
+        a = agents_table.c
+        where = a.removed_at.is_not(None) if removed else a.removed_at.is_(None)
+        rows = self.conn.execute(select(agents_table).where(where).order_by(a.id))
         return {row.id: agent_from_row(row) for row in rows}
 
     def upsert_agent(self, config: AgentConfig, now: float) -> None:
+        """Register or update an agent (enabled: registering a removed id re-enables it)."""
         values = agent_to_row(config, now)
         exists = self.conn.execute(
             select(agents_table.c.id).where(agents_table.c.id == config.id)
@@ -90,79 +92,24 @@ class Ledger(KeyRows, OutboxRows, PageRows):
             self.conn.execute(insert(agents_table).values(**values))
         self.bump_config_version(now)
 
-    def category(self, name: str) -> tuple[bool, int | None, int]:
-        """(exists, budget, used) of a category; a missing one has no budget and no use."""
-        row = self.conn.execute(st.SELECT_CATEGORY, {"b_name": name}).first()
-        if row is None:
-            return False, None, 0
-        return True, row.budget, row.used
-
-    def categories(self) -> dict[str, tuple[int | None, int]]:
-        rows = self.conn.execute(select(st.C.name, st.C.budget, st.C.used).order_by(st.C.name))
-        return {row.name: (row.budget, row.used) for row in rows}
-
-    def set_category_budget(self, name: str, budget: int | None) -> None:
-        exists, _, _ = self.category(name)
-        if exists:
+    def remove_agents(self, agent_ids: Sequence[str], now: float) -> None:
+        """Disable agents: from now on they are not among :meth:`agents`."""
+        a = agents_table.c
+        for chunk in st.chunks(list(agent_ids)):
             self.conn.execute(
-                update(categories_table).where(st.C.name == name).values(budget=budget)
+                update(agents_table)
+                .where(and_(a.id.in_(chunk), a.removed_at.is_(None)))
+                .values(removed_at=now, updated_at=now)
             )
-        else:
-            self.conn.execute(insert(categories_table).values(name=name, budget=budget, used=0))
-
-    def days_used(self, day: str | None = None) -> dict[tuple[str, str], int]:
-        self.flush()
-        query = select(st.D.agent_id, st.D.day, st.D.used)
-        if day is not None:
-            query = query.where(st.D.day == day)
-        return {(row.agent_id, row.day): row.used for row in self.conn.execute(query)}
-
-    def hour_used(self, agent_id: str, since: float) -> int:
-        """Counted amounts of ``agent_id``'s reservations created after ``since``."""
-        self.flush()
-        rows = self.conn.execute(st.HOUR_AMOUNTS, {"b_agent": agent_id, "b_since": since})
-        return sum(row.amount for row in rows)
-
-    def add_usage(self, agent_id: str, day: str, category: str | None, delta: int) -> None:
-        """Add ``delta`` (negative to credit back) to the total, the agent's day and the
-        category counters."""
-        used = self.state().used + delta
-        if used < 0:  # pragma: no cover - a bug, never a user error
-            raise AssertionError(f"usage would go negative ({used}): the ledger is inconsistent")
-        self._set_used(used)
-        key = (agent_id, day)
-        self._days[key] = self.day_used(agent_id, day) + delta
-        flag = self._day_flags[key]
-        self._day_flags[key] = {"missing": "new", "clean": "dirty"}.get(flag, flag)
-        if category is not None:
-            exists, _, category_used = self.category(category)
-            if exists:
-                self.conn.execute(
-                    st.UPDATE_CATEGORY_USED, {"b_name": category, "b_used": category_used + delta}
-                )
-            else:
-                self.conn.execute(
-                    st.INSERT_CATEGORY, {"name": category, "budget": None, "used": delta}
-                )
-
-    def pending_amounts(self) -> list[tuple[str, str, str | None, int]]:
-        """(agent_id, day, category, amount) of every PENDING reservation."""
-        self.flush()
-        rows = self.conn.execute(
-            select(st.R.agent_id, st.R.day, st.R.category, st.R.amount).where(
-                st.status_is(ReservationStatus.PENDING)
-            )
-        )
-        return [(row.agent_id, row.day, row.category, row.amount) for row in rows]
+        self.bump_config_version(now)
 
     # ---- reservations ------------------------------------------------------------------
 
     def insert_reservation(self, reservation: Reservation) -> None:
-        """Write a PENDING reservation and count it (total, agent's day, category)."""
+        """Write a PENDING reservation and count it (the root, the agent's day, the
+        category, every scope it charges)."""
         self._new_reservations[reservation.id] = reservation.to_row()
-        self.add_usage(
-            reservation.agent_id, reservation.day, reservation.category, reservation.amount
-        )
+        self.add_usage(reservation, reservation.amount)
 
     def reservation(self, reservation_id: str) -> Reservation | None:
         self.flush()
@@ -235,7 +182,7 @@ class Ledger(KeyRows, OutboxRows, PageRows):
                 return None
         if reservation.counted != (to in COUNTED):
             delta = -reservation.amount if reservation.counted else reservation.amount
-            self.add_usage(reservation.agent_id, reservation.day, reservation.category, delta)
+            self.add_usage(reservation, delta)
         return replace(reservation, status=to, updated_at=now, tx_hashes=hashes, reason=why)
 
     # ---- approvals ---------------------------------------------------------------------
@@ -251,6 +198,7 @@ class Ledger(KeyRows, OutboxRows, PageRows):
                 purpose=req.purpose,
                 category=req.category,
                 idempotency_key=req.idempotency_key,
+                workflow=req.workflow,
                 status=approval.status.value,
                 requested_at=approval.requested_at,
                 expires_at=approval.expires_at,
@@ -271,6 +219,19 @@ class Ledger(KeyRows, OutboxRows, PageRows):
             .order_by(a.requested_at)
         )
         return [Approval.from_row(row) for row in rows]
+
+    def open_approvals_of(self, agent_ids: Sequence[str]) -> list[Approval]:
+        """Every approval of these agents still PENDING (expired ones too)."""
+        a = approvals_table.c
+        found: list[Approval] = []
+        for chunk in st.chunks(list(agent_ids)):
+            rows = self.conn.execute(
+                select(approvals_table).where(
+                    and_(a.agent_id.in_(chunk), a.status == ApprovalStatus.PENDING.value)
+                )
+            )
+            found += [Approval.from_row(row) for row in rows]
+        return sorted(found, key=lambda approval: approval.requested_at)
 
     def set_approval_result(self, approval_id: str, result: Mapping[str, Any]) -> None:
         """Keep an approved approval's result, to replay it when it is approved again."""

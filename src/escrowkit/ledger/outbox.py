@@ -13,7 +13,7 @@ from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.engine import Connection
 
 from escrowkit.ledger.schema import events_table, webhook_cursors_table
-from escrowkit.ledger.unit import DayCache, UnitOfWork
+from escrowkit.ledger.unit import CounterCache, UnitOfWork
 
 __all__ = ["Event", "OutboxRows", "WebhookCursor"]
 
@@ -58,7 +58,7 @@ class WebhookCursor:
 class OutboxRows(UnitOfWork):
     """The outbox's operations (mixed into :class:`~escrowkit.ledger.Ledger`)."""
 
-    def __init__(self, conn: Connection, cache: DayCache | None = None) -> None:
+    def __init__(self, conn: Connection, cache: CounterCache | None = None) -> None:
         super().__init__(conn, cache)
         self._events: list[dict[str, Any]] = []
 

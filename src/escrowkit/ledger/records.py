@@ -93,6 +93,10 @@ class Reservation:
     #: (None in rows written before schema revision 0002).
     sender: str | None = None
     agent_address: str | None = None
+    #: The agent's path and the request's workflow when it was reserved: the scopes it
+    #: charges (see :func:`~escrowkit.budget.scopes.charged_scopes`).
+    scope: str = ""
+    workflow: str | None = None
 
     @property
     def counted(self) -> bool:
@@ -120,6 +124,8 @@ class Reservation:
             "updated_at": self.updated_at or self.created_at,
             "sender": self.sender,
             "agent_address": self.agent_address,
+            "scope": self.scope,
+            "workflow": self.workflow,
         }
 
     @classmethod
@@ -146,6 +152,8 @@ class Reservation:
             updated_at=m["updated_at"],
             sender=m["sender"],
             agent_address=m["agent_address"],
+            scope=m["scope"],
+            workflow=m["workflow"],
         )
 
 
@@ -175,6 +183,7 @@ class Approval:
             purpose=m["purpose"],
             category=m["category"],
             idempotency_key=m["idempotency_key"],
+            workflow=m["workflow"],
         )
         return cls(
             id=m["id"],
@@ -228,6 +237,8 @@ def agent_to_row(config: AgentConfig, now: float) -> dict[str, Any]:
             None if config.allowed_providers is None else json.dumps(list(config.allowed_providers))
         ),
         "updated_at": now,
+        "scope": config.scope,
+        "removed_at": None,  # registering again re-enables
     }
 
 
@@ -245,4 +256,5 @@ def agent_from_row(row: Any) -> AgentConfig:
         allowed_providers=(
             None if m["allowed_providers"] is None else tuple(json.loads(m["allowed_providers"]))
         ),
+        scope=m["scope"],
     )

@@ -30,18 +30,19 @@ from sqlalchemy import (
 )
 from sqlalchemy.types import TypeEngine
 
+from escrowkit.budget.scopes import MAX_SCOPE_LENGTH
+
 __all__ = [
     "HEAD_REVISION",
     "REVISIONS",
     "SCHEMA_VERSION",
     "Amount",
-    "agent_days_table",
     "agents_table",
     "alerts_table",
     "api_keys_table",
     "approvals_table",
     "audit_table",
-    "categories_table",
+    "counters_table",
     "events_table",
     "idempotency_table",
     "meta_table",
@@ -52,10 +53,10 @@ __all__ = [
     "webhook_cursors_table",
 ]
 
-SCHEMA_VERSION = "2"
+SCHEMA_VERSION = "3"
 #: Every migration revision this code knows, oldest first; the last is the schema above.
 #: A ledger whose revision is not here was made by a newer escrowkit and is refused.
-REVISIONS = ("0001", "0002", "0003", "0004")
+REVISIONS = ("0001", "0002", "0003", "0004", "0005")
 HEAD_REVISION = REVISIONS[-1]
 
 
@@ -90,6 +91,7 @@ metadata = MetaData()
 _Id = String(40)
 _Address = String(42)
 _Hash = String(66)
+_Scope = String(MAX_SCOPE_LENGTH)
 
 meta_table = Table(
     "meta",
@@ -101,9 +103,8 @@ meta_table = Table(
 state_table = Table(
     "treasury_state",
     metadata,
+    # The lock row. The total budget and its usage are the root scope's counter.
     Column("id", Integer, primary_key=True, autoincrement=False),
-    Column("total_budget", Amount, nullable=False),
-    Column("used", Amount, nullable=False),
     Column("frozen", Boolean, nullable=False),
     Column("freeze_reason", Text),
     Column("config_version", Integer, nullable=False),
@@ -126,22 +127,27 @@ agents_table = Table(
     Column("categories", Text),  # JSON list, or NULL for "no list"
     Column("allowed_providers", Text),  # JSON list, or NULL for "any"
     Column("updated_at", Float, nullable=False),
+    # Where the agent sits ('' the root; a spawned child: its parent's path).
+    Column("scope", _Scope, nullable=False, server_default=""),
+    # Set by remove_agent (the agent and its descendants are denied); NULL: enabled.
+    Column("removed_at", Float),
 )
 
-agent_days_table = Table(
-    "agent_days",
+counters_table = Table(
+    "counters",
     metadata,
-    Column("agent_id", String(128), primary_key=True),
-    Column("day", String(10), primary_key=True),  # calendar day in the coordinator's zone
+    # Every usage counter and lifetime budget, one mechanism (so no check ever sums
+    # history): kind 'scope' (name a scope path; '' the root: the total budget), kind
+    # 'category' (name the category) and kind 'day' (name an agent id, period its
+    # calendar day in the coordinator's zone; the daily limit is the agent's).
+    Column("kind", String(8), primary_key=True),
+    Column("name", _Scope, primary_key=True),
+    Column("period", String(10), primary_key=True),  # '' for lifetime counters
+    Column("budget", Amount),  # NULL: counted, not capped
     Column("used", Amount, nullable=False),
-)
-
-categories_table = Table(
-    "categories",
-    metadata,
-    Column("name", String(128), primary_key=True),
-    Column("budget", Amount),  # NULL: uncapped
-    Column("used", Amount, nullable=False),
+    # Rows kept in key order (SQLite): a decision's counters (the agent's day, its path
+    # and the path's prefixes) sit side by side on few pages, found without an index.
+    sqlite_with_rowid=False,
 )
 
 reservations_table = Table(
@@ -170,6 +176,10 @@ reservations_table = Table(
     # rows written before schema revision 0002.
     Column("sender", _Address),
     Column("agent_address", _Address),
+    # The agent's path and the request's workflow when reserved: the scopes it charged
+    # (budget.scopes.charged_scopes), credited back from the same two values.
+    Column("scope", _Scope, nullable=False, server_default=""),
+    Column("workflow", String(128)),
     Index("ix_reservations_escrow", "escrow_id", unique=True),
     # Rolling-hour sums: an index range scan over one agent's last hour.
     Index("ix_reservations_agent_created", "agent_id", "created_at"),
@@ -201,6 +211,7 @@ approvals_table = Table(
     Column("reason", Text),
     Column("reservation_id", _Id),
     Column("result", Text),  # JSON SpendResult of the approval (replayed when approved again)
+    Column("workflow", String(128)),
     Index("ix_approvals_status", "status"),
 )
 

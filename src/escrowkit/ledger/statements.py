@@ -6,24 +6,22 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-from sqlalchemy import and_, bindparam, insert, literal_column, select, update
+from sqlalchemy import and_, bindparam, insert, literal_column, select, tuple_, update
 
 from escrowkit.ledger.records import COUNTED, ReservationStatus
 from escrowkit.ledger.schema import (
     Amount,
-    agent_days_table,
     audit_table,
-    categories_table,
+    counters_table,
     idempotency_table,
     reservations_table,
     state_table,
 )
 
-S, R, D, C, I = (  # noqa: E741
+S, R, K, I = (  # noqa: E741
     state_table.c,
     reservations_table.c,
-    agent_days_table.c,
-    categories_table.c,
+    counters_table.c,
     idempotency_table.c,
 )
 
@@ -34,9 +32,7 @@ def chunks(items: Sequence[str], size: int = 500) -> Iterator[list[str]]:
         yield list(items[start : start + size])
 
 
-SELECT_STATE = select(
-    S.total_budget, S.used, S.frozen, S.freeze_reason, S.config_version, S.usage_seq
-).where(S.id == 1)
+SELECT_STATE = select(S.frozen, S.freeze_reason, S.config_version, S.usage_seq).where(S.id == 1)
 LOCK_STATE = select(S.id).where(S.id == 1).with_for_update()
 
 
@@ -55,25 +51,18 @@ def _amount(name: str) -> Any:
     return bindparam(name, type_=Amount())
 
 
-SET_USED = (
-    update(state_table)
-    .where(S.id == 1)
-    .values(used=_amount("b_used"), usage_seq=bindparam("b_seq"))
+SET_SEQ = update(state_table).where(S.id == 1).values(usage_seq=bindparam("b_seq"))
+_COUNTER_KEY = and_(
+    K.kind == bindparam("b_kind"), K.name == bindparam("b_name"), K.period == bindparam("b_period")
 )
-SELECT_DAY = select(D.used).where(
-    and_(D.agent_id == bindparam("b_agent"), D.day == bindparam("b_day"))
+SELECT_COUNTER = select(K.budget, K.used).where(_COUNTER_KEY)
+# Several counters in one query: (kind, name, period) IN (...).
+SELECT_COUNTERS = select(K.kind, K.name, K.period, K.budget, K.used).where(
+    tuple_(K.kind, K.name, K.period).in_(bindparam("b_keys", expanding=True))
 )
-INSERT_DAY = insert(agent_days_table)
-UPDATE_DAY = (
-    update(agent_days_table)
-    .where(and_(D.agent_id == bindparam("b_agent"), D.day == bindparam("b_day")))
-    .values(used=_amount("b_used"))
-)
-SELECT_CATEGORY = select(C.budget, C.used).where(C.name == bindparam("b_name"))
-INSERT_CATEGORY = insert(categories_table)
-UPDATE_CATEGORY_USED = (
-    update(categories_table).where(C.name == bindparam("b_name")).values(used=_amount("b_used"))
-)
+INSERT_COUNTER = insert(counters_table)
+UPDATE_COUNTER = update(counters_table).where(_COUNTER_KEY).values(used=_amount("b_used"))
+SET_COUNTER_BUDGET = update(counters_table).where(_COUNTER_KEY).values(budget=_amount("b_budget"))
 HOUR_AMOUNTS = select(R.amount).where(
     and_(
         R.agent_id == bindparam("b_agent"),

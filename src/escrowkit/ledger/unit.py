@@ -1,17 +1,18 @@
 """The unit of work under every ledger transaction: what it read and what it will write.
 
-The total and per-day counters, new reservations and idempotency keys, transitions and
-audit entries are buffered and written once, by :meth:`UnitOfWork.flush` at the end of the
-transaction (the store calls it), however many spends the transaction decided; reads in
-between see the values held here. A process also keeps the day counters it last wrote
-(:class:`DayCache`), valid as long as ``treasury_state.usage_seq`` (bumped with every
-counter change, by any process) has not moved.
+The usage counters (one table, ``counters``: the root scope's total, the other scopes',
+the categories' and the agents' days), new reservations and idempotency keys,
+transitions and audit entries are buffered and written once, by :meth:`UnitOfWork.flush`
+at the end of the transaction (the store calls it), however many spends the transaction
+decided; reads in between see the values held here. A process also keeps the counters
+it last wrote (:class:`CounterCache`), valid as long as ``treasury_state.usage_seq``
+(bumped with every counter change, by any process) has not moved.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import update
@@ -21,18 +22,33 @@ from escrowkit.ledger import statements as st
 from escrowkit.ledger.records import TreasuryState
 from escrowkit.ledger.schema import state_table
 
-__all__ = ["DayCache", "UnitOfWork"]
+__all__ = ["ROOT_KEY", "CounterCache", "CounterKey", "UnitOfWork"]
+
+#: A counter's key: (kind, name, period); see ``schema.counters_table``.
+CounterKey = tuple[str, str, str]
+#: The root scope's counter: the total budget and what counts against it.
+ROOT_KEY: CounterKey = ("scope", "", "")
+
+# A counter held by a transaction is [budget, used, flag]; the flag says what the table
+# holds: the same (CLEAN), no row (MISSING), a row to insert (NEW) or to update (DIRTY).
+_CLEAN, _MISSING, _NEW, _DIRTY = range(4)
 
 
 @dataclass
-class DayCache:
-    """Day counters as of ``usage_seq == seq`` (value, whether the row exists)."""
+class CounterCache:
+    """Counters as of ``usage_seq == seq``: key -> [budget, used, flag] (see above)."""
 
     seq: int | None = None
-    days: dict[tuple[str, str], tuple[int, bool]] = field(default_factory=dict)
+    rows: dict[CounterKey, list[Any]] = field(default_factory=dict)
 
     def clear(self) -> None:
-        self.seq, self.days = None, {}
+        self.seq, self.rows = None, {}
+
+
+@dataclass
+class _StateRow:
+    freeze_reason: str | None
+    config_version: int
 
 
 class UnitOfWork:
@@ -40,16 +56,20 @@ class UnitOfWork:
     read-modify-write: call them only in a write transaction, where the lock makes them
     exact."""
 
-    def __init__(self, conn: Connection, cache: DayCache | None = None) -> None:
+    def __init__(self, conn: Connection, cache: CounterCache | None = None) -> None:
         self.conn = conn
         self._cache = cache
+        self._row: _StateRow | None = None
         self._state: TreasuryState | None = None
         self._start_seq: int | None = None
-        self._used_dirty = False
-        # Day counters read or changed in this transaction, and what the table holds:
-        # "clean" (the same), "missing" (no row), "new" (insert), "dirty" (update).
-        self._days: dict[tuple[str, str], int] = {}
-        self._day_flags: dict[tuple[str, str], str] = {}
+        # The cache's counters, when they were good at the start of this transaction.
+        self._kept: dict[CounterKey, list[Any]] | None = None
+        self._seq = 0
+        self._seq_dirty = False
+        # Counters read or changed in this transaction ([budget, used, flag]), and the
+        # keys of those to write at flush.
+        self._counters: dict[CounterKey, list[Any]] = {}
+        self._dirty: dict[CounterKey, None] = {}
         self._audit: list[dict[str, Any]] = []
         self._new_reservations: dict[str, dict[str, Any]] = {}  # id -> row
         # Idempotency keys are (agent_id, key).
@@ -88,27 +108,37 @@ class UnitOfWork:
             )
             self._forget_keys(self._key_results)
             self._key_results = {}
-        if self._used_dirty and self._state is not None:
-            seq = self._state.usage_seq + 1
-            self.conn.execute(st.SET_USED, {"b_used": self._state.used, "b_seq": seq})
-            self._state = replace(self._state, usage_seq=seq)
-            self._used_dirty = False
-        inserts, updates = [], []
-        for key, flag in self._day_flags.items():
-            if flag == "new":
-                inserts.append({"agent_id": key[0], "day": key[1], "used": self._days[key]})
-            elif flag == "dirty":
-                updates.append({"b_agent": key[0], "b_day": key[1], "b_used": self._days[key]})
-            else:
-                continue
-            self._day_flags[key] = "clean"
-        if inserts:
-            self.conn.execute(st.INSERT_DAY, inserts)
-        if updates:
-            self.conn.execute(st.UPDATE_DAY, updates)
+        if self._dirty:
+            self._flush_counters()
+        if self._seq_dirty:
+            self._seq += 1
+            self.conn.execute(st.SET_SEQ, {"b_seq": self._seq})
+            self._seq_dirty = False
+            self._state = None
         if self._audit:
             self.conn.execute(st.INSERT_AUDIT, self._audit)
             self._audit = []
+
+    def _flush_counters(self) -> None:
+        inserts, updates = [], []
+        for key in self._dirty:
+            entry = self._counters[key]
+            kind, name, period = key
+            if entry[2] == _NEW:
+                inserts.append(
+                    {"kind": kind, "name": name, "period": period, "budget": entry[0],
+                     "used": entry[1]}
+                )  # fmt: skip
+            else:
+                updates.append({"b_kind": kind, "b_name": name, "b_period": period,
+                                "b_used": entry[1]})  # fmt: skip
+            entry[2] = _CLEAN
+        self._dirty = {}
+        if inserts:
+            self.conn.execute(st.INSERT_COUNTER, inserts)
+        if updates:
+            self.conn.execute(st.UPDATE_COUNTER, updates)
+        self._seq_dirty = True
 
     def _forget_keys(self, keys: Iterable[tuple[str, str]]) -> None:
         for key in keys:
@@ -145,55 +175,147 @@ class UnitOfWork:
 
     # ---- treasury state ----------------------------------------------------------------
 
-    def state(self) -> TreasuryState:
-        """The state row (read once per transaction)."""
-        if self._state is None:
+    def _state_row(self) -> _StateRow:
+        """The state row (read once per transaction; it says whether the cache is good)."""
+        if self._row is None:
             row = self.conn.execute(st.SELECT_STATE).one()
-            self._state = TreasuryState(
-                total_budget=row.total_budget,
-                used=row.used,
+            self._row = _StateRow(
                 freeze_reason=row.freeze_reason if row.frozen else None,
                 config_version=row.config_version,
-                usage_seq=row.usage_seq,
             )
+            self._seq = row.usage_seq
+            self._state = None
             if self._start_seq is None:
                 self._start_seq = row.usage_seq
-        return self._state
+                cache = self._cache
+                if cache is not None and cache.seq == row.usage_seq:
+                    self._kept = cache.rows
+        return self._row
 
-    def _set_used(self, used: int) -> None:
-        state = self.state()
-        self._state = replace(state, used=used)
-        self._used_dirty = True
+    def config_version(self) -> int:
+        """Bumped with every change of the agents (cheaper than :meth:`state`)."""
+        return (self._row or self._state_row()).config_version
+
+    def state(self) -> TreasuryState:
+        """Budget, usage and freeze state: the state row and the root scope's counter."""
+        if self._state is None:
+            row = self._row or self._state_row()
+            budget, used, _ = self._counters.get(ROOT_KEY) or self._counter(ROOT_KEY)
+            self._state = TreasuryState(
+                total_budget=budget or 0,
+                used=used,
+                freeze_reason=row.freeze_reason,
+                config_version=row.config_version,
+                usage_seq=self._seq,
+            )
+        return self._state
 
     def _update_state(self, **values: Any) -> None:
         self.flush()
         self.conn.execute(update(state_table).where(st.S.id == 1).values(**values))
+        self._row = None
         self._state = None
 
-    # ---- usage -------------------------------------------------------------------------
+    # ---- counters ----------------------------------------------------------------------
+    # A counter held here is the very list the process's cache holds (when the cache was
+    # good at the start): a write transaction runs alone (the store's lock), and one that
+    # rolls back clears the cache.
+
+    def _counter(self, key: CounterKey) -> list[Any]:
+        """[budget, used, flag] of a counter (a missing one: no budget, nothing used)."""
+        entry = self._counters.get(key)
+        if entry is None:
+            if self._row is None:
+                self._state_row()  # says whether the cache is good
+            kept = self._kept
+            entry = None if kept is None else kept.get(key)
+            if entry is None:
+                row = self.conn.execute(
+                    st.SELECT_COUNTER, {"b_kind": key[0], "b_name": key[1], "b_period": key[2]}
+                ).first()
+                entry = [None, 0, _MISSING] if row is None else [row.budget, int(row.used), _CLEAN]
+            self._counters[key] = entry
+        return entry
+
+    def counter(self, key: CounterKey) -> tuple[int | None, int, bool]:
+        """(budget, used, whether the row exists) of a counter."""
+        budget, used, flag = self._counter(key)
+        return budget, used, flag != _MISSING
+
+    def _load(self, keys: Sequence[CounterKey]) -> None:
+        """Hold the counters of ``keys``, reading those that neither this transaction nor
+        the cache holds in one query (a decision's scopes after another process wrote)."""
+        counters = self._counters
+        if self._row is None:
+            self._state_row()
+        kept = self._kept
+        wanted = []
+        for key in keys:
+            if key not in counters:
+                entry = None if kept is None else kept.get(key)
+                if entry is None:
+                    wanted.append(key)
+                else:
+                    counters[key] = entry
+        if len(wanted) < 2:
+            for key in wanted:  # one query either way
+                self._counter(key)
+            return
+        found = {
+            (row.kind, row.name, row.period): row
+            for row in self.conn.execute(st.SELECT_COUNTERS, {"b_keys": wanted})
+        }
+        for key in wanted:
+            row = found.get(key)
+            counters[key] = (
+                [None, 0, _MISSING] if row is None else [row.budget, int(row.used), _CLEAN]
+            )
+
+    def _add(self, key: CounterKey, delta: int) -> int:
+        """Add ``delta`` to a counter (written at flush); its new value."""
+        entry = self._counters.get(key) or self._counter(key)
+        entry[1] += delta
+        flag = entry[2]
+        if flag == _CLEAN:
+            entry[2] = _DIRTY
+        elif flag == _MISSING:
+            entry[2] = _NEW
+        self._dirty[key] = None
+        return int(entry[1])
+
+    def _add_total(self, delta: int) -> int:
+        """:meth:`_add` for the root scope (what :meth:`state` shows)."""
+        self._state = None
+        return self._add(ROOT_KEY, delta)
+
+    def _set_budget(self, key: CounterKey, budget: int | None) -> None:
+        """Set (None: remove) a counter's budget, now; its usage stays."""
+        entry = self._counter(key)
+        self.flush()
+        kind, name, period = key
+        if entry[2] == _MISSING:
+            self.conn.execute(
+                st.INSERT_COUNTER,
+                {"kind": kind, "name": name, "period": period, "budget": budget, "used": 0},
+            )
+        else:
+            self.conn.execute(
+                st.SET_COUNTER_BUDGET,
+                {"b_kind": kind, "b_name": name, "b_period": period, "b_budget": budget},
+            )
+        entry[0], entry[2] = budget, _CLEAN
+        self._seq_dirty = True
+        self._state = None
 
     def day_used(self, agent_id: str, day: str) -> int:
         """What counts against ``agent_id``'s limit on ``day``."""
-        key = (agent_id, day)
-        if key not in self._days:
-            cache = self._cache
-            self.state()  # sets _start_seq: the cache is good if it is as of that value
-            cached = (
-                cache.days.get(key) if cache is not None and cache.seq == self._start_seq else None
-            )
-            if cached is None:
-                row = self.conn.execute(st.SELECT_DAY, {"b_agent": agent_id, "b_day": day}).first()
-                cached = (0, False) if row is None else (int(row.used), True)
-            self._days[key] = cached[0]
-            self._day_flags[key] = "clean" if cached[1] else "missing"
-        return self._days[key]
+        return int(self._counter(("day", agent_id, day))[1])
 
-    def keep(self, cache: DayCache) -> None:
-        """After a commit: remember this transaction's day counters for the next ones."""
-        if self._state is None:
+    def keep(self, cache: CounterCache) -> None:
+        """After a commit: remember this transaction's counters for the next ones."""
+        if self._row is None:
             return
-        if cache.seq is None or cache.seq != self._start_seq or len(cache.days) > 100_000:
-            cache.days = {}
-        for key, value in self._days.items():
-            cache.days[key] = (value, self._day_flags[key] != "missing")
-        cache.seq = self._state.usage_seq
+        if self._kept is not cache.rows or len(cache.rows) > 100_000:
+            cache.rows = {}  # it was stale (another process wrote) or has grown large
+        cache.rows.update(self._counters)
+        cache.seq = self._seq

@@ -38,6 +38,7 @@ __all__ = [
     "MeOut",
     "PendingApprovalOut",
     "RejectIn",
+    "RemovedOut",
     "ReportOut",
     "SpendIn",
     "SpendList",
@@ -316,6 +317,10 @@ class AgentIn(_In):
     hourly_limit: AmountIn | None = None
     categories: list[str] | None = None
     allowed_providers: list[str] | None = None
+    scope: str = Field(default="", description="Where the agent sits ('' the root).")
+    parent: str | None = Field(
+        default=None, description="Spawn as a child of this agent (scope must then be '')."
+    )
 
 
 class AgentOut(_Out):
@@ -328,6 +333,12 @@ class AgentOut(_Out):
     hourly_limit: Amount | None
     categories: list[str] | None
     allowed_providers: list[str] | None
+    scope: str
+    path: str = Field(description="What its spends charge (scope/agent:<id>).")
+
+
+class RemovedOut(_Out):
+    removed: list[str] = Field(description="The agent and its descendants, now removed.")
 
 
 class BudgetIn(_In):

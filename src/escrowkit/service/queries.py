@@ -3,9 +3,6 @@ agent key sees only its own spends, escrows, budget and scopes."""
 
 from __future__ import annotations
 
-from types import SimpleNamespace
-from typing import Any
-
 from escrowkit.coordinator import AgentConfig, ApiKey, Reservation
 from escrowkit.service import models as m
 from escrowkit.service import wire
@@ -32,36 +29,15 @@ async def own_escrow(service: Backend, key: ApiKey, escrow_id: str) -> Reservati
 
 
 def scope_paths(config: AgentConfig) -> set[str]:
-    """The scopes an agent's spends charge: the root and each prefix of its path
-    (DESIGN.md section 8; without budget scopes, an agent's path is ``agent:<id>``)."""
-    scope = getattr(config, "scope", "") or ""
-    path = f"{scope}/agent:{config.id}" if scope else f"agent:{config.id}"
-    segments = path.split("/")
+    """The scopes an agent's spends charge without a workflow: the root and each prefix
+    of its path (DESIGN.md section 8)."""
+    segments = config.path.split("/")
     return {""} | {"/".join(segments[: n + 1]) for n in range(len(segments))}
-
-
-def _balances(coordinator: Any, prefix: str) -> list[Any]:
-    fn = getattr(coordinator, "balances", None)
-    if callable(fn):
-        return list(fn(prefix))
-    # A coordinator without budget scopes has one budget: the root's, the total budget.
-    if prefix:
-        return []
-    report = coordinator.report()
-    return [
-        SimpleNamespace(
-            scope="",
-            allocated=report.total_budget,
-            spent=report.total_spent,
-            reserved=report.reserved,
-            remaining=report.remaining,
-        )
-    ]
 
 
 async def balances(service: Backend, key: ApiKey, prefix: str = "") -> list[m.BalanceOut]:
     """Scope balances under ``prefix`` (an agent key: only the scopes it spends from)."""
-    rows = await service.call(_balances, service.coordinator, prefix)
+    rows = await service.call(service.coordinator.balances, prefix)
     if key.role == "agent":
         assert key.agent_id is not None
         agents = await service.call(lambda: service.coordinator.agents)

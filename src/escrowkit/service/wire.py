@@ -3,7 +3,7 @@ amounts from the wire to ``int`` base units. Conversion only: no rule lives here
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from escrowkit.coordinator import ApprovalStatus, ReservationStatus, describe
 from escrowkit.errors import InvalidRequest
@@ -22,6 +22,7 @@ if TYPE_CHECKING:
         Event,
         PendingApproval,
         Reservation,
+        ScopeBalance,
         SpendResult,
         TokenUnits,
     )
@@ -85,7 +86,7 @@ def spend(row: Reservation) -> m.SpendOut:
         provider=row.provider,
         purpose=row.purpose,
         category=row.category,
-        workflow=getattr(row, "workflow", None),
+        workflow=row.workflow,
         status=row.status.value,
         escrow_id="0x" + row.escrow_id.hex() if shown else None,
         approval_id=row.approval_id,
@@ -113,8 +114,7 @@ def approval(item: Approval) -> m.ApprovalOut:
     )
 
 
-def balance(item: Any) -> m.BalanceOut:
-    """A ``ScopeBalance`` (or anything with its fields)."""
+def balance(item: ScopeBalance) -> m.BalanceOut:
     return m.BalanceOut(
         scope=item.scope,
         allocated=str(item.allocated),
@@ -137,6 +137,8 @@ def agent(config: AgentConfig) -> m.AgentOut:
         allowed_providers=(
             None if config.allowed_providers is None else list(config.allowed_providers)
         ),
+        scope=config.scope,
+        path=config.path,
     )
 
 

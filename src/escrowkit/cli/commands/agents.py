@@ -1,4 +1,5 @@
-"""``agents add`` and ``agents list``: the agents the coordinator knows and their limits."""
+"""``agents add``, ``agents spawn``, ``agents remove`` and ``agents list``: the agents the
+coordinator knows and their limits."""
 
 from __future__ import annotations
 
@@ -26,6 +27,9 @@ def agents_add(
     provider: Annotated[
         list[str] | None, typer.Option(help="Allowed provider address (repeat).")
     ] = None,
+    scope: Annotated[
+        str, typer.Option(help="Where the agent sits, e.g. workspace:alpha (default: the root).")
+    ] = "",
 ) -> None:
     """Register an agent or update its limits (pool mode: also on-chain)."""
     from escrowkit.coordinator import AgentConfig
@@ -44,6 +48,7 @@ def agents_add(
                 hourly_limit=None if hourly is None else parse_amount(token, hourly),
                 categories=tuple(category) if category else None,
                 allowed_providers=tuple(provider) if provider else None,
+                scope=scope,
             )
         )
     # config.warnings were logged by register_agent (shown as "warning: ...").
@@ -63,3 +68,64 @@ def agents_list(
         print_json(agents)
         return
     show_agents(agents.values(), stack.token)
+
+
+# ---- delegation (DESIGN.md section 8) -----------------------------------------------------
+
+
+def agents_spawn(
+    parent: Annotated[str, typer.Argument(help="The parent agent's id.")],
+    agent_id: Annotated[str, typer.Argument(help="The child's id.")],
+    address: Annotated[str, typer.Option(help="The child's address (checksummed).")],
+    limit: Annotated[str, typer.Option(help="Per-transaction limit, token units.")],
+    daily: Annotated[str, typer.Option(help="Daily limit, token units.")],
+    approval_over: Annotated[
+        str, typer.Option(help="Spends strictly above this need a person's approval.")
+    ],
+    hourly: Annotated[
+        str | None, typer.Option(help="Rolling one-hour limit (default: the parent's).")
+    ] = None,
+    name: Annotated[str | None, typer.Option(help="Display name.")] = None,
+    category: Annotated[
+        list[str] | None, typer.Option(help="Allowed category (default: the parent's).")
+    ] = None,
+    provider: Annotated[
+        list[str] | None, typer.Option(help="Allowed provider (default: the parent's).")
+    ] = None,
+) -> None:
+    """Register a child of PARENT: its spends also charge the parent's scope, and its
+    limits can only narrow the parent's (pool mode: also on-chain)."""
+    from escrowkit.coordinator import AgentConfig
+
+    _, _, stack, coordinator = open_coordinator()
+    token = stack.token
+    with coordinator:
+        config = coordinator.spawn_agent(
+            parent,
+            AgentConfig(
+                id=agent_id,
+                name=name or agent_id,
+                address=address,
+                spending_limit=parse_amount(token, limit),
+                daily_limit=parse_amount(token, daily),
+                requires_approval=parse_amount(token, approval_over),
+                hourly_limit=None if hourly is None else parse_amount(token, hourly),
+                categories=tuple(category) if category else None,
+                allowed_providers=tuple(provider) if provider else None,
+            ),
+        )
+    console.print(f"spawned {config.id} at {config.path}", highlight=False)
+
+
+def agents_remove(
+    agent_id: Annotated[str, typer.Argument(help="The agent to remove, with its descendants.")],
+) -> None:
+    """Disable an agent and its descendants at once and close their open approvals; what
+    they funded is untouched. Registering an id again re-enables it."""
+    _, _, _, coordinator = open_coordinator()
+    with coordinator:
+        removed = coordinator.remove_agent(agent_id)
+    if not removed:
+        console.print(f"{agent_id} was already removed", highlight=False)
+    for gone in removed:
+        console.print(f"removed {gone}", highlight=False)

@@ -31,6 +31,9 @@ def spend(
         str | None, typer.Option(help="Idempotency key: a retry with it never pays twice.")
     ] = None,
     as_json: JsonResultOption = False,
+    workflow: Annotated[
+        str | None, typer.Option(help="Also charge this workflow's scope (a task's budget).")
+    ] = None,
 ) -> None:
     """Ask to spend: exit 0 approved or pending approval, 3 denied, 1 failed."""
     from escrowkit.coordinator import SpendRequest
@@ -44,6 +47,7 @@ def spend(
             purpose=purpose,
             category=category,
             idempotency_key=key,
+            workflow=workflow,
         )
         prior = coordinator.recorded(request)
         if prior is None:

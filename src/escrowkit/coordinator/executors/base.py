@@ -130,6 +130,10 @@ class SpendExecutor(Protocol):
         """Write the agent's on-chain limits where the mode has them; hash or None."""
         ...
 
+    def remove_agent(self, config: AgentConfig) -> str | None:
+        """Remove the agent's on-chain limits where the mode has them; hash or None."""
+        ...
+
     def shortfall(self, amount: int) -> str | None:
         """None when the paying account holds ``amount`` now (treasury: its balance; pool:
         the pool's spendable balance), else a sentence saying what is short and what to

@@ -93,3 +93,6 @@ class NoopExecutor:
 
     def shortfall(self, amount: int) -> str | None:
         return None
+
+    def remove_agent(self, config: AgentConfig) -> str | None:
+        return None

@@ -131,3 +131,15 @@ class PoolExecutor(ChainExecutor):
             config.address, config.spending_limit, config.daily_limit, POOL_PERIOD, sender=owner
         )
         return tx_hash_of(receipt)
+
+    def remove_agent(self, config: AgentConfig) -> str | None:
+        pool = self.stack.pool
+        if pool.agent(config.address).period == 0:  # not (or no longer) on the pool
+            return None
+        owner = pool.owner()
+        if not self.chain.can_sign(owner):
+            raise ConfigurationError(
+                f"removing an agent from the BudgetPool needs its owner's key ({owner}); "
+                "this chain cannot sign for it"
+            )
+        return tx_hash_of(pool.remove_agent(config.address, sender=owner))

@@ -200,3 +200,6 @@ class TreasuryExecutor(ChainExecutor):
 
     def register_agent(self, config: AgentConfig) -> str | None:
         return None
+
+    def remove_agent(self, config: AgentConfig) -> str | None:
+        return None

@@ -58,7 +58,9 @@ async def unfreeze(key: Admin, service: Service) -> m.FrozenOut:
     responses=responses(400, 401, 403, 503),
 )
 async def register_agent(body: m.AgentIn, key: Admin, service: Service) -> m.AgentOut:
-    """In pool mode the agent's limits are also written on-chain (the pool owner's key)."""
+    """With ``parent``, a delegated child of that agent (``spawn_agent``: its limits may
+    only narrow the parent's, and what it leaves null it inherits). In pool mode the
+    agent's limits are also written on-chain (the pool owner's key)."""
     config = AgentConfig(
         id=body.id,
         name=body.name if body.name is not None else body.id,
@@ -69,8 +71,26 @@ async def register_agent(body: m.AgentIn, key: Admin, service: Service) -> m.Age
         hourly_limit=wire.optional_base_units(body.hourly_limit),
         categories=None if body.categories is None else tuple(body.categories),
         allowed_providers=None if body.allowed_providers is None else tuple(body.allowed_providers),
+        scope=body.scope,
     )
-    return wire.agent(await service.call(service.coordinator.register_agent, config))
+    coordinator = service.coordinator
+    if body.parent is not None:
+        return wire.agent(await service.call(coordinator.spawn_agent, body.parent, config))
+    return wire.agent(await service.call(coordinator.register_agent, config))
+
+
+@router.delete(
+    "/v1/agents/{agent_id}",
+    operation_id="remove_agent",
+    summary="Remove an agent and its descendants (their spends are denied from now on)",
+    response_model=m.RemovedOut,
+    responses=responses(400, 401, 403, 404, 503),
+)
+async def remove_agent(agent_id: str, key: Admin, service: Service) -> m.RemovedOut:
+    """Their open approvals close; what they already funded is untouched. Registering an
+    id again re-enables it. ``removed`` is empty when the agent was already removed."""
+    removed = await service.call(service.coordinator.remove_agent, agent_id)
+    return m.RemovedOut(removed=list(removed))
 
 
 @router.put(
@@ -93,10 +113,5 @@ async def set_budget(scope: str, body: m.BudgetIn, key: Admin, service: Service)
     elif scope.startswith("category:"):
         await service.call(coordinator.set_category_budget, scope.removeprefix("category:"), amount)
     else:
-        set_scope = getattr(coordinator, "set_budget", None)
-        if not callable(set_scope):
-            raise ApiError(
-                400, "invalid_request", "scope: this coordinator has no budget scopes yet"
-            )
-        await service.call(set_scope, scope, amount)
+        await service.call(coordinator.set_budget, scope, amount)
     return m.BudgetOut(scope=scope, amount=None if amount is None else str(amount))

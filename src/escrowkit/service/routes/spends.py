@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Header, Query
@@ -12,7 +11,7 @@ from escrowkit.service import models as m
 from escrowkit.service import wire
 from escrowkit.service.auth import Caller, backend, own_agent, require
 from escrowkit.service.backend import Backend
-from escrowkit.service.errors import ApiError, responses
+from escrowkit.service.errors import responses
 from escrowkit.service.openapi import StrictJsonRoute
 from escrowkit.service.queries import own_spend
 
@@ -21,7 +20,6 @@ __all__ = ["router", "spend_request"]
 router = APIRouter(tags=["spends"], route_class=StrictJsonRoute)
 
 SpendStatusQuery = Literal["pending", "committed", "settled", "voided", "refunded"]
-_WORKFLOWS = "workflow" in {f.name for f in dataclasses.fields(SpendRequest)}
 
 
 def spend_request(
@@ -34,13 +32,6 @@ def spend_request(
     idempotency_key: str | None,
 ) -> SpendRequest:
     """The library's request; it validates everything (InvalidRequest: a 400)."""
-    extra = {}
-    if workflow is not None:
-        if not _WORKFLOWS:
-            raise ApiError(
-                400, "invalid_request", "workflow: this coordinator has no budget scopes yet"
-            )
-        extra["workflow"] = workflow
     return SpendRequest(
         agent_id=agent_id,
         amount=wire.base_units(amount),
@@ -48,7 +39,7 @@ def spend_request(
         purpose=purpose,
         category=category,
         idempotency_key=idempotency_key,
-        **extra,
+        workflow=workflow,
     )
 
 
