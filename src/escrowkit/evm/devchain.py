@@ -6,16 +6,31 @@ through its own API, a node through ``evm_*`` calls): the chain's transport deci
 What is checked here is the same on every backend, and so is what a control makes the
 chain forget: the latest block it read, its fee estimate, its senders' next nonces, and
 which blocks its receipt watcher has looked at.
+
+A revert on anvil also gives the blocks after it a new coinbase, so that none of them can
+be a block the revert removed. anvil keeps the state of each recent block in a queue of
+block hashes and never takes a reverted block's hash out of it. Sent again after a
+revert, the same transactions (same nonces and signatures; anvil's clock put back to the
+snapshot's second, its base fee at its floor after some hundred blocks) mine a block
+with the same hash; when the old entry of that hash leaves the queue, it takes the new
+block's state with it. With ``--prune-history`` (which
+:meth:`Chain.anvil <escrowkit.evm.chain.Chain.anvil>` passes) the state is then gone: a
+read of that block a few blocks later fails with ``BlockOutOfRangeError``, and so does an
+estimate on "latest", which anvil pins to the head's number before it runs, whenever a
+concurrent send mines a block in between. The block a snapshot was taken on is built on
+again after each revert, so its state is queued once per revert: the pytest plugin starts
+each test on an empty block of its own (:func:`escrowkit.testing.plugin.fresh_snapshot`).
 """
 
 from __future__ import annotations
 
+import os
 from typing import TYPE_CHECKING, Any
 
 from escrowkit.core.errors import InvalidRequest
 
 if TYPE_CHECKING:
-    from escrowkit.evm.transports import Transport
+    from escrowkit.evm.transports import Backend, Transport
     from escrowkit.evm.watcher import ReceiptWatcher
 
 __all__ = ["DevChain"]
@@ -27,6 +42,7 @@ class DevChain:
 
     transport: Transport
     watcher: ReceiptWatcher
+    backend: Backend
     #: (latest block timestamp, monotonic time read), which :meth:`now` may reuse.
     _seen: tuple[int, float] | None
     #: The fee estimate transactions reuse for a second.
@@ -78,8 +94,14 @@ class DevChain:
         return self.transport.snapshot()
 
     def revert(self, snapshot: Any) -> None:
-        """Go back to a snapshot (anvil consumes it: take a new one to revert again)."""
+        """Go back to a snapshot (anvil consumes it: take a new one to revert again).
+
+        On anvil the blocks mined after it get a new coinbase, so that none repeats a
+        reverted block's hash (whose state anvil would then drop early; see the module).
+        """
         self.transport.revert(snapshot)
+        if self.backend == "anvil":
+            self.transport.rpc("anvil_setCoinbase", ["0x" + os.urandom(20).hex()])
         self.resync_nonces()
         self.watcher.reset()
         self._fees = None

@@ -112,11 +112,37 @@ def _escrowkit_isolation(request: pytest.FixtureRequest) -> Iterator[None]:
     for name in _session_fixtures(request):
         request.getfixturevalue(name)
     node: Chain = request.getfixturevalue("chain")
-    snapshot = node.snapshot()
+    snapshot = fresh_snapshot(node)
     try:
         yield
     finally:
         node.revert(snapshot)
+
+
+def fresh_snapshot(node: Chain) -> Any:
+    """A snapshot to revert to after a test, and for the test a head block no earlier
+    test has built on: on anvil, one empty block is mined after the snapshot.
+
+    Each block mined on a block queues that block's state in anvil's history under its
+    hash. Every test starting on the same block (the head again after the previous
+    test's revert) would queue the same hash once per test, and the oldest entry leaving
+    the queue drops the state the current test is using: a read of the block it started
+    on, or an estimate on "latest" that anvil pinned to it while a concurrent send mined
+    the next block, then fails with ``BlockOutOfRangeError`` (see
+    :mod:`escrowkit.evm.devchain`). The empty block differs from test to test (the revert
+    gave it a new coinbase) and goes with the revert, so the chain does not grow (anvil
+    slows down with every block it keeps).
+
+    It gets the base fee of the snapshot's block: every test starts on the same base fee
+    however many tests ran before (anvil's next base fee is not reverted).
+    """
+    snapshot = node.snapshot()
+    if node.backend == "anvil":
+        base_fee = node.w3.eth.get_block("latest").get("baseFeePerGas")
+        if base_fee is not None:
+            node.transport.rpc("anvil_setNextBlockBaseFeePerGas", [hex(base_fee)])
+        node.mine()
+    return snapshot
 
 
 def _session_fixtures(request: pytest.FixtureRequest) -> list[str]:
