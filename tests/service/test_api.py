@@ -222,6 +222,21 @@ def test_lists_are_pages_with_a_cursor(client: TestClient, keys: Keys) -> None:
     assert len(committed["data"]) == 5
 
 
+def test_a_repeated_query_parameter_is_refused(client: TestClient, keys: Keys) -> None:
+    # Starlette would keep the last value: ?agent=a&agent=b would answer for b alone.
+    admin = bearer(keys.admin)
+    for url in (
+        "/v1/approvals?agent=research&agent=data",
+        "/v1/spends?limit=2&limit=3",
+        "/v1/spends?status=committed&status=",
+    ):
+        refused = client.get(url, headers=admin)
+        assert refused.status_code == 400, url
+        assert error_code(refused) == "invalid_request"
+        assert refused.json()["error"]["message"].endswith("give each query parameter once")
+    assert client.get("/v1/approvals?agent=research", headers=admin).status_code == 200
+
+
 def test_me_report_balances(client: TestClient, keys: Keys, coordinator: BudgetCoordinator) -> None:
     client.post("/v1/spends", json=spend_body(30 * U), headers=bearer(keys.research))
     me = client.get("/v1/me", headers=bearer(keys.research)).json()

@@ -27,6 +27,7 @@ from escrowkit.service.metrics import Metrics, MetricsMiddleware
 from escrowkit.service.models import EventOut
 from escrowkit.service.openapi import install_openapi
 from escrowkit.service.routes import admin, approvals, escrows, events, reads, spends, system
+from escrowkit.service.strict import SingleQueryValues
 from escrowkit.service.webhooks import Retry, WebhookDeliverer
 
 if TYPE_CHECKING:
@@ -95,6 +96,7 @@ def create_app(
     install_dashboard(app, backend)
     app.router.routes.append(Route("/mcp", endpoint=mcp, methods=["GET", "POST", "DELETE"]))
     install_openapi(app, extra=(EventOut,))
+    app.add_middleware(SingleQueryValues)
     app.add_middleware(MetricsMiddleware, metrics=metrics)
     return app
 
