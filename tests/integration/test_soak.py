@@ -102,11 +102,17 @@ def test_soak(node: Chain, tmp_path: Path) -> None:
     statuses: dict[SpendStatus, int] = defaultdict(int)
     lock = threading.Lock()
     failures: list[BaseException] = []
+    # A spend that FAILED is a bug here (funding never fails on a healthy node): stop every
+    # agent at the first one, so a stuck chain fails the soak within one receipt timeout
+    # instead of making each later spend wait for its own.
+    stop = threading.Event()
 
     def agent_day(config: AgentConfig, seed: int, requests: int) -> None:
         local = random.Random(seed)
         try:
             for _ in range(requests):
+                if stop.is_set():
+                    return
                 clock.tick(local.uniform(0, 90))
                 amount = local.randint(1, config.spending_limit * 6 // 5)
                 category = "compute" if config.categories else None
@@ -131,8 +137,11 @@ def test_soak(node: Chain, tmp_path: Path) -> None:
                         stack.escrow.cancel(result.escrow_id, sender=record.provider)
                 with lock:
                     statuses[result.status] += 1
+                if result.status is SpendStatus.FAILED:
+                    raise AssertionError(f"{config.id}: FAILED {result.code} {result.error}")
         except BaseException as exc:  # re-raised in the main thread
             failures.append(exc)
+            stop.set()
 
     for day in range(DAYS):
         per_agent = PER_DAY // AGENTS + 1
