@@ -155,3 +155,28 @@ def doomed_child(
     setattr(owner, name, stop_here)
     coordinator = BudgetCoordinator(stack, treasury=treasury, mode=mode, store=deployment.store_url)  # type: ignore[arg-type]
     coordinator.request_spending(SpendRequest("research-agent", 25 * USDC, provider, "doomed"))
+
+
+def race_processes(target: Any, args: list[tuple[Any, ...]], *, timeout: float = 120) -> list[Any]:
+    """Start one spawned process per ``args`` entry running ``target(*args, ready, go,
+    done)``; once every one is ready, release them together; the outcome each put on
+    ``done``. Each process must exit with 0 (stragglers are killed first)."""
+    import multiprocessing
+
+    context = multiprocessing.get_context("spawn")
+    ready, go, done = context.Queue(), context.Event(), context.Queue()
+    workers = [context.Process(target=target, args=(*a, ready, go, done)) for a in args]
+    for worker in workers:
+        worker.start()
+    try:
+        for _ in workers:  # every process has its coordinator: now they race
+            ready.get(timeout=120)
+        go.set()
+        outcomes = [done.get(timeout=timeout) for _ in workers]
+    finally:
+        for worker in workers:
+            worker.join(timeout=30)
+            if worker.is_alive():
+                worker.kill()
+    assert all(worker.exitcode == 0 for worker in workers)
+    return outcomes

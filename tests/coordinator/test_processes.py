@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import multiprocessing
 import os
 import signal
 import subprocess
@@ -28,6 +27,7 @@ from coordinator_helpers import (
     Deployment,
     Team,
     connect,
+    race_processes,
     race_worker,
     reference_agents,
 )
@@ -97,38 +97,13 @@ def test_four_processes_on_one_file_get_exactly_what_fits(
     escrow_before = stack.token.balance_of(stack.escrow.address)
 
     amount, per_process = 45 * USDC, 8  # 32 x 45 asked of 1,000: 22 fit
-    context = multiprocessing.get_context("spawn")
-    ready, go, done = context.Queue(), context.Event(), context.Queue()
-    workers = [
-        context.Process(
-            target=race_worker,
-            args=(
-                deployment,
-                treasury,
-                "compute-agent",
-                team.provider,
-                per_process,
-                amount,
-                ready,
-                go,
-                done,
-            ),
-        )
-        for treasury in treasuries
-    ]
-    for worker in workers:
-        worker.start()
-    try:
-        for _ in workers:  # every process has its coordinator: now they race
-            ready.get(timeout=120)
-        go.set()
-        outcomes = [done.get(timeout=120) for _ in workers]
-    finally:
-        for worker in workers:
-            worker.join(timeout=30)
-            if worker.is_alive():
-                worker.kill()
-    assert all(worker.exitcode == 0 for worker in workers)
+    outcomes = race_processes(
+        race_worker,
+        [
+            (deployment, treasury, "compute-agent", team.provider, per_process, amount)
+            for treasury in treasuries
+        ],
+    )
     results = [r for outcome in outcomes for r in outcome]
     approved = [escrow_id for status, escrow_id in results if status == "APPROVED"]
     assert len(results) == 32

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import multiprocessing
 import os
 import signal
 import subprocess
@@ -28,7 +27,15 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from coordinator_helpers import BUDGET, USDC, Deployment, Team, connect, reference_agents
+from coordinator_helpers import (
+    BUDGET,
+    USDC,
+    Deployment,
+    Team,
+    connect,
+    race_processes,
+    reference_agents,
+)
 from shared_key_helpers import racing_process
 from sqlalchemy import text
 
@@ -123,39 +130,8 @@ def test_four_processes_of_eight_threads_share_one_key(
     sent_before = chain.w3.eth.get_transaction_count(team.treasury)
     escrow_before = stack.token.balance_of(stack.escrow.address)
     amount, processes, threads, per_thread = 25 * USDC, 4, 8, 2  # 64 x 25 asked of 1,000
-    context = multiprocessing.get_context("spawn")
-    ready, go, done = context.Queue(), context.Event(), context.Queue()
-    workers = [
-        context.Process(
-            target=racing_process,
-            args=(
-                deployment,
-                team.treasury,
-                "compute-agent",
-                team.provider,
-                threads,
-                per_thread,
-                amount,
-                ready,
-                go,
-                done,
-            ),
-        )
-        for _ in range(processes)
-    ]
-    for worker in workers:
-        worker.start()
-    try:
-        for _ in workers:
-            ready.get(timeout=120)
-        go.set()
-        outcomes = [done.get(timeout=180) for _ in workers]
-    finally:
-        for worker in workers:
-            worker.join(timeout=30)
-            if worker.is_alive():
-                worker.kill()
-    assert all(worker.exitcode == 0 for worker in workers)
+    args = (deployment, team.treasury, "compute-agent", team.provider, threads, per_thread, amount)
+    outcomes = race_processes(racing_process, [args] * processes, timeout=180)
     results = [r for outcome in outcomes for r in outcome]
     statuses = Counter(status for status, _, _ in results)
     assert len(results) == processes * threads * per_thread

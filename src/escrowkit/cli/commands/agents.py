@@ -3,12 +3,15 @@ coordinator knows and their limits."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from escrowkit.cli.options import JsonOption, open_coordinator, parse_amount
 from escrowkit.cli.render import console, print_json
+
+if TYPE_CHECKING:
+    from escrowkit.coordinator import AgentConfig
 
 
 def agents_add(
@@ -32,22 +35,18 @@ def agents_add(
     ] = "",
 ) -> None:
     """Register an agent or update its limits (pool mode: also on-chain)."""
-    from escrowkit.coordinator import AgentConfig
-
     _, _, stack, coordinator = open_coordinator()
     token = stack.token
     with coordinator:
         config = coordinator.register_agent(
-            AgentConfig(
-                id=agent_id,
-                name=name or agent_id,
-                address=address,
-                spending_limit=parse_amount(token, limit),
-                daily_limit=parse_amount(token, daily),
-                requires_approval=parse_amount(token, approval_over),
-                hourly_limit=None if hourly is None else parse_amount(token, hourly),
-                categories=tuple(category) if category else None,
-                allowed_providers=tuple(provider) if provider else None,
+            _config(
+                token,
+                agent_id,
+                name,
+                address,
+                (limit, daily, approval_over, hourly),
+                category,
+                provider,
                 scope=scope,
             )
         )
@@ -95,23 +94,19 @@ def agents_spawn(
 ) -> None:
     """Register a child of PARENT: its spends also charge the parent's scope, and its
     limits can only narrow the parent's (pool mode: also on-chain)."""
-    from escrowkit.coordinator import AgentConfig
-
     _, _, stack, coordinator = open_coordinator()
     token = stack.token
     with coordinator:
         config = coordinator.spawn_agent(
             parent,
-            AgentConfig(
-                id=agent_id,
-                name=name or agent_id,
-                address=address,
-                spending_limit=parse_amount(token, limit),
-                daily_limit=parse_amount(token, daily),
-                requires_approval=parse_amount(token, approval_over),
-                hourly_limit=None if hourly is None else parse_amount(token, hourly),
-                categories=tuple(category) if category else None,
-                allowed_providers=tuple(provider) if provider else None,
+            _config(
+                token,
+                agent_id,
+                name,
+                address,
+                (limit, daily, approval_over, hourly),
+                category,
+                provider,
             ),
         )
     console.print(f"spawned {config.id} at {config.path}", highlight=False)
@@ -129,3 +124,33 @@ def agents_remove(
         console.print(f"{agent_id} was already removed", highlight=False)
     for gone in removed:
         console.print(f"removed {gone}", highlight=False)
+
+
+def _config(
+    token: Any,
+    agent_id: str,
+    name: str | None,
+    address: str,
+    limits: tuple[str, str, str, str | None],
+    category: list[str] | None,
+    provider: list[str] | None,
+    *,
+    scope: str = "",
+) -> AgentConfig:
+    """The agent the options of ``agents add`` and ``agents spawn`` describe; ``limits``:
+    per transaction, daily, approval threshold and hourly (None: none), in token units."""
+    from escrowkit.coordinator import AgentConfig
+
+    limit, daily, approval_over, hourly = limits
+    return AgentConfig(
+        id=agent_id,
+        name=name or agent_id,
+        address=address,
+        spending_limit=parse_amount(token, limit),
+        daily_limit=parse_amount(token, daily),
+        requires_approval=parse_amount(token, approval_over),
+        hourly_limit=None if hourly is None else parse_amount(token, hourly),
+        categories=tuple(category) if category else None,
+        allowed_providers=tuple(provider) if provider else None,
+        scope=scope,
+    )
