@@ -45,10 +45,13 @@ __all__ = ["Reserved", "Spending", "fingerprint"]
 
 logger = logging.getLogger(__name__)
 
+# One encoder for every fingerprint (json.dumps with options builds one per call).
+_canonical_json = json.JSONEncoder(sort_keys=True, separators=(",", ":")).encode
+
 
 def fingerprint(request: SpendRequest) -> str:
     """What makes two requests "the same" for idempotency, hashed."""
-    payload = json.dumps(request.fingerprint_fields(), sort_keys=True, separators=(",", ":"))
+    payload = _canonical_json(request.fingerprint_fields())
     return hashlib.sha256(payload.encode()).hexdigest()
 
 

@@ -34,7 +34,10 @@ class _Op(Generic[T]):
         self.fn = fn
         self.keys = keys
         self.reservation_ids = reservation_ids
-        self.wake = threading.Event()
+        # Held until the call is done or its thread must lead: a bare lock is the
+        # cheapest wake-up (an Event builds a Condition and a lock per wait).
+        self.wake = threading.Lock()
+        self.wake.acquire()
         self.done = False
         self.result: T | None = None
         self.error: BaseException | None = None
@@ -95,7 +98,7 @@ class GroupCommit:
             self._leading = True
         if not leading:
             # Another thread is running a group: it runs ours next, or hands us the lead.
-            op.wake.wait()
+            op.wake.acquire()
         if not op.done:
             self._lead(op)
         if op.error is not None:
@@ -114,9 +117,9 @@ class GroupCommit:
             with self._turn:
                 for op in batch:
                     if op.done and op is not own:
-                        op.wake.set()
+                        op.wake.release()
                 if self._queue:
-                    self._queue[0].wake.set()
+                    self._queue[0].wake.release()
                 else:
                     self._leading = False
 

@@ -46,6 +46,9 @@ from escrowkit.ledger.schema import (
 
 __all__ = ["Ledger"]
 
+# json.dumps builds a new encoder for every call with options; the audit log's is kept.
+_detail_json = json.JSONEncoder(default=str, sort_keys=True).encode
+
 
 class Ledger(Counters, KeyRows, OutboxRows, PageRows):
     """The operations of one transaction (from :meth:`Store.write` or :meth:`Store.read`).
@@ -337,7 +340,7 @@ class Ledger(Counters, KeyRows, OutboxRows, PageRows):
                 "reservation_id": reservation_id,
                 "approval_id": approval_id,
                 "amount": amount,
-                "detail": json.dumps(detail, default=str, sort_keys=True),
+                "detail": _detail_json(detail),
             }
         )
 

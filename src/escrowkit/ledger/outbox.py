@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.engine import Connection
 
+from escrowkit.ledger.bulk import executemany
 from escrowkit.ledger.schema import events_table, webhook_cursors_table
 from escrowkit.ledger.unit import CounterCache, UnitOfWork
 
@@ -73,7 +74,7 @@ class OutboxRows(UnitOfWork):
     def flush(self) -> None:
         super().flush()
         if self._events:
-            self.conn.execute(_INSERT_EVENT, self._events)
+            executemany(self.conn, _INSERT_EVENT, self._events)
             self._events = []
 
     def events_after(self, after: int, *, agent_id: str | None = None, limit: int) -> list[Event]:

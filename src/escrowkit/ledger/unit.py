@@ -19,6 +19,7 @@ from sqlalchemy import update
 from sqlalchemy.engine import Connection
 
 from escrowkit.ledger import statements as st
+from escrowkit.ledger.bulk import executemany
 from escrowkit.ledger.records import TreasuryState
 from escrowkit.ledger.schema import state_table
 
@@ -86,20 +87,21 @@ class UnitOfWork:
         the counters it changed, the audit entries (one statement per kind)."""
         self._flush_reservations()
         if self._transitions:
-            moved = self.conn.execute(st.TRANSITION, self._transitions)
+            moved = executemany(self.conn, st.TRANSITION, self._transitions)
             expected, self._transitions = len(self._transitions), []
-            if self.conn.dialect.supports_sane_multi_rowcount and moved.rowcount != expected:
+            if self.conn.dialect.supports_sane_multi_rowcount and moved != expected:
                 # prefetch read the statuses under the write lock, so nobody can have
                 # moved a row since: a mismatch is a bug. Raising rolls the group back.
-                raise AssertionError(f"{moved.rowcount} of {expected} transitions applied")
+                raise AssertionError(f"{moved} of {expected} transitions applied")
         # A key read ahead and written since is read from the table again, not as the
         # row (or absence) that prefetch saw: reads may flush in the middle of a group.
         if self._new_keys:
-            self.conn.execute(st.INSERT_IDEMPOTENCY, list(self._new_keys.values()))
+            executemany(self.conn, st.INSERT_IDEMPOTENCY, list(self._new_keys.values()))
             self._forget_keys(self._new_keys)
             self._new_keys = {}
         if self._key_results:
-            self.conn.execute(
+            executemany(
+                self.conn,
                 st.FINISH_IDEMPOTENCY,
                 [
                     {"b_agent": agent, "b_key": key, "b_result": value}
@@ -116,7 +118,7 @@ class UnitOfWork:
             self._seq_dirty = False
             self._state = None
         if self._audit:
-            self.conn.execute(st.INSERT_AUDIT, self._audit)
+            executemany(self.conn, st.INSERT_AUDIT, self._audit)
             self._audit = []
 
     def _flush_counters(self) -> None:
@@ -134,10 +136,8 @@ class UnitOfWork:
                                 "b_used": entry[1]})  # fmt: skip
             entry[2] = _CLEAN
         self._dirty = {}
-        if inserts:
-            self.conn.execute(st.INSERT_COUNTER, inserts)
-        if updates:
-            self.conn.execute(st.UPDATE_COUNTER, updates)
+        executemany(self.conn, st.INSERT_COUNTER, inserts)
+        executemany(self.conn, st.UPDATE_COUNTER, updates)
         self._seq_dirty = True
 
     def _forget_keys(self, keys: Iterable[tuple[str, str]]) -> None:
@@ -170,7 +170,7 @@ class UnitOfWork:
 
     def _flush_reservations(self) -> None:
         if self._new_reservations:
-            self.conn.execute(st.INSERT_RESERVATION, list(self._new_reservations.values()))
+            executemany(self.conn, st.INSERT_RESERVATION, list(self._new_reservations.values()))
             self._new_reservations = {}
 
     # ---- treasury state ----------------------------------------------------------------
