@@ -72,8 +72,12 @@ class Store:
         parsed = make_url(self.url)
         self.dialect = parsed.get_backend_name()
         self.engine: Engine
+        # Only a private in-memory database (one connection) needs the lock to read.
+        self._read_lock: contextlib.AbstractContextManager[Any] = contextlib.nullcontext()
         if self.dialect == "sqlite":
             memory = parsed.database in (None, "", ":memory:")
+            if memory:
+                self._read_lock = self._lock
             kwargs: dict[str, Any] = {
                 "connect_args": {"timeout": timeout, "check_same_thread": False},
                 "echo": echo,
@@ -82,6 +86,9 @@ class Store:
                 # One connection for every thread, or each thread would see its own
                 # empty database; the store's lock keeps them from interleaving.
                 kwargs["poolclass"] = StaticPool
+            else:
+                # Readers take their own connections (see read): let many at once.
+                kwargs["max_overflow"] = 60
             self.engine = create_engine(self.url, **kwargs)
             self._setup_sqlite(self.engine, memory=memory, synchronous=synchronous)
         elif self.dialect == "postgresql":
@@ -191,8 +198,11 @@ class Store:
 
     @contextlib.contextmanager
     def read(self) -> Iterator[Ledger]:
-        """A read transaction: one consistent snapshot (PostgreSQL: REPEATABLE READ)."""
-        with self._lock, self._transaction(write=False) as conn:
+        """A read transaction: one consistent snapshot (PostgreSQL: REPEATABLE READ).
+
+        It does not wait for the writers: on a file (WAL) or PostgreSQL a reader has its
+        own connection and sees the last commit, while a commit group writes and syncs."""
+        with self._read_lock, self._transaction(write=False) as conn:
             yield Ledger(conn)
 
     def close(self) -> None:

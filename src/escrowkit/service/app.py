@@ -18,6 +18,7 @@ from fastapi import FastAPI
 from fastapi.routing import APIRoute
 from starlette.routing import Route
 
+from escrowkit.service import fast_spends
 from escrowkit.service.backend import Backend
 from escrowkit.service.dashboard import install_dashboard
 from escrowkit.service.errors import install_error_handlers
@@ -96,6 +97,12 @@ def create_app(
     install_dashboard(app, backend)
     app.router.routes.append(Route("/mcp", endpoint=mcp, methods=["GET", "POST", "DELETE"]))
     install_openapi(app, extra=(EventOut,))
+    spend_route = next(
+        r
+        for r in spends.router.routes
+        if isinstance(r, APIRoute) and r.path == fast_spends.PATH and "POST" in r.methods
+    )
+    app.add_middleware(fast_spends.FastSpends, backend=backend, route=spend_route)
     app.add_middleware(SingleQueryValues)
     app.add_middleware(MetricsMiddleware, metrics=metrics)
     return app
