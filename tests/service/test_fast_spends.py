@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from service_helpers import AGENT_A, AGENT_B, PROVIDER, U, Keys, bearer, spend_body
+from service_helpers import AGENT_A, AGENT_B, PROVIDER, Keys, U, bearer, spend_body
 
 from escrowkit.coordinator import AgentConfig, BudgetCoordinator, NoopExecutor
 from escrowkit.service import fast_spends
@@ -114,7 +114,7 @@ CASES: list[tuple[str, str | None, Any, dict[str, str], bool]] = [
         spend_body(2 * U),
         {"Content-Type": "application/json; charset=utf-8"},
         True,
-    ),  # fmt: skip
+    ),
     ("unknown field", "research", spend_body(1 * U, agent_id="data"), {}, False),
     ("not JSON", "research", b"{amount: 1", {}, False),
     ("NaN", "research", b'{"amount": NaN, "provider": "x", "purpose": "p"}', {}, False),
@@ -126,7 +126,7 @@ CASES: list[tuple[str, str | None, Any, dict[str, str], bool]] = [
         spend_body(1 * U) | {"provider": PROVIDER.lower()},
         {},
         True,
-    ),  # fmt: skip
+    ),
     ("text/plain", "research", spend_body(1 * U), {"Content-Type": "text/plain"}, False),
     ("no key", None, spend_body(1 * U), {}, False),
     ("unknown key", "ek_agent_nope", spend_body(1 * U), {}, False),
