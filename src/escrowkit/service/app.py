@@ -100,7 +100,7 @@ def create_app(
     spend_route = next(
         r
         for r in spends.router.routes
-        if isinstance(r, APIRoute) and r.path == fast_spends.PATH and "POST" in r.methods
+        if isinstance(r, APIRoute) and r.path == fast_spends.PATH and "POST" in (r.methods or ())
     )
     app.add_middleware(fast_spends.FastSpends, backend=backend, route=spend_route)
     app.add_middleware(SingleQueryValues)
