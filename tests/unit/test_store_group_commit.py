@@ -168,3 +168,67 @@ def test_a_base_exception_ends_the_leaders_call_and_requeues_the_others(store: S
     amounts = {0: 100, 1: 1, 2: 2, 3: 4}
     with store.read() as ledger:
         assert ledger.state().used == sum(a for n, a in amounts.items() if n not in stopped)
+
+
+# ---- coroutines (Store.arun) ------------------------------------------------------------
+
+
+def test_waiting_coroutines_hold_no_thread(store: Store) -> None:
+    """A hundred coroutines queue behind a running group while the loop has two worker
+    threads: each waits on its loop, not in a thread; one group then runs them all, in
+    order, and each gets its own result."""
+    import asyncio
+    from concurrent.futures import ThreadPoolExecutor
+
+    release = threading.Event()
+    seen = commits(store)
+
+    def blocked(ledger: Ledger) -> int:
+        assert release.wait(10)
+        return add(1)(ledger)
+
+    async def main() -> list[Any]:
+        loop = asyncio.get_running_loop()
+        loop.set_default_executor(ThreadPoolExecutor(2))
+        first = asyncio.ensure_future(store.arun(blocked))
+        await asyncio.to_thread(_until, lambda: store.group.busy)
+        rest = [asyncio.ensure_future(store.arun(add(10))) for _ in range(100)]
+        await asyncio.to_thread(_until, lambda: store.group.queued == 100)
+        assert threading.active_count() <= 4  # this thread, two workers, perhaps one more
+        release.set()
+        return await asyncio.gather(first, *rest)
+
+    results = asyncio.run(main())
+    assert results[0] == 1
+    assert sorted(results[1:]) == [1 + 10 * n for n in range(1, 101)]
+    assert len(seen) == 2  # the first call alone, then the hundred in one group
+
+
+def test_coroutines_and_threads_share_groups_and_failures_stay_their_own(store: Store) -> None:
+    """Coroutines and threads on one queue: nothing lost, a refusal raised to its own
+    caller only, whoever led."""
+    import asyncio
+
+    def refused(ledger: Ledger) -> int:
+        raise EscrowKitError("no")
+
+    def worker() -> None:
+        for _ in range(20):
+            store.run(add(1))
+
+    async def main() -> tuple[list[Any], BaseException | None]:
+        calls = [store.arun(add(1)) for _ in range(60)]
+        outcome = await asyncio.gather(store.arun(refused), return_exceptions=True)
+        return await asyncio.gather(*calls), outcome[0]
+
+    threads = [threading.Thread(target=worker) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    results, error = asyncio.run(main())
+    for thread in threads:
+        thread.join()
+    assert isinstance(error, EscrowKitError)
+    assert len(results) == 60
+    with store.read() as ledger:
+        assert ledger.state().used == 140
+        assert len(ledger.reservations()) == 140

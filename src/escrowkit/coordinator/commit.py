@@ -4,6 +4,7 @@ VOIDED), its idempotency key gets the result, and the alerts it crosses fire."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from escrowkit.budget import SpendStatus
@@ -11,6 +12,7 @@ from escrowkit.coordinator.alerts import Alerts
 from escrowkit.coordinator.context import Context, Remaining
 from escrowkit.coordinator.outbox import record_decision
 from escrowkit.coordinator.results import Alert, SpendResult
+from escrowkit.core.drive import offload
 from escrowkit.core.reasons import Reason
 from escrowkit.ledger import COUNTED, Ledger, Reservation, ReservationStatus
 
@@ -47,6 +49,48 @@ class Committer:
         The idempotency key gets the very result the caller returns (``remaining`` is
         what phase 1 computed), so a replay is equal to the first answer. When another
         process resolved the row first, the caller gets what that process recorded."""
+        step = self._finishing(reservation, to, tx_hashes, reason, event, remaining, error)
+        final, result, fired, moved = self.context.store.run(
+            step, reservation_ids=(reservation.id,)
+        )
+        self.alerts.fire(fired)
+        if moved:
+            self._log(final, reason)
+        return final, result
+
+    async def afinish(
+        self,
+        reservation: Reservation,
+        to: ReservationStatus,
+        tx_hashes: list[str],
+        reason: str,
+        event: str,
+        remaining: Remaining | None = None,
+        error: dict[str, Any] | None = None,
+    ) -> tuple[Reservation, SpendResult]:
+        """:meth:`finish` from a coroutine: no thread while the commit group runs (alert
+        callbacks, which may block, run in a worker thread)."""
+        step = self._finishing(reservation, to, tx_hashes, reason, event, remaining, error)
+        final, result, fired, moved = await self.context.store.arun(
+            step, reservation_ids=(reservation.id,)
+        )
+        if fired:
+            await offload(self.alerts.fire, fired)
+        if moved:
+            self._log(final, reason)
+        return final, result
+
+    def _finishing(
+        self,
+        reservation: Reservation,
+        to: ReservationStatus,
+        tx_hashes: list[str],
+        reason: str,
+        event: str,
+        remaining: Remaining | None,
+        error: dict[str, Any] | None,
+    ) -> Callable[[Ledger], tuple[Reservation, SpendResult, list[Alert], bool]]:
+        """The ledger step of :meth:`finish`: (row, result, alerts fired, whether it moved)."""
 
         def finish(ledger: Ledger) -> tuple[Reservation, SpendResult, list[Alert], bool]:
             now = self.context.clock()
@@ -76,13 +120,7 @@ class Committer:
             fired = self.alerts.crossed(ledger, final, now) if final.counted else []
             return final, result, fired, True
 
-        final, result, fired, moved = self.context.store.run(
-            finish, reservation_ids=(reservation.id,)
-        )
-        self.alerts.fire(fired)
-        if moved:
-            self._log(final, reason)
-        return final, result
+        return finish
 
     @staticmethod
     def _resolved_elsewhere(

@@ -88,12 +88,13 @@ class Spending:
             )
         key = request.idempotency_key
         digest = fingerprint(request) if key is not None else ""
-        decide = functools.partial(
-            self.context.store.run,
+        store = self.context.store
+        outcome = await either(
+            store.run,
+            store.arun,
             lambda ledger: self._decide(ledger, request, digest),
             keys=() if key is None else ((request.agent_id, key),),
         )
-        outcome = await offload(decide)
         if isinstance(outcome, SpendResult):
             return outcome
         return await either(self.execute, self.aexecute, outcome)
@@ -279,8 +280,9 @@ class Spending:
                     fence=not unsent,
                 )
                 return await offload(resolve)
-            finish = functools.partial(
+            _, result = await either(
                 self.committer.finish,
+                self.committer.afinish,
                 reservation,
                 ReservationStatus.COMMITTED,
                 tx_hashes,
@@ -288,7 +290,6 @@ class Spending:
                 "committed",
                 remaining,
             )
-            _, result = await offload(finish)
         finally:
             self.context.stop(reservation.id)
         return result

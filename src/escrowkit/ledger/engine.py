@@ -196,6 +196,17 @@ class Store:
         (group commit: see :meth:`GroupCommit.run`)."""
         return self.group.run(fn, keys=keys, reservation_ids=reservation_ids)
 
+    async def arun(
+        self,
+        fn: Callable[[Ledger], T],
+        *,
+        keys: Sequence[tuple[str, str]] = (),
+        reservation_ids: Sequence[str] = (),
+    ) -> T:
+        """:meth:`run` from a coroutine, which holds no thread while it waits for its
+        group (see :meth:`GroupCommit.arun`)."""
+        return await self.group.arun(fn, keys=keys, reservation_ids=reservation_ids)
+
     @contextlib.contextmanager
     def read(self) -> Iterator[Ledger]:
         """A read transaction: one consistent snapshot (PostgreSQL: REPEATABLE READ).

@@ -1,9 +1,14 @@
 """Group commit: threads queue their writes, and one runs all that are queued, in order,
 in one transaction (one ``BEGIN IMMEDIATE``, one fsync), buffering inserts and counter
-updates into one statement per table (see :class:`~escrowkit.ledger.unit.UnitOfWork`)."""
+updates into one statement per table (see :class:`~escrowkit.ledger.unit.UnitOfWork`).
+
+Coroutines queue theirs too (:meth:`GroupCommit.arun`) without holding a thread while
+they wait: a worker thread of their loop leads a group only when none is running, and
+each coroutine is woken on its loop when its call is done."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import threading
@@ -23,24 +28,58 @@ T = TypeVar("T")
 class _Op(Generic[T]):
     """One call waiting in :meth:`Store.run`'s queue."""
 
-    __slots__ = ("done", "error", "fn", "keys", "reservation_ids", "result", "wake")
+    __slots__ = (
+        "done",
+        "error",
+        "fn",
+        "future",
+        "keys",
+        "loop",
+        "reservation_ids",
+        "result",
+        "wake",
+    )
 
     def __init__(
         self,
         fn: Callable[[Ledger], T],
         keys: Sequence[tuple[str, str]],
         reservation_ids: Sequence[str],
+        loop: asyncio.AbstractEventLoop | None = None,
     ) -> None:
         self.fn = fn
         self.keys = keys
         self.reservation_ids = reservation_ids
-        # Held until the call is done or its thread must lead: a bare lock is the
-        # cheapest wake-up (an Event builds a Condition and a lock per wait).
+        # A thread's call: held until the call is done or its thread must lead (a bare
+        # lock is the cheapest wake-up; an Event builds a Condition and a lock per wait).
+        # A coroutine's call: a future on its loop, and no thread until one must lead.
+        self.loop = loop
         self.wake = threading.Lock()
-        self.wake.acquire()
+        self.future: asyncio.Future[T] | None = None
+        if loop is None:
+            self.wake.acquire()
+        else:
+            self.future = loop.create_future()
         self.done = False
         self.result: T | None = None
         self.error: BaseException | None = None
+
+    def resume(self) -> None:
+        """Wake the caller: release its thread, or settle its future on its loop."""
+        if self.loop is None:
+            self.wake.release()
+            return
+        with contextlib.suppress(RuntimeError):  # its loop is closed: nobody to wake
+            self.loop.call_soon_threadsafe(self._settle)
+
+    def _settle(self) -> None:
+        future = self.future
+        if future is None or future.done():  # the coroutine was cancelled meanwhile
+            return
+        if self.error is not None:
+            future.set_exception(self.error)
+        else:
+            future.set_result(self.result)  # type: ignore[arg-type]
 
 
 class GroupCommit:
@@ -105,23 +144,85 @@ class GroupCommit:
             raise op.error
         return op.result  # type: ignore[return-value]
 
+    async def arun(
+        self,
+        fn: Callable[[Ledger], T],
+        *,
+        keys: Sequence[tuple[str, str]] = (),
+        reservation_ids: Sequence[str] = (),
+    ) -> T:
+        """:meth:`run` for a coroutine: the call joins the same queue; when no group is
+        running, a worker thread of the loop's default executor leads one. Cancelling the
+        coroutine does not take the call back (as with a thread, it may already be
+        written)."""
+        loop = asyncio.get_running_loop()
+        op: _Op[T] = _Op(fn, keys, reservation_ids, loop)
+        with self._turn:
+            self._queue.append(op)
+            leading = not self._leading
+            self._leading = True
+        if leading:
+            self._hand_lead(op)
+        assert op.future is not None
+        return await op.future
+
     def _lead(self, own: _Op[Any]) -> None:
-        """Run everything queued as one group; then wake its callers and pass the lead to
-        the first caller that queued meanwhile (only the threads that must run wake)."""
+        """Run everything queued as one group, then wake its callers; while calls queued
+        meanwhile, pass the lead on (see :meth:`_next_leader`)."""
+        while True:
+            nxt = self._lead_once(own)
+            if nxt is None:
+                return
+            own = nxt
+
+    def _lead_once(self, own: _Op[Any]) -> _Op[Any] | None:
         with self._turn:
             batch, self._queue = self._queue, []
         try:
             with self._lock:
                 self._run_batch(batch, own)
+        except BaseException as exc:
+            if own.loop is not None and not own.done:  # nobody else would hear of it
+                own.error, own.done = exc, True
+            raise
         finally:
             with self._turn:
                 for op in batch:
-                    if op.done and op is not own:
-                        op.wake.release()
-                if self._queue:
-                    self._queue[0].wake.release()
-                else:
-                    self._leading = False
+                    if op.done and (op is not own or op.loop is not None):
+                        op.resume()
+                nxt = self._next_leader(own)
+        return nxt
+
+    def _next_leader(self, own: _Op[Any]) -> _Op[Any] | None:
+        """Who leads the calls queued meanwhile (called holding ``_turn``): this thread
+        goes on when it is a worker that led for a coroutine (the returned call), else a
+        queued thread's (it takes the whole queue), else a worker thread of the first
+        coroutine's loop; this thread after all when that loop is gone."""
+        if not self._queue:
+            self._leading = False
+            return None
+        head = self._queue[0]
+        if own.loop is not None:
+            return head
+        waiting = next((op for op in self._queue if op.loop is None), None)
+        if waiting is not None:
+            waiting.wake.release()
+            return None
+        assert head.loop is not None
+        try:
+            head.loop.call_soon_threadsafe(self._hand_lead, head)
+        except RuntimeError:  # the loop is closed
+            return head
+        return None
+
+    def _hand_lead(self, head: _Op[Any]) -> None:
+        """On ``head``'s loop: a worker thread leads the next group, from ``head`` (the
+        loop itself, when its executor is shut down)."""
+        assert head.loop is not None
+        try:
+            head.loop.run_in_executor(None, self._lead, head)
+        except RuntimeError:
+            self._lead(head)
 
     def _run_batch(self, batch: list[_Op[Any]], own: _Op[Any]) -> None:
         """One transaction for ``batch``; if it fails unexpectedly, each call alone."""
