@@ -50,6 +50,7 @@ class Slice:
     head_polls: int
     receipt_requests: int
     anvil_cpu_seconds: float  # the node's own CPU in this slice
+    blocks: int  # blocks mined in this slice (anvil's CPU goes into mining them)
 
     @property
     def per_second(self) -> float:
@@ -88,7 +89,7 @@ def run(
             )
         counter = iter(range(spends))
         lock = threading.Lock()
-        marks: list[tuple[float, float, int, int, float]] = []  # at the end of each slice
+        marks: list[tuple[float, float, int, int, float, int]] = []  # at the end of each slice
         node = chain._process.pid if chain._process is not None else None
         completed = 0
         failures: list[BaseException] = []
@@ -117,6 +118,7 @@ def run(
                                     stats.head_polls,
                                     stats.receipt_requests,
                                     _cpu_of(node),
+                                    chain.block_number(),
                                 )
                             )
             except BaseException as exc:
@@ -129,6 +131,7 @@ def run(
             stats.head_polls,
             stats.receipt_requests,
             _cpu_of(node),
+            chain.block_number(),
         )
         if in_flight:
 
@@ -145,7 +148,7 @@ def run(
                         stats = chain.watcher.stats
                         marks.append(
                             (time.perf_counter(), time.process_time(), stats.head_polls,
-                             stats.receipt_requests, _cpu_of(node))
+                             stats.receipt_requests, _cpu_of(node), chain.block_number())
                         )  # fmt: skip
 
             async def together() -> None:
@@ -176,6 +179,7 @@ def run(
                 mark[2] - previous[2],
                 mark[3] - previous[3],
                 mark[4] - previous[4],
+                mark[5] - previous[5],
             )
         )
         previous = mark
@@ -218,6 +222,7 @@ def main(argv: list[str] | None = None) -> int:
             f"spends {s.first:6d}-{s.first + s.spends - 1:6d}: {s.per_second:7.1f} spends/s, "
             f"{s.cpu_seconds * 1000 / s.spends:5.2f} ms client CPU/spend, "
             f"{s.anvil_cpu_seconds * 1000 / s.spends:5.2f} ms anvil CPU/spend, "
+            f"{s.spends / max(s.blocks, 1):5.1f} spends/block, "
             f"{s.head_polls / s.spends:5.2f} head polls and "
             f"{s.receipt_requests / s.spends:5.2f} receipt requests per spend"
         )

@@ -192,3 +192,20 @@ def test_deploy_stack_force_redeploys_all_three_even_for_an_existing_token(
     assert forced.escrow.address != first.escrow.address
     assert forced.pool.address != first.pool.address
     assert manifest.get("Escrow").address == forced.escrow.address  # type: ignore[union-attr]
+
+
+def test_empty_blocks_add_no_state_on_anvil(chain: Chain) -> None:
+    """``Chain.anvil()`` runs the contracts' hardfork (Cancun): no EIP-2935 history
+    contract writes a storage slot per block, which anvil 1.7.1 would hash again for every
+    later block (BENCHMARKS.md, "Long run")."""
+    if chain.backend != "anvil":
+        pytest.skip("anvil's hardfork")
+    info = chain.transport.rpc("anvil_nodeInfo", [])
+    assert str(info["hardFork"]).lower() == "cancun"
+    chain.mine()
+    chain.mine()
+    head = chain.block_number()
+    history = "0x0000F90827F1C53a10cb7A02335B175320002935"
+    # From Prague on, block N stores the hash of block N - 1 at slot (N - 1) % 8191.
+    stored = chain.transport.rpc("eth_getStorageAt", [history, hex((head - 1) % 8191), "latest"])
+    assert int(stored, 16) == 0

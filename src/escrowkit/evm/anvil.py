@@ -16,16 +16,38 @@ from pathlib import Path
 from escrowkit.core.errors import ChainError, ConfigurationError
 from escrowkit.core.paths import node_modules_package
 
-__all__ = ["TUNED_ARGS", "AnvilProcess", "find_anvil", "free_port", "start_anvil"]
+__all__ = [
+    "HARDFORK",
+    "TUNED_ARGS",
+    "AnvilProcess",
+    "anvil_command",
+    "find_anvil",
+    "free_port",
+    "start_anvil",
+]
+
+#: The EVM rules of ``Chain.anvil()``: the ``evmVersion`` escrowkit compiles its contracts
+#: for (``escrowkit.build.compiler``; a test keeps the two equal).
+HARDFORK = "cancun"
 
 #: Options that keep a long-running anvil fast at no cost to what escrowkit or its users
-#: read: keep the states of the last 64 blocks in memory and write none to disk. anvil
-#: 1.7 already refuses calls on states hundreds of blocks old without it; blocks, receipts
-#: and logs stay (eth_getLogs and EscrowClient.history from block 0 work), and a failed
-#: transaction is replayed on the block before it. (A bare --prune-history keeps no past
-#: state at all, and an estimate on "latest" can then miss the block it named.) Not
-#: used with ``state``, whose dump is the point of that file. See BENCHMARKS.md.
-TUNED_ARGS: tuple[str, ...] = ("--prune-history", "64")
+#: read:
+#:
+#: - keep the states of the last 64 blocks in memory and write none to disk. anvil 1.7
+#:   already refuses calls on states hundreds of blocks old without it; blocks, receipts
+#:   and logs stay (eth_getLogs and EscrowClient.history from block 0 work), and a failed
+#:   transaction is replayed on the block before it. (A bare --prune-history keeps no past
+#:   state at all, and an estimate on "latest" can then miss the block it named.)
+#: - the contracts' own hardfork, Cancun, instead of anvil's latest. anvil 1.7.1 hashes
+#:   the whole state trie again for every block it mines, and from Prague on every block
+#:   also writes its parent's hash into the EIP-2935 history contract (one storage slot per
+#:   block, up to 8,191): mining grew from 0.6 to 12 ms an empty block over 10,000 blocks,
+#:   while on Cancun it stays at 0.06 ms. (The escrows' own slots still add to every
+#:   block's hashing; see BENCHMARKS.md, "Long run".) A ``--hardfork`` in ``extra_args``
+#:   replaces this one, for contracts that need later rules.
+#:
+#: Not used with ``state``, whose dump is the point of that file.
+TUNED_ARGS: tuple[str, ...] = ("--prune-history", "64", "--hardfork", HARDFORK)
 
 
 def find_anvil() -> Path:
@@ -99,12 +121,7 @@ def start_anvil(
     last_error = ""
     for _ in range(3):  # a free port can be taken between probing and binding: retry
         chosen = port or free_port()
-        args = [str(binary), "--host", "127.0.0.1", "--port", str(chosen), "--silent"]
-        if state is not None:
-            args += ["--state", str(state)]
-        if tuned and state is None:
-            args += list(TUNED_ARGS)
-        args += list(extra_args)
+        args = anvil_command(binary, chosen, state=state, extra_args=extra_args, tuned=tuned)
         popen = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         process = AnvilProcess(popen, chosen)
         deadline = time.monotonic() + startup_timeout
@@ -122,6 +139,28 @@ def start_anvil(
         if port is not None:
             break
     raise ChainError(f"anvil failed to start: {last_error.strip() or 'exited early'}")
+
+
+def anvil_command(
+    binary: str | os.PathLike[str],
+    port: int,
+    *,
+    state: str | os.PathLike[str] | None = None,
+    extra_args: Sequence[str] = (),
+    tuned: bool = False,
+) -> list[str]:
+    """The command line :func:`start_anvil` runs: :data:`TUNED_ARGS` when ``tuned`` and
+    there is no ``state``, less their ``--hardfork`` when ``extra_args`` name one."""
+    args = [str(binary), "--host", "127.0.0.1", "--port", str(port), "--silent"]
+    if state is not None:
+        args += ["--state", str(state)]
+    if tuned and state is None:
+        tuned_args = list(TUNED_ARGS)
+        if any(arg == "--hardfork" or arg.startswith("--hardfork=") for arg in extra_args):
+            at = tuned_args.index("--hardfork")
+            del tuned_args[at : at + 2]
+        args += tuned_args
+    return args + list(extra_args)
 
 
 def _answers(url: str) -> bool:
