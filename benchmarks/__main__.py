@@ -263,7 +263,20 @@ def service_figures(quick: bool) -> list[Figure]:
             False,
             "the service process (the load generator runs beside it)",
         ),
+        *_service_on_anvil(quick),
     ]
+
+
+def _service_on_anvil(quick: bool) -> list[Figure]:
+    """Spends/s over HTTP with the coordinator funding on anvil --block-time 2."""
+    from benchmarks import service_bench
+
+    print("service spends/s on anvil --block-time 2 ...", file=sys.stderr)
+    clients = 64 if quick else 256
+    result = service_bench.run(clients * 4, clients=clients, block_time=2.0)
+    note = f"{clients} clients, createAndFund, one treasury key; p99 {result.p99_ms:,.0f} ms"
+    return [Figure("service spends on 2 s blocks", round(result.per_second, 1), "/s", None, True,
+                   note)]  # fmt: skip
 
 
 def render(figures: list[Figure]) -> str:

@@ -13,6 +13,12 @@ denial). The clients are a few lines of asyncio, so that the load generator cost
 CPU than the server it measures (both share this machine's cores).
 
     python -m benchmarks.service_bench [--requests N] [--clients N] [--agents N]
+                                       [--block-time SECONDS]
+
+``--block-time 2`` measures spends/s instead: the service's coordinator funds every
+approved spend on an anvil with two-second blocks (treasury mode, createAndFund, one
+key; DESIGN.md section 9's "the service never holds a thread per spend in flight").
+Each client's spend then needs a block, so C clients cannot do more than C / 2 spends/s.
 
 :func:`run` returns the figures.
 """
@@ -21,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import statistics
@@ -50,6 +57,7 @@ class ServiceResult:
     statuses: dict[str, int]
     server_cpu_seconds: float
     async_spend: bool
+    block_time: float = 0.0  # 0: the no-op executor; else anvil --block-time
 
     @property
     def per_second(self) -> float:
@@ -74,6 +82,16 @@ class ServiceResult:
     def line(self) -> str:
         ok = self.per_second >= TARGET and self.p99_ms < P99_TARGET_MS
         path = "arequest_spending" if self.async_spend else "request_spending in threads"
+        if self.block_time:
+            bound = self.clients / self.block_time
+            return (
+                f"service on anvil --block-time {self.block_time:g}: {self.per_second:,.1f} "
+                f"spends/s over HTTP (C / block time: {bound:,.0f} over a long run, "
+                f"C = {self.clients} clients), p50 {self.p50_ms:,.0f} ms, "
+                f"p99 {self.p99_ms:,.0f} ms "
+                f"- {self.requests:,} requests, {self.statuses}, server CPU "
+                f"{self.server_cpu_per_request_us:,.0f} us per request, spends via {path}"
+            )
         return (
             f"service: {self.per_second:,.0f} decisions/s over HTTP (target >= {TARGET:,}), "
             f"p50 {self.p50_ms:.1f} ms, p99 {self.p99_ms:.1f} ms (target < {P99_TARGET_MS:.0f}) "
@@ -86,18 +104,30 @@ class ServiceResult:
 # ---- the server process -------------------------------------------------------------------
 
 
-def serve(folder: str, port: int, agents: int) -> None:
-    """The child: a coordinator on the no-op executor, keys for its agents (written to
-    ``folder/keys.json``), the app on uvicorn."""
+def serve(folder: str, port: int, agents: int, rpc_url: str | None = None) -> None:
+    """The child: a coordinator on the no-op executor (or, with ``rpc_url``, on the stack
+    that ``folder/deployments.json`` records, funding from the node's first account),
+    keys for its agents (written to ``folder/keys.json``), the app on uvicorn."""
     import uvicorn
 
     from escrowkit.coordinator import AgentConfig, BudgetCoordinator, NoopExecutor
     from escrowkit.service.app import create_app
 
     url = f"sqlite:///{Path(folder) / 'ledger.db'}"
-    coordinator = BudgetCoordinator(
-        None, total_budget=10**15 * U, store=url, executor=NoopExecutor()
-    )
+    if rpc_url is None:
+        coordinator = BudgetCoordinator(
+            None, total_budget=10**15 * U, store=url, executor=NoopExecutor()
+        )
+    else:
+        from escrowkit.contracts.deploy import Deployments
+        from escrowkit.contracts.stack import load_stack
+        from escrowkit.evm.chain import Chain
+
+        chain = Chain.connect(rpc_url)
+        stack = load_stack(chain, Deployments(chain.chain_id, Path(folder) / "deployments.json"))
+        coordinator = BudgetCoordinator(
+            stack, treasury=chain.accounts[0], total_budget=10**15 * U, store=url
+        )
     keys = []
     for n in range(agents):
         agent_id = f"agent-{n:02d}"
@@ -181,29 +211,32 @@ async def _load(
     return time.perf_counter() - began, latencies, statuses
 
 
-def run(requests: int = REQUESTS, *, clients: int = CLIENTS, agents: int = AGENTS) -> ServiceResult:
-    """Start the service, warm it up, measure ``requests`` spends from ``clients``."""
+def run(
+    requests: int = REQUESTS,
+    *,
+    clients: int = CLIENTS,
+    agents: int = AGENTS,
+    block_time: float = 0.0,
+) -> ServiceResult:
+    """Start the service, warm it up, measure ``requests`` spends from ``clients``
+    (``block_time``: on an anvil with that block time, see the module)."""
     import socket
 
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    with tempfile.TemporaryDirectory() as folder:
+    with tempfile.TemporaryDirectory() as folder, contextlib.ExitStack() as stack:
+        serve_args = [folder, str(port), str(agents)]
+        if block_time:
+            serve_args.append(_anvil_with_stack(stack, Path(folder), block_time))
         child = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "benchmarks.service_bench",
-                "--serve",
-                folder,
-                str(port),
-                str(agents),
-            ]
+            [sys.executable, "-m", "benchmarks.service_bench", "--serve", *serve_args]
         )
         try:
             keys = _wait_for_keys(Path(folder), child)
             _wait_for_port(port)
-            asyncio.run(_load(port, keys, clients, 20))  # warm-up: connections, caches
+            # Warm-up (connections, caches): one block's worth on a chain, else 20 each.
+            asyncio.run(_load(port, keys, clients, 1 if block_time else 20))
             cpu_began = _cpu_seconds(child.pid)
             seconds, latencies, statuses = asyncio.run(
                 _load(port, keys, clients, requests // clients)
@@ -222,7 +255,29 @@ def run(requests: int = REQUESTS, *, clients: int = CLIENTS, agents: int = AGENT
         statuses=statuses,
         server_cpu_seconds=cpu,
         async_spend=callable(getattr(BudgetCoordinator, "arequest_spending", None)),
+        block_time=block_time,
     )
+
+
+def _anvil_with_stack(stack: contextlib.ExitStack, folder: Path, block_time: float) -> str:
+    """Start anvil (stopped with ``stack``), deploy the contracts (manifest in
+    ``folder``), fund the treasury with its allowance at max; the node's URL."""
+    from escrowkit.contracts.deploy import Deployments
+    from escrowkit.contracts.stack import deploy_stack
+    from escrowkit.core.units import MAX_UINT256
+    from escrowkit.evm.anvil import start_anvil
+    from escrowkit.evm.chain import Chain
+
+    process = start_anvil(extra_args=["--block-time", f"{block_time:g}"])
+    stack.callback(process.stop)
+    chain = Chain.connect(process.url)
+    contracts = deploy_stack(
+        chain, deployments=Deployments(chain.chain_id, folder / "deployments.json")
+    )
+    owner = chain.accounts[0]
+    contracts.token.mint(owner, 10**15 * U, sender=owner)
+    contracts.token.approve(contracts.escrow.address, MAX_UINT256, sender=owner)
+    return str(process.url)
 
 
 def _wait_for_keys(folder: Path, child: subprocess.Popen[bytes]) -> list[str]:
@@ -255,14 +310,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--clients", type=int, default=CLIENTS)
     parser.add_argument("--agents", type=int, default=AGENTS)
     parser.add_argument(
-        "--serve", nargs=3, metavar=("FOLDER", "PORT", "AGENTS"), help=argparse.SUPPRESS
+        "--block-time", type=float, default=0.0, help="fund on anvil with this block time"
     )
+    parser.add_argument("--serve", nargs="+", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.serve:
-        serve(args.serve[0], int(args.serve[1]), int(args.serve[2]))
+        folder, port, agents, *rpc_url = args.serve
+        serve(folder, int(port), int(agents), *rpc_url)
         return 0
-    result = run(args.requests, clients=args.clients, agents=args.agents)
+    result = run(
+        args.requests, clients=args.clients, agents=args.agents, block_time=args.block_time
+    )
     print(result.line())
+    if args.block_time:
+        return 0
     return 0 if result.per_second >= TARGET and result.p99_ms < P99_TARGET_MS else 1
 
 
