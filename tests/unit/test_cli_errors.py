@@ -125,6 +125,8 @@ def test_chain_listens_where_the_settings_point(
     assert runner.invoke(app, ["chain"]).exit_code == 0
     ports = [args[args.index("--port") + 1] for args in started]
     assert ports == ["18555", "9000", "8545"]
+    # The contracts' hardfork, as Chain.anvil() runs it (anvil's latest slows with blocks).
+    assert all(args[args.index("--hardfork") + 1] == "cancun" for args in started)
 
 
 def test_a_password_prompt_without_a_terminal_points_to_the_variable(tmp_path: Path) -> None:

@@ -78,6 +78,7 @@ def chain(
 
     from escrowkit.core.urls import is_loopback
     from escrowkit.evm import find_anvil
+    from escrowkit.evm.anvil import HARDFORK
 
     settings = open_settings()
     if port is None:
@@ -91,7 +92,10 @@ def chain(
         f"anvil on http://127.0.0.1:{port}, state in {state_file} (Ctrl-C saves and stops)"
     )
     sys.stdout.flush()
+    # The contracts' hardfork: on anvil's latest, mining slows down block after block
+    # (escrowkit.evm.anvil.TUNED_ARGS says why).
     args = [str(binary), "--host", "127.0.0.1", "--port", str(port), "--state", str(state_file)]
+    args += ["--hardfork", HARDFORK]
     os.execv(binary, args)
 
 
