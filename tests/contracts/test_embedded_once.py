@@ -3,10 +3,14 @@ a revert leaves nothing behind, and a sender too poor for a block's gas still se
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import pytest
 from eth_account import Account
 
 from escrowkit import errors
+from escrowkit.build.compiler import load_artifact
+from escrowkit.contracts.escrow import EscrowClient
 from escrowkit.contracts.token import TokenClient
 from escrowkit.evm.chain import Chain
 
@@ -38,3 +42,69 @@ def test_a_sender_too_poor_for_a_blocks_gas_pays_for_what_it_needs(
     receipt = usdc.mint(poor, 5, sender=poor)
     assert receipt["status"] == 1 and usdc.balance_of(poor) == 5
     assert chain.w3.eth.get_transaction(receipt["transactionHash"])["gas"] < 1_000_000
+
+
+def _typed(value: object) -> object:
+    """``value`` with the type of every part spelled out, so that equal receipts whose
+    fields differ only in type (bytes against HexBytes, dict against AttributeDict)
+    still compare unequal."""
+    if isinstance(value, Mapping):
+        return (type(value), [(key, _typed(item)) for key, item in value.items()])
+    if isinstance(value, (list, tuple)):
+        return (type(value), [_typed(item) for item in value])
+    return (type(value), value)
+
+
+def test_receipts_are_web3s_byte_for_byte(
+    chain: Chain, usdc: TokenClient, escrow: EscrowClient
+) -> None:
+    """The embedded transport formats the receipt of the transaction it just mined
+    itself; web3 reading it back gets the same fields, values, types and order."""
+    if chain.backend != "embedded":
+        pytest.skip("the embedded chain's own path")
+    owner, alice, bob = chain.accounts[:3]
+    receipts = [
+        usdc.mint(alice, 50, sender=owner),  # a log
+        usdc.approve(escrow.address, 50, sender=alice),
+        escrow.create_and_fund(
+            bob, 50, deadline=chain.now() + 100, dispute_window=10, sender=alice
+        ).receipt,
+        chain.transact(  # a deployment: contractAddress
+            chain.w3.eth.contract(
+                abi=load_artifact("MockUSDC").abi, bytecode=load_artifact("MockUSDC").bytecode
+            ).constructor(),
+            sender=owner,
+        ),
+    ]
+    for receipt in receipts:
+        assert chain.transport._mined is None  # type: ignore[attr-defined]
+        web3s = chain.w3.eth.get_transaction_receipt(receipt["transactionHash"])
+        assert _typed(receipt) == _typed(web3s)
+        assert repr(receipt) == repr(web3s)
+    assert receipts[-1]["contractAddress"] is not None
+    assert len(receipts[2]["logs"]) >= 3
+
+
+def test_filters_still_see_every_block_and_log(chain: Chain, usdc: TokenClient) -> None:
+    """With filters installed eth-tester's own mining feeds them (the shortcut that skips
+    reading the new block back applies only when there is nobody to feed)."""
+    if chain.backend != "embedded":
+        pytest.skip("the embedded chain's own path")
+    owner, alice = chain.accounts[:2]
+    blocks = chain.w3.eth.filter("latest")
+    try:
+        receipt = usdc.mint(alice, 3, sender=owner)
+        assert blocks.get_new_entries() == [receipt["blockHash"]]
+        logs = chain.w3.eth.filter({"address": usdc.address})
+        try:
+            receipt = usdc.mint(alice, 4, sender=owner)
+            assert [log["transactionHash"] for log in logs.get_new_entries()] == [
+                receipt["transactionHash"]
+            ]
+            assert blocks.get_new_entries() == [receipt["blockHash"]]
+        finally:
+            chain.w3.eth.uninstall_filter(logs.filter_id)
+    finally:
+        chain.w3.eth.uninstall_filter(blocks.filter_id)
+    receipt = usdc.mint(alice, 5, sender=owner)
+    assert chain.w3.eth.get_transaction_receipt(receipt["transactionHash"]) == receipt

@@ -11,6 +11,14 @@ costs one. ``tests/contracts/test_gas.py`` holds every gas figure (a receipt's g
 does not depend on the gas limit), and ``tests/integration/test_chain_backends.py`` every
 kind of revert, against anvil.
 
+Mining and the receipt skip what nobody reads: with no filter installed, the block is
+mined by eth-tester's backend without eth-tester reading it back in full (it does that only
+to feed filters), and the receipt of the transaction just mined is formatted from the
+objects at hand, through the same eth-tester and web3 formatters, in the same order, as
+``w3.eth.get_transaction_receipt`` (``tests/contracts/test_embedded_once.py`` compares
+them field by field, types included), instead of a lookup by hash and a request through
+web3's middleware.
+
 Where the shortcut cannot keep eth-tester's behaviour (auto-mining switched off, or
 filters installed that eth-tester feeds as it sends) the transport takes the ordinary
 path: an estimate, which on this chain is one execution too (:func:`one_execution_gas`),
@@ -21,7 +29,8 @@ from __future__ import annotations
 
 import contextlib
 import threading
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, cast
 
 from escrowkit.core.errors import ChainError, InvalidRequest, decode_revert
 from escrowkit.evm.transports import Web3Transport, with_buffer
@@ -29,6 +38,7 @@ from escrowkit.evm.transports import Web3Transport, with_buffer
 if TYPE_CHECKING:
     from eth_account.signers.local import LocalAccount
     from web3 import Web3
+    from web3.types import TxReceipt
 
     from escrowkit.evm.signing import Signer
 
@@ -48,6 +58,10 @@ class EmbeddedTransport(Web3Transport):
     def __init__(self, w3: Web3) -> None:
         super().__init__(w3)
         self._fast_signers: dict[str, Signer] = {}
+        #: (hash, block header, transaction, receipt) of the transaction send_once mined
+        #: last, until its receipt is read.
+        self._mined: tuple[str, Any, Any, Any] | None = None
+        self._receipt_format: Callable[[Any], Any] | None = None
         _install_estimator(self._tester().backend.chain)
 
     def _tester(self) -> Any:
@@ -69,7 +83,7 @@ class EmbeddedTransport(Web3Transport):
             evm_tx = chain.get_vm().get_transaction_builder().decode(raw)
             pending = chain.header
             try:
-                _, _, computation = chain.apply_transaction(evm_tx)
+                _, receipt, computation = chain.apply_transaction(evm_tx)
             except Exception as exc:  # py-evm refused it (nonce, balance for the gas)
                 chain.header = pending
                 if "afford" in str(exc) or "enough balance" in str(exc):
@@ -80,8 +94,44 @@ class EmbeddedTransport(Web3Transport):
             if computation.is_error:
                 chain.header = pending  # as if it was never sent
                 raise _revert_of(computation.error, context)
-            tester.mine_block()
-            return "0x" + bytes(evm_tx.hash).hex()
+            tx_hash = "0x" + bytes(evm_tx.hash).hex()
+            if tester._block_filters:  # eth-tester feeds them the mined block
+                tester.mine_block()
+                return tx_hash
+            # What tester.mine_block() does when no filter is installed, without reading
+            # the new block back to feed filters there are none of.
+            (block_hash,) = tester.backend.mine_blocks(1, _ZERO_ADDRESS)
+            header = chain.chaindb.get_block_header_by_hash(block_hash)
+            self._mined = (tx_hash, header, evm_tx, receipt)
+            return tx_hash
+
+    def get_receipt(self, tx_hash: str) -> TxReceipt | None:
+        """The receipt of the transaction :meth:`send_once` just mined, made from what it
+        has at hand (see :meth:`_format_receipt`); any other through web3."""
+        mined = self._mined
+        if mined is not None and mined[0] == tx_hash:
+            self._mined = None
+            _, header, evm_tx, receipt = mined
+            with self._lock():
+                return self._format_receipt(header, evm_tx, receipt)
+        return super().get_receipt(tx_hash)
+
+    def _format_receipt(self, header: Any, evm_tx: Any, receipt: Any) -> TxReceipt:
+        """What ``w3.eth.get_transaction_receipt`` returns for the only transaction of the
+        block ``header``: eth-tester's serializer and normalizer, the formatter of web3's
+        eth-tester provider, web3's AttributeDict and its receipt formatter, in the order
+        web3 applies them, without the lookup, the request and the middleware around them."""
+        from eth_tester.backends.pyevm.serializers import serialize_transaction_receipt
+
+        tester = self._tester()
+        raw = serialize_transaction_receipt(
+            _MinedBlock(header), (receipt,), evm_tx, 0, False, tester.backend.chain.get_vm()
+        )
+        if self._receipt_format is None:
+            self._receipt_format = receipt_formatter(self.w3)
+        return cast(
+            "TxReceipt", self._receipt_format(tester.normalizer.normalize_outbound_receipt(raw))
+        )
 
     def _estimated(self, signer: LocalAccount, tx: dict[str, Any], context: str) -> str:
         """The ordinary path: estimate (one execution, see :func:`one_execution_gas`),
@@ -106,6 +156,7 @@ class EmbeddedTransport(Web3Transport):
 
     def revert(self, snapshot: Any) -> None:
         with self._lock():
+            self._mined = None
             self._tester().revert_to_snapshot(snapshot)
 
     def set_next_block_timestamp(self, timestamp: int) -> None:
@@ -122,6 +173,38 @@ class EmbeddedTransport(Web3Transport):
                 )
             if timestamp != pending:
                 tester.time_travel(timestamp)
+
+
+_ZERO_ADDRESS = b"\0" * 20  # eth-tester's coinbase
+
+
+class _MinedBlock:
+    """The parts of a block eth-tester's receipt serializer reads, from its header."""
+
+    __slots__ = ("hash", "header", "number")
+
+    def __init__(self, header: Any) -> None:
+        self.header = header
+        self.hash = header.hash
+        self.number = header.block_number
+
+
+def receipt_formatter(w3: Web3) -> Callable[[Any], Any]:
+    """eth-tester's normalized receipt to web3's: the result formatter of web3's
+    eth-tester provider, then the attrdict middleware, then web3's method formatter (the
+    order web3 applies them in)."""
+    from web3._utils.method_formatters import get_result_formatters
+    from web3._utils.rpc_abi import RPC
+    from web3.datastructures import AttributeDict
+    from web3.providers.eth_tester.middleware import result_formatters
+
+    provider = result_formatters[RPC.eth_getTransactionReceipt]  # type: ignore[index]
+    method = get_result_formatters(RPC.eth_getTransactionReceipt, w3.eth)
+
+    def formatted(receipt: Any) -> Any:
+        return method(AttributeDict.recursive(provider(receipt)))
+
+    return formatted
 
 
 def _plain(tester: Any) -> bool:
