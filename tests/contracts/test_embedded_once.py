@@ -4,6 +4,7 @@ a revert leaves nothing behind, and a sender too poor for a block's gas still se
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Any
 
 import pytest
 from eth_account import Account
@@ -56,13 +57,22 @@ def _typed(value: object) -> object:
 
 
 def test_receipts_are_web3s_byte_for_byte(
-    chain: Chain, usdc: TokenClient, escrow: EscrowClient
+    chain: Chain, usdc: TokenClient, escrow: EscrowClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The embedded transport formats the receipt of the transaction it just mined
     itself; web3 reading it back gets the same fields, values, types and order."""
     if chain.backend != "embedded":
         pytest.skip("the embedded chain's own path")
     owner, alice, bob = chain.accounts[:3]
+    transport: Any = chain.transport
+    formatted: list[object] = []
+
+    def format_receipt(*args: Any) -> Any:
+        formatted.append(real(*args))
+        return formatted[-1]
+
+    real = transport._format_receipt
+    monkeypatch.setattr(transport, "_format_receipt", format_receipt)
     receipts = [
         usdc.mint(alice, 50, sender=owner),  # a log
         usdc.approve(escrow.address, 50, sender=alice),
@@ -76,8 +86,9 @@ def test_receipts_are_web3s_byte_for_byte(
             sender=owner,
         ),
     ]
+    assert len(formatted) == len(receipts) and None not in formatted  # all made here
     for receipt in receipts:
-        assert chain.transport._mined is None  # type: ignore[attr-defined]
+        assert transport._mined is None
         web3s = chain.w3.eth.get_transaction_receipt(receipt["transactionHash"])
         assert _typed(receipt) == _typed(web3s)
         assert repr(receipt) == repr(web3s)

@@ -13,11 +13,11 @@ kind of revert, against anvil.
 
 Mining and the receipt skip what nobody reads: with no filter installed, the block is
 mined by eth-tester's backend without eth-tester reading it back in full (it does that only
-to feed filters), and the receipt of the transaction just mined is formatted from the
-objects at hand, through the same eth-tester and web3 formatters, in the same order, as
-``w3.eth.get_transaction_receipt`` (``tests/contracts/test_embedded_once.py`` compares
-them field by field, types included), instead of a lookup by hash and a request through
-web3's middleware.
+to feed filters), and the receipt of the transaction just mined is made from the objects
+at hand with the fields, order and types ``w3.eth.get_transaction_receipt`` gives
+(``tests/contracts/test_embedded_once.py`` compares them, types included), instead of a
+lookup by hash, eth-tester's serializer and normalizer, and a request through web3's
+middleware and formatters.
 
 Where the shortcut cannot keep eth-tester's behaviour (auto-mining switched off, or
 filters installed that eth-tester feeds as it sends) the transport takes the ordinary
@@ -29,9 +29,9 @@ from __future__ import annotations
 
 import contextlib
 import threading
-from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, cast
 
+from escrowkit.core.addresses import checksum
 from escrowkit.core.errors import ChainError, InvalidRequest, decode_revert
 from escrowkit.evm.transports import Web3Transport, with_buffer
 
@@ -61,7 +61,6 @@ class EmbeddedTransport(Web3Transport):
         #: (hash, block header, transaction, receipt) of the transaction send_once mined
         #: last, until its receipt is read.
         self._mined: tuple[str, Any, Any, Any] | None = None
-        self._receipt_format: Callable[[Any], Any] | None = None
         _install_estimator(self._tester().backend.chain)
 
     def _tester(self) -> Any:
@@ -112,26 +111,68 @@ class EmbeddedTransport(Web3Transport):
         if mined is not None and mined[0] == tx_hash:
             self._mined = None
             _, header, evm_tx, receipt = mined
-            with self._lock():
-                return self._format_receipt(header, evm_tx, receipt)
+            formatted = self._format_receipt(header, evm_tx, receipt)
+            if formatted is not None:
+                return formatted
         return super().get_receipt(tx_hash)
 
-    def _format_receipt(self, header: Any, evm_tx: Any, receipt: Any) -> TxReceipt:
+    def _format_receipt(self, header: Any, evm_tx: Any, receipt: Any) -> TxReceipt | None:
         """What ``w3.eth.get_transaction_receipt`` returns for the only transaction of the
-        block ``header``: eth-tester's serializer and normalizer, the formatter of web3's
-        eth-tester provider, web3's AttributeDict and its receipt formatter, in the order
-        web3 applies them, without the lookup, the request and the middleware around them."""
-        from eth_tester.backends.pyevm.serializers import serialize_transaction_receipt
+        block ``header``, a successful EIP-1559 one (every transaction escrowkit signs):
+        the fields eth-tester's serializer and normalizer, web3's eth-tester formatter, its
+        attrdict middleware and its receipt formatter make, in their order, with their
+        types. None for any other kind of transaction (web3 reads that one back)."""
+        if getattr(evm_tx, "type_id", None) != _DYNAMIC_FEE or receipt.state_root != b"\x01":
+            return None
+        from hexbytes import HexBytes
+        from web3.datastructures import AttributeDict
 
-        tester = self._tester()
-        raw = serialize_transaction_receipt(
-            _MinedBlock(header), (receipt,), evm_tx, 0, False, tester.backend.chain.get_vm()
-        )
-        if self._receipt_format is None:
-            self._receipt_format = receipt_formatter(self.w3)
-        return cast(
-            "TxReceipt", self._receipt_format(tester.normalizer.normalize_outbound_receipt(raw))
-        )
+        tx_hash = HexBytes(evm_tx.hash)
+        block_hash = HexBytes(header.hash)
+        number = header.block_number
+        sender = evm_tx.sender
+        logs = [
+            AttributeDict(
+                {
+                    "type": "mined",
+                    "logIndex": index,
+                    "transactionIndex": 0,
+                    "transactionHash": tx_hash,
+                    "blockHash": block_hash,
+                    "blockNumber": number,
+                    "address": _checksum(log.address),
+                    "data": HexBytes(log.data),
+                    "topics": [HexBytes(topic.to_bytes(32, "big")) for topic in log.topics],
+                }
+            )
+            for index, log in enumerate(receipt.logs)
+        ]
+        if evm_tx.to == b"":
+            from eth._utils.address import generate_contract_address
+
+            created: str | None = _checksum(generate_contract_address(sender, evm_tx.nonce))
+            to = ""
+        else:
+            created, to = None, _checksum(evm_tx.to)
+        out = {
+            "blockHash": block_hash,
+            "blockNumber": number,
+            "contractAddress": created,
+            "cumulativeGasUsed": receipt.gas_used,
+            "effectiveGasPrice": min(
+                evm_tx.max_fee_per_gas, evm_tx.max_priority_fee_per_gas + header.base_fee_per_gas
+            ),
+            "from": _checksum(sender),
+            "gasUsed": receipt.gas_used,
+            "logs": logs,
+            "state_root": receipt.state_root,
+            "status": 1,
+            "to": to,
+            "transactionHash": tx_hash,
+            "transactionIndex": 0,
+            "type": _DYNAMIC_FEE,
+        }
+        return cast("TxReceipt", AttributeDict(out))
 
     def _estimated(self, signer: LocalAccount, tx: dict[str, Any], context: str) -> str:
         """The ordinary path: estimate (one execution, see :func:`one_execution_gas`),
@@ -178,33 +219,11 @@ class EmbeddedTransport(Web3Transport):
 _ZERO_ADDRESS = b"\0" * 20  # eth-tester's coinbase
 
 
-class _MinedBlock:
-    """The parts of a block eth-tester's receipt serializer reads, from its header."""
-
-    __slots__ = ("hash", "header", "number")
-
-    def __init__(self, header: Any) -> None:
-        self.header = header
-        self.hash = header.hash
-        self.number = header.block_number
+_DYNAMIC_FEE = 2  # EIP-1559's transaction type
 
 
-def receipt_formatter(w3: Web3) -> Callable[[Any], Any]:
-    """eth-tester's normalized receipt to web3's: the result formatter of web3's
-    eth-tester provider, then the attrdict middleware, then web3's method formatter (the
-    order web3 applies them in)."""
-    from web3._utils.method_formatters import get_result_formatters
-    from web3._utils.rpc_abi import RPC
-    from web3.datastructures import AttributeDict
-    from web3.providers.eth_tester.middleware import result_formatters
-
-    provider = result_formatters[RPC.eth_getTransactionReceipt]  # type: ignore[index]
-    method = get_result_formatters(RPC.eth_getTransactionReceipt, w3.eth)
-
-    def formatted(receipt: Any) -> Any:
-        return method(AttributeDict.recursive(provider(receipt)))
-
-    return formatted
+def _checksum(address: bytes) -> str:
+    return checksum("0x" + address.hex())
 
 
 def _plain(tester: Any) -> bool:
