@@ -79,6 +79,7 @@ def test_receipts_are_web3s_byte_for_byte(
         escrow.create_and_fund(
             bob, 50, deadline=chain.now() + 100, dispute_window=10, sender=alice
         ).receipt,
+        (chain.time_travel(3_600), usdc.mint(bob, 1, sender=owner))[1],  # after a time jump
         chain.transact(  # a deployment: contractAddress
             chain.w3.eth.contract(
                 abi=load_artifact("MockUSDC").abi, bytecode=load_artifact("MockUSDC").bytecode

@@ -58,9 +58,9 @@ class EmbeddedTransport(Web3Transport):
     def __init__(self, w3: Web3) -> None:
         super().__init__(w3)
         self._fast_signers: dict[str, Signer] = {}
-        #: (hash, block header, transaction, receipt) of the transaction send_once mined
-        #: last, until its receipt is read.
-        self._mined: tuple[str, Any, Any, Any] | None = None
+        #: (hash, (block hash, number, base fee), transaction, receipt) of the transaction
+        #: send_once mined last, until its receipt is read.
+        self._mined: tuple[str, tuple[bytes, int, int], Any, Any] | None = None
         _install_estimator(self._tester().backend.chain)
 
     def _tester(self) -> Any:
@@ -100,8 +100,9 @@ class EmbeddedTransport(Web3Transport):
             # What tester.mine_block() does when no filter is installed, without reading
             # the new block back to feed filters there are none of.
             (block_hash,) = tester.backend.mine_blocks(1, _ZERO_ADDRESS)
-            header = chain.chaindb.get_block_header_by_hash(block_hash)
-            self._mined = (tx_hash, header, evm_tx, receipt)
+            # Mining sets neither the number nor the base fee of the pending block.
+            block = (block_hash, pending.block_number, pending.base_fee_per_gas)
+            self._mined = (tx_hash, block, evm_tx, receipt)
             return tx_hash
 
     def get_receipt(self, tx_hash: str) -> TxReceipt | None:
@@ -110,26 +111,27 @@ class EmbeddedTransport(Web3Transport):
         mined = self._mined
         if mined is not None and mined[0] == tx_hash:
             self._mined = None
-            _, header, evm_tx, receipt = mined
-            formatted = self._format_receipt(header, evm_tx, receipt)
+            _, block, evm_tx, receipt = mined
+            formatted = self._format_receipt(block, evm_tx, receipt)
             if formatted is not None:
                 return formatted
         return super().get_receipt(tx_hash)
 
-    def _format_receipt(self, header: Any, evm_tx: Any, receipt: Any) -> TxReceipt | None:
-        """What ``w3.eth.get_transaction_receipt`` returns for the only transaction of the
-        block ``header``, a successful EIP-1559 one (every transaction escrowkit signs):
-        the fields eth-tester's serializer and normalizer, web3's eth-tester formatter, its
-        attrdict middleware and its receipt formatter make, in their order, with their
-        types. None for any other kind of transaction (web3 reads that one back)."""
+    def _format_receipt(
+        self, block: tuple[bytes, int, int], evm_tx: Any, receipt: Any
+    ) -> TxReceipt | None:
+        """What ``w3.eth.get_transaction_receipt`` returns for the only transaction of
+        ``block`` (hash, number, base fee), a successful EIP-1559 one (every transaction
+        escrowkit signs): the fields that eth-tester's serializer and normalizer, web3's
+        eth-tester formatter, its attrdict middleware and its receipt formatter make, in
+        their order, with their types. None for any other kind (web3 reads that one)."""
         if getattr(evm_tx, "type_id", None) != _DYNAMIC_FEE or receipt.state_root != b"\x01":
             return None
         from hexbytes import HexBytes
         from web3.datastructures import AttributeDict
 
         tx_hash = HexBytes(evm_tx.hash)
-        block_hash = HexBytes(header.hash)
-        number = header.block_number
+        block_hash, number, base_fee = HexBytes(block[0]), block[1], block[2]
         sender = evm_tx.sender
         logs = [
             AttributeDict(
@@ -160,7 +162,7 @@ class EmbeddedTransport(Web3Transport):
             "contractAddress": created,
             "cumulativeGasUsed": receipt.gas_used,
             "effectiveGasPrice": min(
-                evm_tx.max_fee_per_gas, evm_tx.max_priority_fee_per_gas + header.base_fee_per_gas
+                evm_tx.max_fee_per_gas, evm_tx.max_priority_fee_per_gas + base_fee
             ),
             "from": _checksum(sender),
             "gasUsed": receipt.gas_used,
