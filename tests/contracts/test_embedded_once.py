@@ -120,3 +120,46 @@ def test_filters_still_see_every_block_and_log(chain: Chain, usdc: TokenClient) 
         chain.w3.eth.uninstall_filter(blocks.filter_id)
     receipt = usdc.mint(alice, 5, sender=owner)
     assert chain.w3.eth.get_transaction_receipt(receipt["transactionHash"]) == receipt
+
+
+def test_lean_states_give_every_block_the_stock_state_root() -> None:
+    """The embedded chain's VMs skip py-evm's no-op system-contract step
+    (``use_lean_states``): the same transactions in the same blocks on a stock eth-tester
+    end in the same state root, block after block."""
+    from eth_tester import EthereumTester, PyEVMBackend
+
+    from escrowkit.contracts.stack import deploy_stack
+
+    chain = Chain.embedded()
+    owner, alice = chain.accounts[:2]
+    stack = deploy_stack(chain)
+    stack.token.mint(owner, 10**9, sender=owner)
+    stack.token.approve(stack.escrow.address, 10**9, sender=owner)
+    eid = stack.escrow.create_and_fund(
+        alice, 10**6, deadline=chain.now() + 100, dispute_window=10, sender=owner
+    )
+    with pytest.raises(errors.ContractRevert):
+        stack.escrow.settle(eid, sender=alice)  # too early: no block
+    chain.time_travel(200)
+    stack.escrow.settle(eid, sender=alice)
+
+    ours: Any = chain.transport
+    lean = ours._tester().backend.chain
+    stock_tester = EthereumTester(PyEVMBackend())
+    stock = stock_tester.backend.chain
+    assert type(stock.get_vm().state).set_system_contracts is not (
+        type(lean.get_vm().state).set_system_contracts
+    )
+    head = lean.get_canonical_head().block_number
+    assert head > 8
+    for number in range(1, head + 1):
+        block = lean.get_canonical_block_by_number(number)
+        stock.header = stock.header.copy(timestamp=block.header.timestamp)
+        for transaction in block.transactions:
+            stock.apply_transaction(transaction)
+        stock_tester.backend.mine_blocks()
+        mined = stock.get_canonical_block_by_number(number).header
+        assert (mined.state_root, mined.gas_used) == (
+            block.header.state_root,
+            block.header.gas_used,
+        )

@@ -42,7 +42,7 @@ if TYPE_CHECKING:
 
     from escrowkit.evm.signing import Signer
 
-__all__ = ["EmbeddedTransport", "embedded_web3", "one_execution_gas"]
+__all__ = ["EmbeddedTransport", "embedded_web3", "one_execution_gas", "use_lean_states"]
 
 
 class EmbeddedTransport(Web3Transport):
@@ -296,7 +296,46 @@ def embedded_web3() -> Web3:
     from eth_tester import EthereumTester, PyEVMBackend
     from web3 import Web3
 
-    return Web3(_locked_provider_class()(EthereumTester(PyEVMBackend())))
+    backend = PyEVMBackend()
+    use_lean_states(backend.chain)
+    return Web3(_locked_provider_class()(EthereumTester(backend)))
+
+
+def use_lean_states(chain: Any) -> None:
+    """Run ``chain``'s blocks on VMs whose state skips py-evm's system-contract step.
+
+    py-evm's Cancun and Prague states run ``set_system_contracts`` every time one is built
+    (twice per block here): for each system contract, ``if not get_code(a) != code:
+    set_code(a, code)``, that is, write the code only where that very code is already
+    there. That never changes the state: where the contract is missing (eth-tester's
+    genesis has neither) nothing is written, where it is there the same bytes are; it
+    costs two account lookups through a cold trie per state (2.5 % of a lifecycle).
+    ``tests/contracts/test_embedded_once.py`` runs the same transactions on a stock
+    eth-tester and compares every block's state root.
+
+    Set on the chain class eth-tester builds for this one tester (as the gas estimator
+    is), when :meth:`Chain.embedded` makes it; nothing else is touched.
+    """
+    chain_class = type(chain)
+    chain_class.vm_configuration = tuple(
+        (start, _lean_vm(vm_class)) for start, vm_class in chain_class.vm_configuration
+    )
+
+
+def _lean_vm(vm_class: type) -> type:
+    from eth.vm.forks.cancun.state import CancunState
+
+    state_class: Any = vm_class._state_class  # type: ignore[attr-defined]
+    if getattr(vm_class, "_lean", False) or not issubclass(state_class, CancunState):
+        return vm_class
+
+    class LeanState(state_class):  # type: ignore[misc]
+        def set_system_contracts(self) -> None:
+            """Nothing: see :func:`use_lean_states`."""
+
+    LeanState.__name__ = LeanState.__qualname__ = state_class.__name__
+    namespace = {"_state_class": LeanState, "_lean": True, "__module__": __name__}
+    return type(vm_class.__name__, (vm_class,), namespace)
 
 
 _provider_class: type | None = None
