@@ -130,6 +130,7 @@ def test_lean_states_give_every_block_the_stock_state_root() -> None:
 
     from escrowkit.contracts.stack import deploy_stack
 
+    stock_tester = EthereumTester(PyEVMBackend())  # first: its genesis is no later
     chain = Chain.embedded()
     owner, alice = chain.accounts[:2]
     stack = deploy_stack(chain)
@@ -145,7 +146,6 @@ def test_lean_states_give_every_block_the_stock_state_root() -> None:
 
     ours: Any = chain.transport
     lean = ours._tester().backend.chain
-    stock_tester = EthereumTester(PyEVMBackend())
     stock = stock_tester.backend.chain
     assert type(stock.get_vm().state).set_system_contracts is not (
         type(lean.get_vm().state).set_system_contracts
