@@ -125,7 +125,7 @@ def test_filters_still_see_every_block_and_log(chain: Chain, usdc: TokenClient) 
 def test_lean_states_give_every_block_the_stock_state_root() -> None:
     """The embedded chain's lean VMs (``use_lean_states``): the same transactions in the
     same blocks on a stock eth-tester end in the same state, receipts and gas, block after
-    block, and every block passes the validation its mining skipped."""
+    block, and every block passes py-evm's block validation."""
     from eth_tester import EthereumTester, PyEVMBackend
 
     from escrowkit.contracts.stack import deploy_stack
@@ -161,4 +161,4 @@ def test_lean_states_give_every_block_the_stock_state_root() -> None:
         mined = stock.get_canonical_block_by_number(number).header
         fields = ("state_root", "gas_used", "transaction_root", "receipt_root", "bloom")
         assert [getattr(mined, f) for f in fields] == [getattr(block.header, f) for f in fields]
-        lean.get_vm(block.header).validate_block(block)  # what mining skipped, passes
+        lean.get_vm(block.header).validate_block(block)  # py-evm's own check of a block

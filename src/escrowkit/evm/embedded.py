@@ -99,11 +99,7 @@ class EmbeddedTransport(Web3Transport):
                 return tx_hash
             # What tester.mine_block() does when no filter is installed, without reading
             # the new block back to feed filters there are none of.
-            _own_block.mining = True
-            try:
-                (block_hash,) = tester.backend.mine_blocks(1, _ZERO_ADDRESS)
-            finally:
-                _own_block.mining = False
+            (block_hash,) = tester.backend.mine_blocks(1, _ZERO_ADDRESS)
             # Mining sets neither the number nor the base fee of the pending block.
             block = (block_hash, pending.block_number, pending.base_fee_per_gas)
             self._mined = (tx_hash, block, evm_tx, receipt)
@@ -306,9 +302,8 @@ def embedded_web3() -> Web3:
 
 
 def use_lean_states(chain: Any) -> None:
-    """Run ``chain``'s blocks on VMs whose state skips py-evm's system-contract step,
-    whose computations share their code's jump analysis, and which trust the blocks
-    escrowkit has just built.
+    """Run ``chain``'s blocks on VMs whose state skips py-evm's system-contract step and
+    whose computations share their code's jump analysis.
 
     py-evm's Cancun and Prague states run ``set_system_contracts`` every time one is built
     (twice per block here): for each system contract, ``if not get_code(a) != code:
@@ -318,14 +313,6 @@ def use_lean_states(chain: Any) -> None:
     costs two account lookups through a cold trie per state (2.5 % of a lifecycle).
     ``tests/contracts/test_embedded_once.py`` runs the same transactions on a stock
     eth-tester and compares every block's state root.
-
-    They also mine the block :meth:`EmbeddedTransport.send_once` has just filled without
-    the VM's own ``validate_block`` (3 % of a lifecycle), which builds the transaction trie
-    again and re-reads the parent header to check the block py-evm has just made from the
-    same transaction and header: the chain's check of the header against its parent still
-    runs, and every other block (a snapshot's block imported again, eth-tester's own
-    mining) is validated in full. The replay test also puts every block through the VM's
-    check, after the fact.
 
     The same VMs share py-evm's jump-destination analysis between the code streams of one
     contract's code (py-evm redoes it for every call: 3.8 % of a lifecycle); it depends on
@@ -339,9 +326,6 @@ def use_lean_states(chain: Any) -> None:
         (start, _lean_vm(vm_class)) for start, vm_class in chain_class.vm_configuration
     )
 
-
-#: ``mining`` is True while send_once mines the block it has just filled (this thread).
-_own_block = threading.local()
 
 #: Per contract code (bounded): the positions py-evm's CodeStream found to be valid and
 #: invalid jump destinations, shared by every stream of that code.
@@ -387,19 +371,8 @@ def _lean_vm(vm_class: type) -> type:
             """Nothing: see :func:`use_lean_states`."""
 
     LeanState.__name__ = LeanState.__qualname__ = state_class.__name__
-
-    class LeanVM(vm_class):  # type: ignore[misc]
-        _state_class = LeanState
-        _lean = True
-
-        def mine_block(self, block: Any, *args: Any, **kwargs: Any) -> Any:
-            if not getattr(_own_block, "mining", False):
-                return super().mine_block(block, *args, **kwargs)
-            # The block send_once just filled: see use_lean_states.
-            return self.finalize_block(self.pack_block(block, *args, **kwargs))
-
-    LeanVM.__name__ = LeanVM.__qualname__ = vm_class.__name__
-    return LeanVM
+    namespace = {"_state_class": LeanState, "_lean": True, "__module__": __name__}
+    return type(vm_class.__name__, (vm_class,), namespace)
 
 
 _provider_class: type | None = None
