@@ -17,7 +17,10 @@ to feed filters), and the receipt of the transaction just mined is made from the
 at hand with the fields, order and types ``w3.eth.get_transaction_receipt`` gives
 (``tests/contracts/test_embedded_once.py`` compares them, types included), instead of a
 lookup by hash, eth-tester's serializer and normalizer, and a request through web3's
-middleware and formatters.
+middleware and formatters. The chain :func:`embedded_web3` builds runs its blocks on lean
+subclasses of eth-tester's VMs (:func:`use_lean_states`): the same EVM and the same
+states, without a py-evm step that never changes anything and with the jump analysis of
+a contract's code kept between calls.
 
 Where the shortcut cannot keep eth-tester's behaviour (auto-mining switched off, or
 filters installed that eth-tester feeds as it sends) the transport takes the ordinary
