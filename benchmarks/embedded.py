@@ -11,7 +11,12 @@ rounds so that a drift of the machine's speed hits both alike:
 
 Both run the same committed bytecode (MockUSDC and Escrow) with the same arguments.
 
-    python -m benchmarks.embedded [--lifecycles N] [--rounds N] [--profile]
+    python -m benchmarks.embedded [--lifecycles N] [--rounds N] [--profile | --callgrind]
+
+Instructions per lifecycle, whatever the machine's load (divide by N):
+
+    valgrind --tool=callgrind --collect-atstart=no --toggle-collect='*qsort*' \
+        .venv/bin/python -m benchmarks.embedded --callgrind --lifecycles 20
 """
 
 from __future__ import annotations
@@ -129,12 +134,42 @@ def run(lifecycles: int = LIFECYCLES, rounds: int = ROUNDS) -> EmbeddedResult:
     )
 
 
+def _inside_qsort(lifecycles: Callable[[int], float], n: int) -> float:
+    """``lifecycles(n)`` called from libc's qsort (through a ctypes comparator), so that
+    callgrind's ``--toggle-collect`` counts those instructions and none of the startup."""
+    import ctypes
+
+    libc = ctypes.CDLL(None)
+    compare_type = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_void_p, ctypes.c_void_p)
+    seconds: list[float] = []
+
+    def compare(_a: object, _b: object) -> int:
+        if not seconds:
+            seconds.append(lifecycles(n))
+        return 0
+
+    items = (ctypes.c_int * 2)(1, 2)
+    libc.qsort(items, 2, ctypes.sizeof(ctypes.c_int), compare_type(compare))
+    return seconds[0]
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--lifecycles", type=int, default=LIFECYCLES)
     parser.add_argument("--rounds", type=int, default=ROUNDS)
     parser.add_argument("--profile", action="store_true", help="cProfile escrowkit's side")
+    parser.add_argument(
+        "--callgrind",
+        action="store_true",
+        help="run --lifecycles of escrowkit's once, inside libc's qsort, for valgrind "
+        "--tool=callgrind --collect-atstart=no --toggle-collect='*qsort*' to count",
+    )
     args = parser.parse_args(argv)
+    if args.callgrind:
+        ours = _escrowkit_runner()
+        ours(5)
+        print(f"{args.lifecycles} lifecycles in {_inside_qsort(ours, args.lifecycles):.2f} s")
+        return 0
     if args.profile:
         import cProfile
         import pstats
@@ -147,11 +182,15 @@ def main(argv: list[str] | None = None) -> int:
             int(os.environ.get("N", "40"))
         )
         return 0
+    from benchmarks.__main__ import machine_loop_s
+
+    loop_before = machine_loop_s()
     result = run(args.lifecycles, args.rounds)
     print(
         f"embedded lifecycles/s: escrowkit {result.escrowkit_per_second:.1f} "
         f"(target >= {TARGET}), raw web3.py on EthereumTesterProvider "
-        f"{result.raw_per_second:.1f}: {result.ratio:.1f}x (target >= {TARGET_RATIO}x)"
+        f"{result.raw_per_second:.1f}: {result.ratio:.1f}x (target >= {TARGET_RATIO}x); "
+        f"10M-add Python loop {loop_before:.2f} s before, {machine_loop_s():.2f} s after"
     )
     return 0
 
