@@ -488,3 +488,18 @@ def test_removed_agents_and_their_open_approvals(store: Store) -> None:
         assert approval.request == request
         ledger.upsert_agent(parent, 4.0)  # registering again re-enables
         assert ledger.agents() == {"p": parent}
+
+
+def test_a_moved_row_equals_dataclasses_replace() -> None:
+    """Reservation.moved (the transition's fast copy) makes what dataclasses.replace makes,
+    and leaves the original as it was."""
+    import dataclasses
+
+    row = reservation(5)
+    moved = row.moved(ReservationStatus.COMMITTED, 2.0, ("0xab",), "funded")
+    assert moved == dataclasses.replace(
+        row, status=ReservationStatus.COMMITTED, updated_at=2.0, tx_hashes=("0xab",),
+        reason="funded",
+    )  # fmt: skip
+    assert row.status is ReservationStatus.PENDING and row.tx_hashes == ()
+    assert hash(moved) == hash(dataclasses.replace(moved))

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import replace
 from types import SimpleNamespace
 from typing import Any
 
@@ -186,7 +185,7 @@ class Ledger(Counters, KeyRows, OutboxRows, PageRows):
         if reservation.counted != (to in COUNTED):
             delta = -reservation.amount if reservation.counted else reservation.amount
             self.add_usage(reservation, delta)
-        return replace(reservation, status=to, updated_at=now, tx_hashes=hashes, reason=why)
+        return reservation.moved(to, now, hashes, why)
 
     # ---- approvals ---------------------------------------------------------------------
 
