@@ -3,6 +3,7 @@ each other's failures."""
 
 from __future__ import annotations
 
+import contextlib
 import secrets
 import threading
 import time
@@ -232,3 +233,33 @@ def test_coroutines_and_threads_share_groups_and_failures_stay_their_own(store: 
     with store.read() as ledger:
         assert ledger.state().used == 140
         assert len(ledger.reservations()) == 140
+
+
+def test_a_coroutine_whose_loop_is_gone_does_not_stall_the_queue(store: Store) -> None:
+    """A coroutine's call still queued when its loop stopped (its caller gave up) is led
+    by the store's leader thread, not by that loop: threads that queue after it go on."""
+    import asyncio
+
+    release = threading.Event()
+
+    def blocked(ledger: Ledger) -> int:
+        assert release.wait(10)
+        return add(1)(ledger)
+
+    holder = threading.Thread(target=lambda: store.run(blocked))
+    holder.start()
+    _until(lambda: store.group.busy)
+
+    async def give_up() -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(store.arun(add(10)), 0.05)
+
+    loop = asyncio.new_event_loop()
+    loop.run_until_complete(give_up())  # the loop stops (it is not run again)
+    try:
+        assert store.group.queued == 1  # the call is still queued behind the group
+        release.set()
+        holder.join(10)
+        assert store.run(add(100)) == 111  # the abandoned call ran, then this one
+    finally:
+        loop.close()

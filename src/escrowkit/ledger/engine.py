@@ -217,4 +217,5 @@ class Store:
             yield Ledger(conn)
 
     def close(self) -> None:
+        self.group.close()
         self.engine.dispose()

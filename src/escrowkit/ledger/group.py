@@ -3,7 +3,7 @@ in one transaction (one ``BEGIN IMMEDIATE``, one fsync), buffering inserts and c
 updates into one statement per table (see :class:`~escrowkit.ledger.unit.UnitOfWork`).
 
 Coroutines queue theirs too (:meth:`GroupCommit.arun`) without holding a thread while
-they wait: a worker thread of their loop leads a group only when none is running, and
+they wait: the store's one leader thread runs a group for them when none is running, and
 each coroutine is woken on its loop when its call is done."""
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ import contextlib
 import logging
 import threading
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Generic, TypeVar
 
 from escrowkit.core.errors import EscrowKitError
@@ -96,6 +97,7 @@ class GroupCommit:
         self._turn = threading.Lock()
         self._leading = False
         self._queue: list[_Op[Any]] = []
+        self._leader: ThreadPoolExecutor | None = None  # leads for coroutines (arun)
 
     @property
     def busy(self) -> bool:
@@ -152,9 +154,8 @@ class GroupCommit:
         reservation_ids: Sequence[str] = (),
     ) -> T:
         """:meth:`run` for a coroutine: the call joins the same queue; when no group is
-        running, a worker thread of the loop's default executor leads one. Cancelling the
-        coroutine does not take the call back (as with a thread, it may already be
-        written)."""
+        running, the store's leader thread leads one. Cancelling the coroutine does not
+        take the call back (as with a thread, it may already be written)."""
         loop = asyncio.get_running_loop()
         op: _Op[T] = _Op(fn, keys, reservation_ids, loop)
         with self._turn:
@@ -194,35 +195,35 @@ class GroupCommit:
         return nxt
 
     def _next_leader(self, own: _Op[Any]) -> _Op[Any] | None:
-        """Who leads the calls queued meanwhile (called holding ``_turn``): this thread
-        goes on when it is a worker that led for a coroutine (the returned call), else a
-        queued thread's (it takes the whole queue), else a worker thread of the first
-        coroutine's loop; this thread after all when that loop is gone."""
+        """Who leads the calls queued meanwhile (called holding ``_turn``): a queued
+        thread's call (its thread takes the whole queue; only its own thread may lead it);
+        else, with only coroutines' calls queued, this thread goes on when it is the
+        store's leader thread (the returned call), or hands them to that thread."""
         if not self._queue:
             self._leading = False
             return None
-        head = self._queue[0]
-        if own.loop is not None:
-            return head
         waiting = next((op for op in self._queue if op.loop is None), None)
         if waiting is not None:
             waiting.wake.release()
             return None
-        assert head.loop is not None
-        try:
-            head.loop.call_soon_threadsafe(self._hand_lead, head)
-        except RuntimeError:  # the loop is closed
+        head = self._queue[0]
+        if own.loop is not None:
             return head
+        self._hand_lead(head)
         return None
 
     def _hand_lead(self, head: _Op[Any]) -> None:
-        """On ``head``'s loop: a worker thread leads the next group, from ``head`` (the
-        loop itself, when its executor is shut down)."""
-        assert head.loop is not None
-        try:
-            head.loop.run_in_executor(None, self._lead, head)
-        except RuntimeError:
-            self._lead(head)
+        """The store's leader thread leads the next group, from a coroutine's call. Its
+        own thread, not the loop's executor: the handing over never waits for a loop to
+        run (one that stopped would leave the queue without a leader)."""
+        if self._leader is None:
+            self._leader = ThreadPoolExecutor(1, thread_name_prefix="escrowkit-ledger")
+        self._leader.submit(self._lead, head)
+
+    def close(self) -> None:
+        """Let the leader thread go once it is idle."""
+        if self._leader is not None:
+            self._leader.shutdown(wait=False)
 
     def _run_batch(self, batch: list[_Op[Any]], own: _Op[Any]) -> None:
         """One transaction for ``batch``; if it fails unexpectedly, each call alone."""
