@@ -130,3 +130,33 @@ def test_seeded_decisions_are_reproducible(node: Chain) -> None:
         "duplicate",
         "fail",
     }
+
+
+def test_a_transaction_the_node_lost_is_sent_again(node: Chain, token: TokenClient) -> None:
+    """The node answers a send with its hash and drops it (a pool that evicted it, a node
+    restarted): the receipt watcher sends the same signed bytes again once blocks pass
+    without it, and the spend completes instead of waiting for a receipt that never comes
+    (with every later transaction of that key stuck behind its nonce)."""
+    import threading
+
+    url = node.w3.provider.endpoint_uri  # type: ignore[attr-defined]
+    with FaultyRPCProxy(url, rate=1.0, kinds=["lose"], methods=["eth_sendRawTransaction"]) as proxy:
+        chain = through(proxy)
+        client = TokenClient(chain, token.address)
+        supply = token.total_supply()
+        done: list[object] = []
+        minting = threading.Thread(
+            target=lambda: done.append(client.mint(chain.accounts[1], 5, sender=chain.accounts[0]))
+        )
+        minting.start()
+        assert eventually(lambda: proxy.injected[("eth_sendRawTransaction", "lose")], 1) == 1
+        proxy.enabled = False
+        assert token.total_supply() == supply  # the node never had it
+        for _ in range(4):  # blocks go by without it
+            node.mine()
+            time.sleep(0.05)
+        minting.join(10)
+        assert done and done[0]["status"] == 1  # type: ignore[index]
+        assert token.total_supply() == supply + 5
+        assert chain.watcher.stats.resent >= 1
+        assert proxy.forwarded["eth_sendRawTransaction"] >= 1

@@ -75,6 +75,49 @@ def test_a_failing_node_is_polled_again_then_the_waiters_get_the_error() -> None
         late.result(timeout=10)
 
 
+def test_what_stays_unmined_is_sent_again_every_few_blocks_but_not_after_a_revert() -> None:
+    node = FakeNode()
+    sent: list[str] = []
+
+    def resend(tx_hash: str) -> bool:
+        sent.append(tx_hash)
+        return True
+
+    watcher = ReceiptWatcher(
+        node.block_number, node.receipts, poll_latency=0.002, resend=resend, resend_after=3
+    )
+    stuck, fine = watcher.watch("0xstuck"), watcher.watch("0xfine")
+
+    def blocks(n: int, *hashes: str) -> None:
+        for _ in range(n):
+            node.mine(*hashes)
+            time.sleep(0.05)  # the watcher polls each head
+
+    # Both were first looked up at head 0.
+    blocks(1, "0xfine")
+    assert fine.result(timeout=2)["transactionHash"] == "0xfine"
+    blocks(1)
+    assert sent == []  # two blocks without it: not yet
+
+    def sent_count(expected: int) -> int:
+        deadline = time.monotonic() + 3  # a loaded machine may poll late
+        while len(sent) < expected and time.monotonic() < deadline:
+            time.sleep(0.01)
+        return len(sent)
+
+    blocks(2)
+    assert sent_count(1) == 1  # three (or four): sent again, once
+    blocks(3)
+    assert sent_count(2) == 2  # and again three blocks after that
+    assert sent == ["0xstuck", "0xstuck"]
+    assert watcher.stats.resent == 2
+    watcher.reset()  # a snapshot revert: what it took back must not come back
+    blocks(7)
+    assert sent == ["0xstuck", "0xstuck"]
+    node.mine("0xstuck")
+    assert stuck.result(timeout=2)["transactionHash"] == "0xstuck"
+
+
 def test_run_sync_and_asyncio_run_the_same_coroutine() -> None:
     future: concurrent.futures.Future[int] = concurrent.futures.Future()
 

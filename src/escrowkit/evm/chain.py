@@ -92,7 +92,10 @@ class Chain(Sending, DevChain):
         self._nonce_sources: dict[str, NonceSource] = {}
         #: Resolves every pending transaction of this chain object (one poll per block).
         self.watcher = ReceiptWatcher(
-            self.transport.block_number, self.transport.get_receipts, poll_latency=poll_latency
+            self.transport.block_number,
+            self.transport.get_receipts,
+            poll_latency=poll_latency,
+            resend=self.transport.resend,
         )
         self._fees: Fees | None = None
         self._fees_lock = threading.Lock()

@@ -18,7 +18,10 @@ every pending transaction of the process with one request per new block.
 
 from __future__ import annotations
 
+import collections
+import logging
 import os
+import threading
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Literal, Protocol, cast
 
@@ -44,6 +47,11 @@ __all__ = [
 ]
 
 Backend = Literal["embedded", "anvil", "rpc"]
+
+logger = logging.getLogger(__name__)
+
+#: How many sent transactions a transport keeps the signed bytes of, for resend.
+REMEMBERED_SENDS = 4096
 
 
 class Transport(Protocol):
@@ -78,6 +86,11 @@ class Transport(Protocol):
     def send_once(self, signer: LocalAccount, tx: dict[str, Any], *, context: str) -> str:
         """Only where :attr:`executes_on_send`: run ``tx`` (no gas limit yet) as it is
         mined; a revert raises, named, and leaves nothing behind (as at estimation)."""
+        ...
+
+    def resend(self, tx_hash: str) -> bool:
+        """Hand a transaction this transport sent (and still remembers) to the node again,
+        for one the node may have dropped; whether it had it to send."""
         ...
 
     def get_receipt(self, tx_hash: str) -> TxReceipt | None:
@@ -123,6 +136,26 @@ class Web3Transport:
     def __init__(self, w3: Web3) -> None:
         self.w3 = w3
         _trim_middleware(w3)
+        # The signed bytes of the last transactions sent, for resend (oldest dropped).
+        self._sent: collections.OrderedDict[str, bytes] = collections.OrderedDict()
+        self._sent_lock = threading.Lock()
+
+    def _remember(self, tx_hash: str, raw: bytes) -> None:
+        with self._sent_lock:
+            self._sent[tx_hash] = raw
+            if len(self._sent) > REMEMBERED_SENDS:
+                self._sent.popitem(last=False)
+
+    def resend(self, tx_hash: str) -> bool:
+        with self._sent_lock:
+            raw = self._sent.get(tx_hash)
+        if raw is None:
+            return False
+        try:
+            self.send_raw_transaction(raw, context=f"resending {tx_hash}")
+        except ChainError as exc:  # "already known", "nonce too low" (mined meanwhile), ...
+            logger.debug("resending %s: %s", tx_hash, exc)
+        return True
 
     def estimate_gas(self, call: dict[str, Any], block: str | None, *, context: str) -> int:
         try:
@@ -135,13 +168,15 @@ class Web3Transport:
 
     def sign_and_send(self, signer: LocalAccount, tx: dict[str, Any], *, context: str) -> str:
         signed = signer.sign_transaction(tx)
+        tx_hash = "0x" + bytes(signed.hash).hex()
         try:
-            return self.send_raw_transaction(signed.raw_transaction, context=context)
+            sent = self.send_raw_transaction(signed.raw_transaction, context=context)
         except ChainError as exc:
-            tx_hash = "0x" + bytes(signed.hash).hex()
-            if is_nonce_conflict(exc) and self.knows(tx_hash):
-                return tx_hash  # our own transaction took the nonce: it is sent
-            raise
+            if not (is_nonce_conflict(exc) and self.knows(tx_hash)):
+                raise
+            sent = tx_hash  # our own transaction took the nonce: it is sent
+        self._remember(tx_hash, bytes(signed.raw_transaction))
+        return sent
 
     def knows(self, tx_hash: str) -> bool:
         """Whether the node has this transaction (pending or mined)."""
@@ -246,6 +281,7 @@ class LeanTransport(Web3Transport):
             if not known and not (is_nonce_conflict(exc) and self.knows(tx_hash)):
                 raise
             sent = None
+        self._remember(tx_hash, raw)
         return str(sent or tx_hash)
 
     def knows(self, tx_hash: str) -> bool:

@@ -19,6 +19,14 @@ watched and gone after a while without any, does the polling:
 
 A poll that fails is tried again on the next one; only when polls keep failing for
 ``give_up_after`` seconds do the waiting futures get the error (as a ChainError).
+
+A transaction still not mined ``resend_after`` blocks after it was first looked up is
+handed to the node again (``resend``: the same signed bytes, so the same hash), and again
+every ``resend_after`` blocks: a node or a public mempool may drop what it accepted
+(evicted, restarted, a transaction stuck behind a pool's bookkeeping), and an unmined
+nonce holds up every later transaction of its sender. A node that still has it answers
+"already known", which costs nothing. After a snapshot revert nothing is sent again:
+what the revert took back stays gone.
 """
 
 from __future__ import annotations
@@ -42,6 +50,8 @@ logger = logging.getLogger(__name__)
 
 #: The watcher thread ends after this many seconds with nothing to watch.
 IDLE_EXIT = 5.0
+#: New blocks without a watched transaction before it is sent again (see the module).
+RESEND_AFTER = 3
 
 
 @dataclass
@@ -52,6 +62,7 @@ class WatcherStats:
     receipt_requests: int = 0  # batches (or single lookups)
     receipts_asked: int = 0  # hashes asked for, over all requests
     resolved: int = 0
+    resent: int = 0  # transactions handed to the node again
 
 
 @dataclass
@@ -59,6 +70,8 @@ class _Entry:
     futures: list[concurrent.futures.Future[Any]] = field(default_factory=list)
     checked_at: int = -1  # the head at the last lookup that did not find it
     fresh: bool = True
+    #: The head it was first looked up at, or at its last resend (None: never resend).
+    since: int | None = -1
 
 
 class ReceiptWatcher:
@@ -75,9 +88,13 @@ class ReceiptWatcher:
         *,
         poll_latency: float,
         give_up_after: float = 30.0,
+        resend: Callable[[str], bool] | None = None,
+        resend_after: int = RESEND_AFTER,
     ) -> None:
         self._head = head
         self._receipts = receipts
+        self._resend = resend
+        self.resend_after = resend_after
         self.poll_latency = poll_latency
         self.give_up_after = give_up_after
         self.stats = WatcherStats()
@@ -125,6 +142,7 @@ class ReceiptWatcher:
         with self._cond:
             for entry in self._entries.values():
                 entry.checked_at = -1
+                entry.since = None  # what the revert took back is not sent again
             self._seen_head, self._interval = -1, None
 
     @property
@@ -189,6 +207,30 @@ class ReceiptWatcher:
         if fresh:
             hits = len(found & fresh) / len(fresh)
             self._instant = 0.8 * self._instant + 0.2 * hits
+        if self._resend is not None:
+            self._resend_stuck(head)
+
+    def _resend_stuck(self, head: int) -> None:
+        """Send again what stayed unmined for ``resend_after`` blocks (see the module)."""
+        stuck = []
+        with self._cond:
+            for tx_hash, entry in self._entries.items():
+                if entry.since is None:
+                    continue
+                if entry.since < 0 or entry.since > head:  # first seen now, or a reorg
+                    entry.since = head
+                elif head - entry.since >= self.resend_after:
+                    entry.since = head
+                    stuck.append(tx_hash)
+        assert self._resend is not None
+        for tx_hash in stuck:
+            try:
+                if self._resend(tx_hash):
+                    self.stats.resent += 1
+                    logger.info("%s not mined after %d blocks: sent again", tx_hash,
+                                self.resend_after)  # fmt: skip
+            except Exception as exc:  # the next poll tries again
+                logger.debug("resending %s failed: %s", tx_hash, exc)
 
     def _new_head(self, head: int) -> None:
         now = time.monotonic()

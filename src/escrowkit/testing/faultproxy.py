@@ -12,6 +12,9 @@ fault. The faults are the ones that hurt a payment system most:
   ``eth_sendRawTransaction`` that is an "already known" error for a transaction that was
   in fact accepted).
 - ``fail``: the node never sees the call; the client gets a JSON-RPC error.
+- ``lose`` (only when asked for): the node never sees the call, yet the client gets the
+  answer it hoped for; for ``eth_sendRawTransaction`` the transaction's hash, as from a
+  node that accepted the transaction and then dropped it from its pool.
 
 Decisions come from one seeded random generator, so a run's fault rate and mix are
 reproducible (which call gets which fault also depends on thread timing).
@@ -33,11 +36,13 @@ from types import TracebackType
 from typing import Any
 from urllib.parse import urlparse
 
-__all__ = ["DEFAULT_FAULT_METHODS", "FAULT_KINDS", "FaultyRPCProxy"]
+__all__ = ["DEFAULT_FAULT_KINDS", "DEFAULT_FAULT_METHODS", "FAULT_KINDS", "FaultyRPCProxy"]
 
 logger = logging.getLogger(__name__)
 
-FAULT_KINDS = ("drop_request", "drop_response", "delay", "duplicate", "fail")
+FAULT_KINDS = ("drop_request", "drop_response", "delay", "duplicate", "fail", "lose")
+#: The mix a proxy injects unless told otherwise.
+DEFAULT_FAULT_KINDS = FAULT_KINDS[:5]
 
 #: Calls whose loss or repetition a client must survive.
 DEFAULT_FAULT_METHODS = frozenset(
@@ -62,7 +67,7 @@ class FaultyRPCProxy:
         rate: float = 0.1,
         seed: int = 0,
         methods: Iterable[str] = DEFAULT_FAULT_METHODS,
-        kinds: Iterable[str] = FAULT_KINDS,
+        kinds: Iterable[str] = DEFAULT_FAULT_KINDS,
         delay: float = 0.3,
     ) -> None:
         if not 0.0 <= rate <= 1.0:
@@ -187,7 +192,10 @@ class FaultyRPCProxy:
                 methods = [str(c.get("method", "")) for c in calls if isinstance(c, dict)]
                 kind = proxy._choose(methods)
                 for method in methods:
-                    proxy.forwarded[method] += kind not in ("drop_request", "fail")
+                    proxy.forwarded[method] += kind not in ("drop_request", "fail", "lose")
+                if kind == "lose":
+                    self._answer(200, _lost_response(payload))
+                    return
                 if kind == "drop_request":
                     self._cut()
                     return
@@ -221,6 +229,24 @@ class FaultyRPCProxy:
                     self.connection.shutdown(2)
 
         return Handler
+
+
+def _lost_response(payload: Any) -> bytes:
+    """What a node that took the calls would answer: a sent transaction's hash (keccak of
+    its signed bytes), null for anything else."""
+    from eth_utils.crypto import keccak
+
+    def one(call: Any) -> dict[str, Any]:
+        call_id = call.get("id") if isinstance(call, dict) else None
+        result = None
+        if isinstance(call, dict) and call.get("method") == "eth_sendRawTransaction":
+            raw = bytes.fromhex(str(call["params"][0]).removeprefix("0x"))
+            result = "0x" + keccak(raw).hex()
+        return {"jsonrpc": "2.0", "id": call_id, "result": result}
+
+    if isinstance(payload, list):
+        return json.dumps([one(c) for c in payload]).encode()
+    return json.dumps(one(payload)).encode()
 
 
 def _error_response(payload: Any) -> bytes:
