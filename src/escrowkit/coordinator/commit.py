@@ -12,13 +12,16 @@ from escrowkit.coordinator.alerts import Alerts
 from escrowkit.coordinator.context import Context, Remaining
 from escrowkit.coordinator.outbox import record_decision
 from escrowkit.coordinator.results import Alert, SpendResult
-from escrowkit.core.drive import offload
+from escrowkit.core.drive import either, offload, run_sync
 from escrowkit.core.reasons import Reason
 from escrowkit.ledger import COUNTED, Ledger, Reservation, ReservationStatus
 
 __all__ = ["Committer", "hex32"]
 
 logger = logging.getLogger(__name__)
+
+#: What the ledger step of a finish returns: (row, result, alerts fired, whether it moved).
+_Finished = tuple[Reservation, SpendResult, list[Alert], bool]
 
 
 def hex32(value: bytes) -> str:
@@ -44,19 +47,12 @@ class Committer:
         error: dict[str, Any] | None = None,
     ) -> tuple[Reservation, SpendResult]:
         """Move the PENDING row to ``to`` (if nobody else has) under the lock; the row as
-        it is now, and the result to hand back.
+        it is now, and the result to hand back (:meth:`afinish` run in this thread).
 
         The idempotency key gets the very result the caller returns (``remaining`` is
         what phase 1 computed), so a replay is equal to the first answer. When another
         process resolved the row first, the caller gets what that process recorded."""
-        step = self._finishing(reservation, to, tx_hashes, reason, event, remaining, error)
-        final, result, fired, moved = self.context.store.run(
-            step, reservation_ids=(reservation.id,)
-        )
-        self.alerts.fire(fired)
-        if moved:
-            self._log(final, reason)
-        return final, result
+        return run_sync(self.afinish(reservation, to, tx_hashes, reason, event, remaining, error))
 
     async def afinish(
         self,
@@ -68,12 +64,14 @@ class Committer:
         remaining: Remaining | None = None,
         error: dict[str, Any] | None = None,
     ) -> tuple[Reservation, SpendResult]:
-        """:meth:`finish` from a coroutine: no thread while the commit group runs (alert
+        """:meth:`finish` as a coroutine: no thread while the commit group runs (alert
         callbacks, which may block, run in a worker thread)."""
         step = self._finishing(reservation, to, tx_hashes, reason, event, remaining, error)
-        final, result, fired, moved = await self.context.store.arun(
-            step, reservation_ids=(reservation.id,)
+        store = self.context.store
+        outcome: _Finished = await either(
+            store.run, store.arun, step, reservation_ids=(reservation.id,)
         )
+        final, result, fired, moved = outcome
         if fired:
             await offload(self.alerts.fire, fired)
         if moved:
@@ -89,10 +87,10 @@ class Committer:
         event: str,
         remaining: Remaining | None,
         error: dict[str, Any] | None,
-    ) -> Callable[[Ledger], tuple[Reservation, SpendResult, list[Alert], bool]]:
-        """The ledger step of :meth:`finish`: (row, result, alerts fired, whether it moved)."""
+    ) -> Callable[[Ledger], _Finished]:
+        """The ledger step of :meth:`finish` (see ``_Finished``)."""
 
-        def finish(ledger: Ledger) -> tuple[Reservation, SpendResult, list[Alert], bool]:
+        def finish(ledger: Ledger) -> _Finished:
             now = self.context.clock()
             self.context.refresh(ledger)
             final = ledger.transition(reservation, to, now, tx_hashes=tx_hashes, reason=reason)

@@ -280,9 +280,7 @@ class Spending:
                     fence=not unsent,
                 )
                 return await offload(resolve)
-            _, result = await either(
-                self.committer.finish,
-                self.committer.afinish,
+            _, result = await self.committer.afinish(
                 reservation,
                 ReservationStatus.COMMITTED,
                 tx_hashes,
