@@ -133,11 +133,7 @@ class GroupCommit:
         (:meth:`Ledger.prefetch`). They are hints; ``fn`` is right without them.
         """
         op: _Op[T] = _Op(fn, keys, reservation_ids)
-        with self._turn:
-            self._queue.append(op)
-            leading = not self._leading
-            self._leading = True
-        if not leading:
+        if not self._enqueue(op):
             # Another thread is running a group: it runs ours next, or hands us the lead.
             op.wake.acquire()
         if not op.done:
@@ -158,14 +154,18 @@ class GroupCommit:
         take the call back (as with a thread, it may already be written)."""
         loop = asyncio.get_running_loop()
         op: _Op[T] = _Op(fn, keys, reservation_ids, loop)
+        if self._enqueue(op):
+            self._hand_lead(op)
+        assert op.future is not None
+        return await op.future
+
+    def _enqueue(self, op: _Op[Any]) -> bool:
+        """Queue ``op``; whether its caller must lead (no group is running)."""
         with self._turn:
             self._queue.append(op)
             leading = not self._leading
             self._leading = True
-        if leading:
-            self._hand_lead(op)
-        assert op.future is not None
-        return await op.future
+        return leading
 
     def _lead(self, own: _Op[Any]) -> None:
         """Run everything queued as one group, then wake its callers; while calls queued
@@ -222,8 +222,9 @@ class GroupCommit:
 
     def close(self) -> None:
         """Let the leader thread go once it is idle."""
-        if self._leader is not None:
-            self._leader.shutdown(wait=False)
+        leader, self._leader = self._leader, None
+        if leader is not None:
+            leader.shutdown(wait=False)
 
     def _run_batch(self, batch: list[_Op[Any]], own: _Op[Any]) -> None:
         """One transaction for ``batch``; if it fails unexpectedly, each call alone."""
