@@ -43,7 +43,6 @@ if TYPE_CHECKING:
     from web3 import Web3
     from web3.types import TxReceipt
 
-    from escrowkit.evm.signing import Signer
 
 __all__ = ["EmbeddedTransport", "embedded_web3", "one_execution_gas", "use_lean_states"]
 
@@ -60,7 +59,6 @@ class EmbeddedTransport(Web3Transport):
 
     def __init__(self, w3: Web3) -> None:
         super().__init__(w3)
-        self._fast_signers: dict[str, Signer] = {}
         #: (hash, (block hash, number, base fee), transaction, receipt) of the transaction
         #: send_once mined last, until its receipt is read.
         self._mined: tuple[str, tuple[bytes, int, int], Any, Any] | None = None
@@ -189,12 +187,7 @@ class EmbeddedTransport(Web3Transport):
     def _sign(self, signer: LocalAccount, tx: dict[str, Any]) -> bytes:
         if not isinstance(tx.get("to"), str) or not tx["to"]:
             return bytes(signer.sign_transaction(tx).raw_transaction)  # a deployment
-        fast = self._fast_signers.get(signer.address)
-        if fast is None:
-            from escrowkit.evm.signing import Signer
-
-            fast = self._fast_signers.setdefault(signer.address, Signer(signer.key))
-        return fast.sign(tx)[0]
+        return self._fast_signer(signer).sign(tx)[0]
 
     def snapshot(self) -> Any:
         with self._lock():

@@ -139,6 +139,17 @@ class Web3Transport:
         # The signed bytes of the last transactions sent, for resend (oldest dropped).
         self._sent: collections.OrderedDict[str, bytes] = collections.OrderedDict()
         self._sent_lock = threading.Lock()
+        self._fast_signers: dict[str, Signer] = {}
+
+    def _fast_signer(self, signer: LocalAccount) -> Signer:
+        """The coincurve signer of ``signer``'s key (made once per sender): contract
+        calls are signed with it, byte for byte as eth-account signs them."""
+        fast = self._fast_signers.get(signer.address)
+        if fast is None:
+            from escrowkit.evm.signing import Signer
+
+            fast = self._fast_signers.setdefault(signer.address, Signer(signer.key))
+        return fast
 
     def _remember(self, tx_hash: str, raw: bytes) -> None:
         with self._sent_lock:
@@ -236,7 +247,6 @@ class LeanTransport(Web3Transport):
     def __init__(self, w3: Web3) -> None:
         super().__init__(w3)
         self.provider: Any = w3.provider
-        self._fast_signers: dict[str, Signer] = {}
 
     def request(self, method: str, params: list[Any], context: str, *, reverts: bool = True) -> Any:
         """A raw JSON-RPC call through the lean provider, failing the way web3's does:
@@ -263,12 +273,7 @@ class LeanTransport(Web3Transport):
         if not isinstance(tx.get("to"), str) or not tx["to"]:
             # A deployment (no ``to``): eth-account signs, web3 sends.
             return super().sign_and_send(signer, tx, context=context)
-        fast = self._fast_signers.get(signer.address)
-        if fast is None:
-            from escrowkit.evm.signing import Signer
-
-            fast = self._fast_signers.setdefault(signer.address, Signer(signer.key))
-        raw, tx_hash = fast.sign(tx)
+        raw, tx_hash = self._fast_signer(signer).sign(tx)
         try:
             sent = self.request("eth_sendRawTransaction", ["0x" + raw.hex()], context)
         except ChainError as exc:
