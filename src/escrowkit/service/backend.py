@@ -5,10 +5,10 @@ bounded pool of worker threads and the event loop never waits on them. A spend u
 ``BudgetCoordinator.arequest_spending`` when the coordinator has it (many spends in
 flight, no thread held while a receipt is awaited); otherwise ``request_spending`` in
 the pool, where at most ``threads`` spends (and reads) run at once and the rest wait
-their turn. The service's loop takes the pool as its default executor (:meth:`adopt`):
-``arequest_spending`` hands its ledger work to the loop's default executor, and the
-stock one (``cpu_count + 4`` threads, 6 on two cores) is too small for group commit to
-gather decisions (232 – 268 decisions/s against 361 – 385 with the pool of 64).
+their turn. The service's loop takes the pool as its default executor (:meth:`adopt`),
+for the blocking work ``arequest_spending`` still hands to it (an executor's ``fund``
+without ``afund``, the resolution of a failed funding, alert callbacks); its ledger
+steps hold no thread while they wait (``Store.arun``).
 """
 
 from __future__ import annotations
