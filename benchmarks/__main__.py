@@ -132,12 +132,13 @@ def collect(quick: bool) -> list[Figure]:
         )
     )
     figures += service_figures(quick)
-    for mode in ("treasury", "pool"):
-        print(f"end to end on anvil ({mode}) ...", file=sys.stderr)
-        result = e2e.run(mode, spends=200 if quick else e2e.SPENDS)
+    for mode, mining in (("treasury", "auto"), ("pool", "auto"), ("pool", "demand")):
+        label = mode if mining == "auto" else f"{mode}, mining on demand"
+        print(f"end to end on anvil ({label}) ...", file=sys.stderr)
+        result = e2e.run(mode, spends=200 if quick else e2e.SPENDS, mining=mining)
         figures.append(
             Figure(
-                f"e2e spends ({mode})",
+                f"e2e spends ({label})",
                 round(result.per_second, 1),
                 "/s",
                 e2e.TARGET,
@@ -147,7 +148,7 @@ def collect(quick: bool) -> list[Figure]:
         )
         figures.append(
             Figure(
-                f"e2e CPU per spend ({mode})",
+                f"e2e CPU per spend ({label})",
                 round(result.cpu_seconds * 1000 / result.spends, 2),
                 "ms",
                 None,

@@ -61,9 +61,13 @@ def _agent_address(n: int) -> str:
     return to_checksum_address(keccak(text=f"bench agent {n}")[:20])
 
 
-def run(mode: str = "treasury", spends: int = SPENDS, threads: int = THREADS) -> E2EResult:
-    """Start anvil, deploy, register ``threads`` agents, time ``spends`` spends."""
-    with Chain.anvil() as chain, tempfile.TemporaryDirectory() as tmp:
+def run(
+    mode: str = "treasury", spends: int = SPENDS, threads: int = THREADS, mining: str = "auto"
+) -> E2EResult:
+    """Start anvil (``Chain.anvil(mining=mining)``), deploy, register ``threads`` agents,
+    time ``spends`` spends."""
+    anvil = Chain.anvil(mining=mining)  # type: ignore[arg-type]
+    with anvil as chain, tempfile.TemporaryDirectory() as tmp:
         owner = chain.accounts[0]
         provider = chain.accounts[9]
         stack = deploy_stack(chain)
@@ -143,16 +147,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--spends", type=int, default=SPENDS)
     parser.add_argument("--threads", type=int, default=THREADS)
     parser.add_argument("--mode", choices=["treasury", "pool", "both"], default="both")
+    parser.add_argument(
+        "--mining", choices=("auto", "demand"), default="auto", help="Chain.anvil(mining=...)"
+    )
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
     args = parser.parse_args(argv)
     modes = ["treasury", "pool"] if args.mode == "both" else [args.mode]
-    results = [run(mode, args.spends, args.threads) for mode in modes]
+    results = [run(mode, args.spends, args.threads, args.mining) for mode in modes]
     for result in results:
         if args.json:
             print(json.dumps({**asdict(result), "per_second": result.per_second}))
         else:
             print(
-                f"e2e {result.mode:8s} {result.per_second:8.1f} spends/s "
+                f"e2e {result.mode:8s} ({args.mining} mining) {result.per_second:8.1f} spends/s "
                 f"(target >= {TARGET}; {result.spends} spends, {result.threads} threads, "
                 f"{result.seconds:.2f} s, {result.cpu_seconds * 1000 / result.spends:.1f} ms "
                 "CPU per spend)"

@@ -66,12 +66,13 @@ def run(
     anvil_args: tuple[str, ...] = (),
     block_time: float = 0,
     in_flight: int = 0,
+    mining: str = "auto",
 ) -> list[Slice]:
     """Start anvil, deploy, time ``spends`` spends in slices of ``slice_size`` (from
     ``threads`` threads, or ``in_flight`` coroutines when that is not 0)."""
     if block_time:
         anvil_args = (*anvil_args, "--block-time", f"{block_time:g}")
-    anvil = Chain.anvil(extra_args=anvil_args, tuned=not plain)
+    anvil = Chain.anvil(extra_args=anvil_args, tuned=not plain, mining=mining)  # type: ignore[arg-type]
     with anvil as chain, tempfile.TemporaryDirectory() as tmp:
         owner, provider = chain.accounts[0], chain.accounts[9]
         stack = deploy_stack(chain)
@@ -207,6 +208,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--anvil-arg", action="append", default=[], help="an extra anvil option")
     parser.add_argument("--block-time", type=float, default=0, help="seconds (0: automine)")
     parser.add_argument("--in-flight", type=int, default=0, help="coroutines instead of threads")
+    parser.add_argument(
+        "--mining", choices=("auto", "demand"), default="auto", help="Chain.anvil(mining=...)"
+    )
     args = parser.parse_args(argv)
     slices = run(
         args.spends,
@@ -216,6 +220,7 @@ def main(argv: list[str] | None = None) -> int:
         anvil_args=tuple(args.anvil_arg),
         block_time=args.block_time,
         in_flight=args.in_flight,
+        mining=args.mining,
     )
     for s in slices:
         print(

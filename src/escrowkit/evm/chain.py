@@ -23,7 +23,7 @@ import threading
 import time
 import weakref
 from collections.abc import Iterator, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from escrowkit.core.addresses import to_address
 from escrowkit.core.errors import ChainError, ConfigurationError, InvalidRequest, register_abi
@@ -33,6 +33,7 @@ from escrowkit.evm.devchain import DevChain
 from escrowkit.evm.embedded import EmbeddedTransport, embedded_web3
 from escrowkit.evm.hashing import use_fast_keccak
 from escrowkit.evm.keys import ANVIL_CHAIN_ID, anvil_dev_signers, embedded_signers, signers_for
+from escrowkit.evm.miner import DemandMiner
 from escrowkit.evm.nonces import NonceManager, NonceSource
 from escrowkit.evm.prepared import PreparedCall, describe_call, function_abi
 from escrowkit.evm.reverts import translate, translated
@@ -102,6 +103,8 @@ class Chain(Sending, DevChain):
         self._seen: tuple[int, float] | None = None  # (latest timestamp, monotonic read time)
         self._pinned: int | None = None
         self._process: subprocess.Popen[bytes] | None = None
+        #: Mines on demand on a chain started with ``Chain.anvil(mining="demand")``.
+        self.miner: DemandMiner | None = None
         # Per contract object (gone with it): function name -> (selector, types) or None.
         self._prepared: weakref.WeakKeyDictionary[
             Any, dict[str, tuple[str, tuple[str, ...]] | None]
@@ -168,6 +171,7 @@ class Chain(Sending, DevChain):
         extra_args: Sequence[str] = (),
         startup_timeout: float = 15.0,
         tuned: bool = True,
+        mining: Literal["auto", "demand"] = "auto",
     ) -> Iterator[Chain]:
         """Start anvil (from node_modules) on a free loopback port; stop it on exit.
 
@@ -175,7 +179,15 @@ class Chain(Sending, DevChain):
         outlive the process. The process is always stopped, also when the body raises.
         ``tuned`` adds the options of :data:`~escrowkit.evm.anvil.TUNED_ARGS`, which keep
         a long-running anvil fast and cost nothing escrowkit or its users rely on.
+        ``mining="demand"`` runs anvil with ``--no-mining`` and mines a block whenever its
+        pool holds transactions, so one block takes every send that arrived while the last
+        one was mined (:mod:`escrowkit.evm.miner`); ``"auto"`` is anvil's automine, a block
+        per transaction.
         """
+        if mining not in ("auto", "demand"):
+            raise InvalidRequest(f"mining is 'auto' or 'demand', not {mining!r}")
+        if mining == "demand":
+            extra_args = (*extra_args, "--no-mining")
         process = start_anvil(
             port=port,
             state=state,
@@ -183,11 +195,16 @@ class Chain(Sending, DevChain):
             startup_timeout=startup_timeout,
             tuned=tuned,
         )
+        chain: Chain | None = None
         try:
             chain = cls.connect(process.url)
             chain._process = process.popen
+            if mining == "demand":
+                chain.miner = DemandMiner(chain.transport.rpc)
             yield chain
         finally:
+            if chain is not None and chain.miner is not None:
+                chain.miner.stop()
             process.stop()
 
     # ---- accounts ----------------------------------------------------------------------

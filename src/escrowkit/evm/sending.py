@@ -39,6 +39,7 @@ if TYPE_CHECKING:
     from web3 import Web3
     from web3.types import TxReceipt
 
+    from escrowkit.evm.miner import DemandMiner
     from escrowkit.evm.transports import Transport
     from escrowkit.evm.watcher import ReceiptWatcher
 
@@ -65,6 +66,7 @@ class Sending:
     receipt_timeout: float
     nonces: NonceManager
     watcher: ReceiptWatcher
+    miner: DemandMiner | None
     _nonce_sources: dict[str, NonceSource]
     _fees: Fees | None
     _fees_lock: threading.Lock
@@ -246,7 +248,7 @@ class Sending:
                 raise
 
         try:
-            return self.nonce_source(sender).send(
+            tx_hash = self.nonce_source(sender).send(
                 sender, send, functools.partial(self._pending_count, sender)
             )
         except Exception as exc:
@@ -254,6 +256,9 @@ class Sending:
             if revert is not None:
                 raise revert from None
             raise
+        if self.miner is not None:
+            self.miner.poke()
+        return tx_hash
 
     # ---- nonces ------------------------------------------------------------------------
 
