@@ -1,4 +1,4 @@
-"""Chain.anvil(mining="demand"): anvil with --no-mining and one miner thread that mines
+"""Chain.anvil()'s default, mining="demand": anvil with --no-mining and one miner thread that mines
 whatever the node's pool holds, so concurrent spends share blocks (escrowkit.evm.miner)."""
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ THREADS, PER_THREAD = 8, 6
 
 @pytest.fixture(scope="module")
 def chain() -> Iterator[Chain]:
-    with Chain.anvil(mining="demand") as chain:
+    with Chain.anvil() as chain:
         yield chain
 
 
@@ -89,3 +89,13 @@ def test_an_unknown_mining_mode_is_refused_before_anvil_starts() -> None:
     refused = pytest.raises(InvalidRequest, match="mining is 'auto' or 'demand'")
     with refused, Chain.anvil(mining="interval"):  # type: ignore[arg-type]
         pass
+
+
+def test_automine_is_still_there_on_request() -> None:
+    with Chain.anvil(mining="auto") as chain:
+        assert chain.miner is None
+        head = chain.w3.eth.block_number
+        a, b = chain.accounts[0], chain.accounts[1]
+        tx_hash = chain.w3.eth.send_transaction({"from": a, "to": b, "value": 1})
+        # Automine mines before the send returns: the receipt is there at once.
+        assert chain.w3.eth.get_transaction_receipt(tx_hash)["blockNumber"] == head + 1

@@ -103,7 +103,7 @@ class Chain(Sending, DevChain):
         self._seen: tuple[int, float] | None = None  # (latest timestamp, monotonic read time)
         self._pinned: int | None = None
         self._process: subprocess.Popen[bytes] | None = None
-        #: Mines on demand on a chain started with ``Chain.anvil(mining="demand")``.
+        #: Mines on demand on a chain from ``Chain.anvil()`` (None on ``mining="auto"``).
         self.miner: DemandMiner | None = None
         # Per contract object (gone with it): function name -> (selector, types) or None.
         self._prepared: weakref.WeakKeyDictionary[
@@ -171,7 +171,7 @@ class Chain(Sending, DevChain):
         extra_args: Sequence[str] = (),
         startup_timeout: float = 15.0,
         tuned: bool = True,
-        mining: Literal["auto", "demand"] = "auto",
+        mining: Literal["auto", "demand"] = "demand",
     ) -> Iterator[Chain]:
         """Start anvil (from node_modules) on a free loopback port; stop it on exit.
 
@@ -179,10 +179,11 @@ class Chain(Sending, DevChain):
         outlive the process. The process is always stopped, also when the body raises.
         ``tuned`` adds the options of :data:`~escrowkit.evm.anvil.TUNED_ARGS`, which keep
         a long-running anvil fast and cost nothing escrowkit or its users rely on.
-        ``mining="demand"`` runs anvil with ``--no-mining`` and mines a block whenever its
-        pool holds transactions, so one block takes every send that arrived while the last
-        one was mined (:mod:`escrowkit.evm.miner`); ``"auto"`` is anvil's automine, a block
-        per transaction.
+        ``mining="demand"`` (the default) runs anvil with ``--no-mining`` and mines a block
+        whenever its pool holds transactions, so one block takes every send that arrived
+        while the last one was mined (:mod:`escrowkit.evm.miner`): a long run stays fast
+        on anvil 1.7.1, which rehashes its whole state for each block. ``"auto"`` is
+        anvil's automine, a block per transaction, mined before the send returns.
         """
         if mining not in ("auto", "demand"):
             raise InvalidRequest(f"mining is 'auto' or 'demand', not {mining!r}")
@@ -200,7 +201,7 @@ class Chain(Sending, DevChain):
             chain = cls.connect(process.url)
             chain._process = process.popen
             if mining == "demand":
-                chain.miner = DemandMiner(chain.transport.rpc)
+                chain.miner = DemandMiner(chain.transport.rpc, mined=chain.watcher.poke)
             yield chain
         finally:
             if chain is not None and chain.miner is not None:

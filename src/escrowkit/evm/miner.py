@@ -9,7 +9,8 @@ with ``--no-mining`` and one :class:`DemandMiner` thread instead:
 - a send of this process pokes it (:meth:`DemandMiner.poke`); it waits ``gather``
   seconds (a millisecond) for the sends that are on their way, asks the node whether its
   pool holds transactions (``txpool_status``) and, if so, mines one block (``evm_mine``)
-  with all of them;
+  with all of them, and tells the chain's receipt watcher (``mined``), which looks for
+  receipts at once instead of at its next, possibly backed-off, poll;
 - while that block is mined the next sends queue in the node's pool, so the next block
   takes them all at once: the busier the chain, the fuller its blocks, like a commit group;
 - with no poke it still looks every ``idle_poll`` seconds, so a transaction sent by
@@ -42,7 +43,8 @@ GATHER = 0.001
 
 
 class DemandMiner:
-    """Mines a block whenever the node's pool holds transactions (see the module)."""
+    """Mines a block whenever the node's pool holds transactions (see the module);
+    ``mined`` is called after each block."""
 
     def __init__(
         self,
@@ -50,8 +52,10 @@ class DemandMiner:
         *,
         idle_poll: float = IDLE_POLL,
         gather: float = GATHER,
+        mined: Callable[[], None] | None = None,
     ) -> None:
         self._rpc = rpc
+        self._mined = mined
         self.idle_poll = idle_poll
         self.gather = gather
         self._cond = threading.Condition()
@@ -95,5 +99,7 @@ class DemandMiner:
                 if self._pending():
                     self._rpc("evm_mine", [])
                     self.blocks += 1
+                    if self._mined is not None:
+                        self._mined()
             except Exception as exc:  # the node went away or hiccuped: try on the next turn
                 logger.debug("mining on demand: %s", exc)

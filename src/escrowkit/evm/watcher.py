@@ -108,6 +108,7 @@ class ReceiptWatcher:
         self._failing_since: float | None = None
         self._idle = False  # the thread waits for something to watch
         self._quiet = 0  # polls in a row without a new block
+        self._poked = False  # a block was mined since the last poll (DemandMiner says so)
 
     def watch(self, tx_hash: str) -> concurrent.futures.Future[TxReceipt]:
         """A future that gets ``tx_hash``'s receipt once it is mined."""
@@ -126,6 +127,14 @@ class ReceiptWatcher:
                 # Idle, or the node mines as it receives: look now, not at the next poll.
                 self._cond.notify()
         return future
+
+    def poke(self) -> None:
+        """A block was just mined (the chain's own miner says so): poll now, not at the
+        next poll time, which may be a backed-off one."""
+        with self._cond:
+            self._poked, self._quiet = True, 0
+            if self._entries:
+                self._cond.notify()
 
     def discard(self, tx_hash: str, future: concurrent.futures.Future[Any]) -> None:
         """Stop resolving ``future`` (its waiter gave up); the hash is forgotten when
@@ -165,8 +174,10 @@ class ReceiptWatcher:
                     self._cond.wait(IDLE_EXIT)
                     self._idle = False
                     continue
-                if not (self._instant > 0.3 and any(e.fresh for e in self._entries.values())):
+                fresh = self._instant > 0.3 and any(e.fresh for e in self._entries.values())
+                if not (fresh or self._poked):
                     self._cond.wait(self._sleep())
+                self._poked = False
             try:
                 self._poll()
             except Exception as exc:
