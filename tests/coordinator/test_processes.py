@@ -47,7 +47,7 @@ HERE = Path(__file__).parent
 
 @pytest.fixture(scope="module")
 def node() -> Iterator[tuple[Chain, Stack]]:
-    with Chain.anvil() as chain:
+    with Chain.anvil(mining="auto") as chain:  # other processes send: automine
         yield chain, deploy_stack(chain)
 
 

@@ -55,7 +55,7 @@ PG_URL = os.environ.get("ESCROWKIT_TEST_POSTGRES_URL")
 
 @pytest.fixture(scope="module")
 def node() -> Iterator[tuple[Chain, Stack]]:
-    with Chain.anvil() as chain:
+    with Chain.anvil(mining="auto") as chain:  # other processes send: automine
         yield chain, deploy_stack(chain)
 
 

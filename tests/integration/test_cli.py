@@ -25,7 +25,7 @@ ESCROWKIT = [sys.executable, "-m", "escrowkit.cli"]
 
 @pytest.fixture(scope="module")
 def node() -> Iterator[Chain]:
-    with Chain.anvil() as chain:
+    with Chain.anvil(mining="auto") as chain:  # other processes send: automine
         yield chain
 
 

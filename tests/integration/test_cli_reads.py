@@ -18,7 +18,7 @@ pytestmark = pytest.mark.anvil
 
 @pytest.fixture(scope="module")
 def node() -> Iterator[Chain]:
-    with Chain.anvil() as chain:
+    with Chain.anvil(mining="auto") as chain:  # other processes send: automine
         yield chain
 
 

@@ -19,7 +19,7 @@ USDC = 10**6
 
 @pytest.fixture(scope="module")
 def node() -> Iterator[Chain]:
-    with Chain.anvil() as chain:
+    with Chain.anvil(mining="auto") as chain:  # other processes send: automine
         yield chain
 
 
