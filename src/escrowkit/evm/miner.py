@@ -3,8 +3,8 @@
 On automine (anvil's default) every transaction gets a block of its own, and anvil 1.7.1
 rebuilds the state root from the whole state for each block: on a long-running chain
 mining, not executing, is most of anvil's work, and it grows with the chain (BENCHMARKS.md,
-"Long run on automine"). A chain started with ``Chain.anvil(mining="demand")`` runs anvil
-with ``--no-mining`` and one :class:`DemandMiner` thread instead:
+"Long run on automine"). A chain from ``Chain.anvil()`` (``mining="demand"``, the
+default) runs anvil with ``--no-mining`` and one :class:`DemandMiner` thread instead:
 
 - a send of this process pokes it (:meth:`DemandMiner.poke`); it waits ``gather``
   seconds (a millisecond) for the sends that are on their way, asks the node whether its
