@@ -2,9 +2,9 @@
 
 What is measured: checks + reservation + commit, through the real lock (thread lock and
 SQLite ``BEGIN IMMEDIATE``) on a SQLite file that already holds 100,000 reservations
-(and their audit entries), with 32 threads asking at once. The chain work is replaced by
-:class:`~escrowkit.coordinator.NoopExecutor`, so what remains is the coordinator's own
-cost. Every request carries an idempotency key, as a careful agent's would. The ledger
+(with their audit entries and idempotency keys), with 32 threads asking at once. The
+chain work is replaced by :class:`~escrowkit.coordinator.NoopExecutor`, so what remains is
+the coordinator's own cost. Every request carries an idempotency key, as a careful agent's would. The ledger
 syncs every commit group to disk (``synchronous=FULL``, the store's default);
 ``--synchronous NORMAL`` measures the faster setting that may lose the last commits to a
 power cut.
@@ -109,17 +109,24 @@ def _scope_of(index: int, levels: int) -> str:
 
 
 def _prefill(store_url: str, agents: list[AgentConfig], rows: int, now: float) -> None:
-    """Write ``rows`` committed spends of past days (with their audit entries and
-    consistent counters) in bulk, as a ledger that has been in use for months."""
+    """Write ``rows`` committed spends of past days (with their audit entries, their
+    idempotency keys and consistent counters) in bulk, as a ledger that careful agents
+    have used for months."""
     from escrowkit.budget import charged_scopes
     from escrowkit.ledger import Store
-    from escrowkit.ledger.schema import audit_table, counters_table, reservations_table
+    from escrowkit.ledger.schema import (
+        audit_table,
+        counters_table,
+        idempotency_table,
+        reservations_table,
+    )
 
     store = Store(store_url)
     per_day: dict[tuple[str, str], int] = defaultdict(int)
     per_scope: dict[str, int] = defaultdict(int)
     batch: list[dict[str, object]] = []
     audit: list[dict[str, object]] = []
+    keys: list[dict[str, object]] = []
     total = 0
     provider = _address(0xBEEF)
     with store.write() as ledger:
@@ -149,7 +156,7 @@ def _prefill(store_url: str, agents: list[AgentConfig], rows: int, now: float) -
                     "tx_hashes": "[]",
                     "reason": "funded",
                     "approval_id": None,
-                    "idempotency_key": None,
+                    "idempotency_key": f"prefill-{i}",
                     "updated_at": created,
                     "scope": config.path,
                 }
@@ -166,6 +173,16 @@ def _prefill(store_url: str, agents: list[AgentConfig], rows: int, now: float) -
                         "detail": json.dumps({"prefill": True}),
                     }
                 )
+            keys.append(
+                {
+                    "agent_id": agent,
+                    "key": f"prefill-{i}",
+                    "fingerprint": secrets.token_hex(32),
+                    "result": json.dumps({"status": "APPROVED", "reservation_id": rid}),
+                    "reservation_id": rid,
+                    "created_at": created,
+                }
+            )
             per_day[(agent, day)] += amount
             for scope in charged_scopes(config.path):
                 per_scope[scope] += amount
@@ -173,10 +190,12 @@ def _prefill(store_url: str, agents: list[AgentConfig], rows: int, now: float) -
             if len(batch) >= 5_000:
                 conn.execute(reservations_table.insert(), batch)
                 conn.execute(audit_table.insert(), audit)
-                batch, audit = [], []
+                conn.execute(idempotency_table.insert(), keys)
+                batch, audit, keys = [], [], []
         if batch:
             conn.execute(reservations_table.insert(), batch)
             conn.execute(audit_table.insert(), audit)
+            conn.execute(idempotency_table.insert(), keys)
         counters = counters_table.c
         conn.execute(
             counters_table.insert(),

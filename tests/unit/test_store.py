@@ -27,6 +27,7 @@ from escrowkit.ledger import (
     Store,
     metadata,
 )
+from escrowkit.ledger.schema import idempotency_table
 
 AGENT = "0x7E5F4552091A69125d5DfCb7b8C2659029395Bdf"
 PROVIDER = "0x2B5AD5c4795c026514f8317c7a215E218DcCD6cF"
@@ -231,6 +232,32 @@ def test_a_key_read_ahead_reads_as_written_after_a_flush(store: Store) -> None:
         ledger.flush()
         record = ledger.idempotency("a", "k")
         assert record is not None and record.result == {"status": "APPROVED"}
+
+
+def test_a_key_read_ahead_finds_its_agents_and_a_key_from_before_scoping(store: Store) -> None:
+    """The read-ahead of a commit group looks keys up by (agent, key): each agent gets
+    its own, and a key kept from before keys were scoped per agent (agent '') is found
+    for whoever asks, as the single lookup finds it."""
+    with store.write() as ledger:
+        ledger.insert_idempotency("a", "k", "a" * 64, 1.0, reservation_id="res_a")
+        ledger.insert_idempotency("b", "k", "b" * 64, 1.0, reservation_id="res_b")
+        ledger.flush()
+        ledger.conn.execute(
+            idempotency_table.insert().values(
+                agent_id="", key="old", fingerprint="c" * 64, result=None, created_at=1.0
+            )
+        )
+    with store.write() as ledger:
+        ledger.prefetch(keys=[("a", "k"), ("b", "k"), ("c", "k"), ("a", "old")])
+        found = {
+            pair: ledger.idempotency(*pair)
+            for pair in [("a", "k"), ("b", "k"), ("c", "k"), ("a", "old")]
+        }
+    assert found[("a", "k")] is not None and found[("a", "k")].reservation_id == "res_a"
+    assert found[("b", "k")] is not None and found[("b", "k")].reservation_id == "res_b"
+    assert found[("c", "k")] is None
+    legacy = found[("a", "old")]
+    assert legacy is not None and legacy.agent_id == "" and legacy.fingerprint == "c" * 64
 
 
 def test_memory_store_is_one_database_for_all_threads() -> None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-from sqlalchemy import and_, bindparam, insert, literal_column, select, tuple_, update
+from sqlalchemy import and_, bindparam, insert, literal_column, select, update
 
 from escrowkit.ledger.records import COUNTED, ReservationStatus
 from escrowkit.ledger.schema import (
@@ -56,9 +56,15 @@ _COUNTER_KEY = and_(
     K.kind == bindparam("b_kind"), K.name == bindparam("b_name"), K.period == bindparam("b_period")
 )
 SELECT_COUNTER = select(K.budget, K.used).where(_COUNTER_KEY)
-# Several counters in one query: (kind, name, period) IN (...).
+# Several counters in one query. Each column has its own list, so SQLite looks the
+# combinations up in the primary key (a row-value IN list would scan the table, which
+# grows by a row per agent and day); the caller drops the combinations it did not ask for.
 SELECT_COUNTERS = select(K.kind, K.name, K.period, K.budget, K.used).where(
-    tuple_(K.kind, K.name, K.period).in_(bindparam("b_keys", expanding=True))
+    and_(
+        K.kind.in_(bindparam("b_kinds", expanding=True)),
+        K.name.in_(bindparam("b_names", expanding=True)),
+        K.period.in_(bindparam("b_periods", expanding=True)),
+    )
 )
 INSERT_COUNTER = insert(counters_table)
 UPDATE_COUNTER = update(counters_table).where(_COUNTER_KEY).values(used=_amount("b_used"))
@@ -87,8 +93,13 @@ TRANSITION = (
 SELECT_IDEMPOTENCY = select(I.agent_id, I.key, I.fingerprint, I.result, I.reservation_id).where(
     and_(I.key == bindparam("b_key"), I.agent_id.in_([bindparam("b_agent"), ""]))
 )
+# Both key columns are bound, so the lookup uses the (agent_id, key) primary key; on the
+# key alone it would scan every key ever stored, in every commit group.
 PREFETCH_IDEMPOTENCY = select(I.agent_id, I.key, I.fingerprint, I.result, I.reservation_id).where(
-    I.key.in_(bindparam("b_keys", expanding=True))
+    and_(
+        I.agent_id.in_(bindparam("b_agents", expanding=True)),
+        I.key.in_(bindparam("b_keys", expanding=True)),
+    )
 )
 PREFETCH_STATUS = select(R.id, R.status).where(R.id.in_(bindparam("b_ids", expanding=True)))
 INSERT_IDEMPOTENCY = insert(idempotency_table)

@@ -155,14 +155,20 @@ class UnitOfWork:
         transitions of prefetched rows are then checked here and written at flush.
         """
         wanted_keys = sorted(set(keys) - self._known_keys.keys() - self._new_keys.keys())
-        for chunk in st.chunks(sorted({key for _, key in wanted_keys})):
+        # 250 pairs: at most 250 keys and 251 agents ("" for keys from before they were
+        # scoped per agent), within SQLite's oldest bound on variables.
+        for start in range(0, len(wanted_keys), 250):
+            pairs = wanted_keys[start : start + 250]
+            params = {
+                "b_agents": sorted({agent for agent, _ in pairs} | {""}),
+                "b_keys": sorted({key for _, key in pairs}),
+            }
             found = {
                 (row.agent_id, row.key): row
-                for row in self.conn.execute(st.PREFETCH_IDEMPOTENCY, {"b_keys": chunk})
+                for row in self.conn.execute(st.PREFETCH_IDEMPOTENCY, params)
             }
-            for agent, key in wanted_keys:
-                if key in chunk:
-                    self._known_keys[agent, key] = found.get((agent, key)) or found.get(("", key))
+            for agent, key in pairs:
+                self._known_keys[agent, key] = found.get((agent, key)) or found.get(("", key))
         wanted = sorted(set(reservation_ids) - self._statuses.keys())
         for chunk in st.chunks([rid for rid in wanted if rid not in self._new_reservations]):
             for row in self.conn.execute(st.PREFETCH_STATUS, {"b_ids": chunk}):
@@ -261,9 +267,14 @@ class UnitOfWork:
             for key in wanted:  # one query either way
                 self._counter(key)
             return
+        params = {
+            "b_kinds": sorted({kind for kind, _, _ in wanted}),
+            "b_names": sorted({name for _, name, _ in wanted}),
+            "b_periods": sorted({period for _, _, period in wanted}),
+        }
         found = {
             (row.kind, row.name, row.period): row
-            for row in self.conn.execute(st.SELECT_COUNTERS, {"b_keys": wanted})
+            for row in self.conn.execute(st.SELECT_COUNTERS, params)
         }
         for key in wanted:
             row = found.get(key)
