@@ -4,10 +4,10 @@ What is measured: checks + reservation + commit, through the real lock (thread l
 SQLite ``BEGIN IMMEDIATE``) on a SQLite file that already holds 100,000 reservations
 (with their audit entries and idempotency keys), with 32 threads asking at once. The
 chain work is replaced by :class:`~escrowkit.coordinator.NoopExecutor`, so what remains is
-the coordinator's own cost. Every request carries an idempotency key, as a careful agent's would. The ledger
-syncs every commit group to disk (``synchronous=FULL``, the store's default);
-``--synchronous NORMAL`` measures the faster setting that may lose the last commits to a
-power cut.
+the coordinator's own cost. Every request carries an idempotency key, as a careful
+agent's would. The ledger syncs every commit group to disk (``synchronous=FULL``, the
+store's default); ``--synchronous NORMAL`` measures the faster setting that may lose the
+last commits to a power cut.
 
 ``--scope-levels 3`` places every agent at a three-level scope path
 (``tenant:t/workspace:w<k>/agent:<id>``, four workspaces under one tenant) with a budget
