@@ -19,16 +19,29 @@ from sqlalchemy.sql.selectable import Select
 from sqlalchemy.sql.sqltypes import TupleType
 
 from escrowkit.ledger import Store
+from escrowkit.ledger import keys as ledger_keys
+from escrowkit.ledger import outbox as ledger_outbox
 from escrowkit.ledger import statements as st
 
 #: Tables that grow with the ledger: with every spend, or (counters) with every agent and
 #: day. The state row and the agents may be scanned at no cost worth a rule.
-GROWING = ("reservations", "idempotency_keys", "audit_log", "events", "approvals", "counters")
+GROWING = (
+    "reservations",
+    "idempotency_keys",
+    "audit_log",
+    "events",
+    "approvals",
+    "counters",
+    "api_keys",
+)
 
+#: The module-level statements of the ledger's hot paths: decisions (statements), the
+#: service's key check (keys) and the event stream (outbox).
 STATEMENTS = {
-    name: value
-    for name, value in vars(st).items()
-    if name.isupper() and isinstance(value, Select | Update | Delete)
+    f"{module.__name__.rsplit('.', 1)[1]}.{name}": value
+    for module in (st, ledger_keys, ledger_outbox)
+    for name, value in vars(module).items()
+    if name.lstrip("_").isupper() and isinstance(value, Select | Update | Delete)
 }
 
 
@@ -69,9 +82,10 @@ def _plan(conn: sqlite3.Connection, statement: Select | Update | Delete) -> list
 
 
 def test_the_hot_path_has_statements_to_check() -> None:
-    assert {"PREFETCH_IDEMPOTENCY", "SELECT_IDEMPOTENCY", "PREFETCH_STATUS", "TRANSITION"} <= set(
-        STATEMENTS
-    )
+    names = {"PREFETCH_IDEMPOTENCY", "SELECT_IDEMPOTENCY", "PREFETCH_STATUS", "TRANSITION"}
+    assert {f"statements.{name}" for name in names} <= set(STATEMENTS)
+    assert "keys._BY_HASH" in STATEMENTS
+    assert any(name.startswith("outbox.") for name in STATEMENTS)
 
 
 @pytest.mark.parametrize("name", sorted(STATEMENTS))

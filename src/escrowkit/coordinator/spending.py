@@ -330,6 +330,17 @@ def _fund_overridden(executor: object) -> bool:
     would stall the event loop), so the blocking ``fund`` runs in a worker thread."""
     if "fund" in getattr(executor, "__dict__", {}):
         return True
-    mro = type(executor).__mro__
-    owner = {name: next(k for k in mro if name in vars(k)) for name in ("fund", "afund")}
-    return owner["fund"] is not owner["afund"] and issubclass(owner["fund"], owner["afund"])
+    kind = type(executor)
+    # Once per executor class and pair of methods (a class patched later is looked at
+    # again), not a walk of the MRO per spend.
+    key = (kind, getattr(kind, "fund", None), getattr(kind, "afund", None))
+    found = _OVERRIDDEN.get(key)
+    if found is None:
+        mro = kind.__mro__
+        owner = {name: next(k for k in mro if name in vars(k)) for name in ("fund", "afund")}
+        found = owner["fund"] is not owner["afund"] and issubclass(owner["fund"], owner["afund"])
+        _OVERRIDDEN[key] = found
+    return found
+
+
+_OVERRIDDEN: dict[tuple[type, object, object], bool] = {}
