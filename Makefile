@@ -1,6 +1,7 @@
 # Two entry points for a fresh machine: `make demo` and `make test`. Each installs what it
-# needs (a .venv from pyproject.toml, node_modules from package-lock.json) only when the
-# stamp is missing or older than its lock, so a second run starts at once.
+# needs (a .venv from pyproject.toml at the versions of requirements.lock, node_modules
+# from package-lock.json) only when the stamp is missing or older than its lock, so a
+# second run starts at once.
 
 PYTHON ?= python3
 VENV := .venv
@@ -10,14 +11,25 @@ NPM_STAMP := node_modules/.installed
 export ESCROWKIT_CACHE_DIR ?= $(CURDIR)/.escrowkit-cache
 
 .PHONY: install demo dashboard chromium screenshots test test-fast test-anvil test-slow lint bench \
-	compile clean
+	compile clean lock
 
 install: $(PY_STAMP) $(NPM_STAMP)
 
-$(PY_STAMP): pyproject.toml
+$(PY_STAMP): pyproject.toml requirements.lock
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	$(PY) -m pip install --quiet --disable-pip-version-check -c requirements.lock -e '.[dev]'
 	touch $@
+
+# requirements.lock again from pyproject.toml's ranges, in a throwaway venv (the newest
+# releases they admit); run the tests before committing it.
+lock:
+	rm -rf .lock-venv
+	$(PYTHON) -m venv .lock-venv
+	.lock-venv/bin/pip install --quiet --disable-pip-version-check -e '.[dev]'
+	{ sed -n '/^#/p' requirements.lock; \
+	  .lock-venv/bin/pip freeze --exclude-editable --disable-pip-version-check; } > requirements.lock.new
+	mv requirements.lock.new requirements.lock
+	rm -rf .lock-venv
 
 $(NPM_STAMP): package-lock.json
 	npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
