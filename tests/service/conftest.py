@@ -4,34 +4,15 @@ the event hub, webhooks, the MCP transport)."""
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
-from service_helpers import AGENT_A, AGENT_B, Keys, U
+from service_helpers import AGENT_A, AGENT_B, GatedExecutor, Keys, U
 
-from escrowkit.coordinator import AgentConfig, BudgetCoordinator, NoopExecutor, PlannedSpend
+from escrowkit.coordinator import AgentConfig, BudgetCoordinator
 from escrowkit.service.app import create_app
-
-
-class GatedExecutor(NoopExecutor):
-    """The no-op executor, except that a spend of exactly ``gated`` waits for ``gate``
-    (so a test can hold a spend in flight)."""
-
-    gated = 7 * U
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.gate = threading.Event()
-        self.entered = threading.Event()
-
-    def fund(self, spend: PlannedSpend, tx_hashes: list[str]) -> None:
-        if spend.amount == self.gated:
-            self.entered.set()
-            assert self.gate.wait(30), "gate never opened"
-        super().fund(spend, tx_hashes)
 
 
 @pytest.fixture

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 from typing import Any
+
+from escrowkit.coordinator import NoopExecutor, PlannedSpend
 
 U = 10**6  # USDC base units
 AGENT_A = "0x00000000000000000000000000000000000000A1"
@@ -163,3 +166,21 @@ def verify_signature(secret: str, headers: dict[str, str], body: bytes) -> bool:
     fields = dict(part.split("=", 1) for part in headers["X-Escrowkit-Signature"].split(","))
     expected = hmac.new(secret.encode(), f"{fields['t']}.".encode() + body, hashlib.sha256)
     return hmac.compare_digest(expected.hexdigest(), fields["v1"])
+
+
+class GatedExecutor(NoopExecutor):
+    """The no-op executor, except that a spend of exactly ``gated`` waits for ``gate``
+    (so a test can hold a spend in flight)."""
+
+    gated = 7 * U
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.gate = threading.Event()
+        self.entered = threading.Event()
+
+    def fund(self, spend: PlannedSpend, tx_hashes: list[str]) -> None:
+        if spend.amount == self.gated:
+            self.entered.set()
+            assert self.gate.wait(30), "gate never opened"
+        super().fund(spend, tx_hashes)

@@ -8,9 +8,8 @@ import threading
 
 import pytest
 from fastapi.testclient import TestClient
-from service_helpers import PROVIDER, Keys, U, bearer, error_code, spend_body
+from service_helpers import PROVIDER, GatedExecutor, Keys, U, bearer, error_code, spend_body
 
-from conftest import GatedExecutor
 from escrowkit.coordinator import BudgetCoordinator
 
 
