@@ -16,7 +16,6 @@ import pytest
 from sqlalchemy.dialects import sqlite
 from sqlalchemy.sql.dml import Delete, Update
 from sqlalchemy.sql.selectable import Select
-from sqlalchemy.sql.sqltypes import TupleType
 
 from escrowkit.ledger import Store
 from escrowkit.ledger import keys as ledger_keys
@@ -54,13 +53,6 @@ def db(tmp_path_factory: pytest.TempPathFactory) -> sqlite3.Connection:
     return conn
 
 
-def _value(kind: object) -> object:
-    """A placeholder for one item of an expanding list: a tuple for ``tuple_(...).in_``."""
-    if isinstance(kind, TupleType):
-        return tuple("x" for _ in kind.types)
-    return "x"
-
-
 def _plan(conn: sqlite3.Connection, statement: Select | Update | Delete) -> list[str]:
     """SQLite's query plan of ``statement``, every unset bound value a placeholder (lists
     of two for the expanding ones)."""
@@ -71,7 +63,7 @@ def _plan(conn: sqlite3.Connection, statement: Select | Update | Delete) -> list
     else:  # lists are rendered as one placeholder per item, which needs every value set
         assert isinstance(statement, Select)
         values = {
-            name: [_value(bind.type)] * 2 if bind.expanding else "x"
+            name: ["x", "y"] if bind.expanding else "x"
             for name, bind in bare.binds.items()
             if bind.value is None
         }

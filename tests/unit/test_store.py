@@ -247,12 +247,21 @@ def test_a_key_read_ahead_finds_its_agents_and_a_key_from_before_scoping(store: 
                 agent_id="", key="old", fingerprint="c" * 64, result=None, created_at=1.0
             )
         )
+    pairs = [("a", "k"), ("b", "k"), ("c", "k"), ("a", "old")]
+    queries: list[str] = []
+
+    def count(*args: object) -> None:
+        queries.append(str(args[2]))
+
     with store.write() as ledger:
-        ledger.prefetch(keys=[("a", "k"), ("b", "k"), ("c", "k"), ("a", "old")])
-        found = {
-            pair: ledger.idempotency(*pair)
-            for pair in [("a", "k"), ("b", "k"), ("c", "k"), ("a", "old")]
-        }
+        ledger.prefetch(keys=pairs)
+        # Every answer comes from the read-ahead, not from a lookup per key.
+        event.listen(store.engine, "before_cursor_execute", count)
+        try:
+            found = {pair: ledger.idempotency(*pair) for pair in pairs}
+        finally:
+            event.remove(store.engine, "before_cursor_execute", count)
+    assert queries == []
     assert found[("a", "k")] is not None and found[("a", "k")].reservation_id == "res_a"
     assert found[("b", "k")] is not None and found[("b", "k")].reservation_id == "res_b"
     assert found[("c", "k")] is None

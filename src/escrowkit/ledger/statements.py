@@ -4,7 +4,7 @@ building a Core statement costs several times more than executing a cached one."
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import and_, bindparam, insert, literal_column, select, update
 
@@ -18,6 +18,8 @@ from escrowkit.ledger.schema import (
     state_table,
 )
 
+T = TypeVar("T")
+
 S, R, K, I = (  # noqa: E741
     state_table.c,
     reservations_table.c,
@@ -26,7 +28,7 @@ S, R, K, I = (  # noqa: E741
 )
 
 
-def chunks(items: Sequence[str], size: int = 500) -> Iterator[list[str]]:
+def chunks(items: Sequence[T], size: int = 500) -> Iterator[list[T]]:
     """``items`` in lists of at most ``size`` (SQLite's bound on variables per query)."""
     for start in range(0, len(items), size):
         yield list(items[start : start + size])

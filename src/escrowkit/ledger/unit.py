@@ -157,8 +157,7 @@ class UnitOfWork:
         wanted_keys = sorted(set(keys) - self._known_keys.keys() - self._new_keys.keys())
         # 250 pairs: at most 250 keys and 251 agents ("" for keys from before they were
         # scoped per agent), within SQLite's oldest bound on variables.
-        for start in range(0, len(wanted_keys), 250):
-            pairs = wanted_keys[start : start + 250]
+        for pairs in st.chunks(wanted_keys, 250):
             params = {
                 "b_agents": sorted({agent for agent, _ in pairs} | {""}),
                 "b_keys": sorted({key for _, key in pairs}),
