@@ -44,7 +44,8 @@ def test_deliveries_are_signed_retried_in_order_and_once(
     hooks = (WebhookSettings(receiver.url, SECRET),)
     app = create_app(coordinator, webhooks=hooks, retry=FAST, events_poll=0.02)
     with TestClient(app, base_url="http://127.0.0.1") as client:
-        time.sleep(0.2)  # the endpoint's cursor starts at the head: events from now on
+        # The endpoint's cursor starts at the head: it gets events from then on.
+        wait_for(lambda: coordinator.outbox.cursor(endpoint_id(receiver.url)) is not None)
         for amount in (10 * U, 80 * U, 500 * U):
             client.post("/v1/spends", json=spend_body(amount), headers=bearer(keys.research))
         expected = [e.id for e in coordinator.outbox.after(0)]
@@ -73,7 +74,7 @@ def test_an_endpoint_gets_only_the_kinds_it_asked_for(
     app = create_app(coordinator, webhooks=hooks, retry=FAST, events_poll=0.02)
     try:
         with TestClient(app, base_url="http://127.0.0.1") as client:
-            time.sleep(0.2)
+            wait_for(lambda: coordinator.outbox.cursor(endpoint_id(receiver.url)) is not None)
             client.post("/v1/spends", json=spend_body(10 * U), headers=bearer(keys.research))
             client.post("/v1/spends", json=spend_body(80 * U), headers=bearer(keys.research))
             wait_for(lambda: len(receiver.delivered()) == 1)
