@@ -14,6 +14,9 @@ import pytest
 LONG_FIRST = (
     "tests/property/",
     "tests/integration/test_cli.py",
+    "tests/integration/test_cli_scopes.py",
+    "tests/integration/test_cli_reads.py",
+    "tests/integration/test_readme.py",
     "tests/integration/test_scripts.py",
     "tests/coordinator/test_processes.py",
     "tests/coordinator/test_shared_key.py",

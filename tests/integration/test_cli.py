@@ -5,13 +5,13 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+import cli_process
 from escrowkit.contracts.deploy import Deployments
 from escrowkit.contracts.escrow import EscrowState
 from escrowkit.contracts.stack import load_stack
@@ -20,7 +20,6 @@ from escrowkit.evm.chain import Chain
 pytestmark = pytest.mark.anvil
 
 USDC = 10**6
-ESCROWKIT = [sys.executable, "-m", "escrowkit.cli"]
 
 
 @pytest.fixture(scope="module")
@@ -52,9 +51,7 @@ def run(
     """``escrowkit *args`` in ``workdir`` (with ``env`` over the environment)."""
     env = {**os.environ, "COLUMNS": "200", **(env or {})}
     env.pop("ESCROWKIT_CONFIG", None)
-    done = subprocess.run(
-        [*ESCROWKIT, *args], cwd=workdir, env=env, capture_output=True, text=True, timeout=120
-    )
+    done = cli_process.run(list(args), cwd=workdir, env=env)  # a new process each
     assert done.returncode == expect, f"{args}: {done.returncode}\n{done.stdout}\n{done.stderr}"
     return done
 

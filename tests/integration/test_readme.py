@@ -21,6 +21,8 @@ from pathlib import Path
 
 import pytest
 
+import cli_process
+
 README = Path(__file__).resolve().parents[2] / "README.md"
 BLOCK = re.compile(r"```(\w+)([^\n]*)\n(.*?)```", re.DOTALL)
 ESCROWKIT = [sys.executable, "-m", "escrowkit.cli"]
@@ -111,14 +113,7 @@ class Tour:
                 subprocess.Popen([*ESCROWKIT, *args[:-1]], cwd=self.folder, env=self.env)
             )
             return ""
-        done = subprocess.run(
-            [*ESCROWKIT, *args],
-            cwd=self.folder,
-            env=self.env,
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
+        done = cli_process.run(args, cwd=self.folder, env=self.env)  # a new process each
         assert done.returncode == 0, f"{words}: {done.returncode}\n{done.stdout}{done.stderr}"
         for word in done.stdout.split():
             if word.startswith("apr_"):
