@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -184,3 +185,12 @@ class GatedExecutor(NoopExecutor):
             self.entered.set()
             assert self.gate.wait(30), "gate never opened"
         super().fund(spend, tx_hashes)
+
+
+def wait_for_new_stream(app: Any, before: set[Any], timeout: float = 10) -> None:
+    """Wait until ``/v1/events`` holds a stream not in ``before`` (a snapshot of
+    ``app.state.hub.subscriptions``): from then on it sees every new event."""
+    deadline = time.monotonic() + timeout
+    while not set(app.state.hub.subscriptions) - before:
+        assert time.monotonic() < deadline, "the event stream did not connect"
+        time.sleep(0.01)

@@ -4,11 +4,18 @@ agent keys receive only their own; a revoked key's stream ends."""
 from __future__ import annotations
 
 import threading
-import time
 
 import httpx
 from fastapi.testclient import TestClient
-from service_helpers import Keys, LiveServer, U, bearer, read_events, spend_body
+from service_helpers import (
+    Keys,
+    LiveServer,
+    U,
+    bearer,
+    read_events,
+    spend_body,
+    wait_for_new_stream,
+)
 
 from escrowkit.coordinator import BudgetCoordinator
 from escrowkit.service.app import create_app
@@ -30,8 +37,9 @@ def test_events_stream_live_and_resume_by_last_event_id(
         reader = threading.Thread(
             target=lambda: got.extend(read_events(f"{url}/v1/events", keys.admin, 3))
         )
+        before = set(app.state.hub.subscriptions)
         reader.start()
-        time.sleep(0.5)
+        wait_for_new_stream(app, before)
         http.post("/v1/spends", json=spend_body(80 * U), headers=bearer(keys.research))  # waits
         http.post("/v1/spends", json=spend_body(500 * U), headers=bearer(keys.data))  # denied
         reader.join(10)
@@ -62,8 +70,9 @@ def test_agent_keys_receive_only_their_own_and_revocation_ends_the_stream(
             read_events(f"{url}/v1/events", keys.research, 100, timeout=30)
             finished.set()
 
+        before = set(app.state.hub.subscriptions)
         threading.Thread(target=follow, daemon=True).start()
-        time.sleep(0.3)
+        wait_for_new_stream(app, before)
         coordinator.api_keys.revoke(key.id)
         assert finished.wait(5), "the revoked key's stream did not end"
         assert http.get("/v1/events", headers=bearer(keys.research)).status_code == 401
