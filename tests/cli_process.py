@@ -60,13 +60,11 @@ class _Helper:
     ) -> subprocess.CompletedProcess[str]:
         with (
             self.lock,
-            tempfile.TemporaryFile("w+") as out,
-            tempfile.TemporaryFile("w+") as err,
+            tempfile.NamedTemporaryFile("w+") as out,
+            tempfile.NamedTemporaryFile("w+") as err,
         ):
             request = {"args": args, "cwd": str(cwd), "env": env}
-            # The child writes to the files this process opened: passed by /proc path.
-            request["stdout"] = f"/proc/{os.getpid()}/fd/{out.fileno()}"
-            request["stderr"] = f"/proc/{os.getpid()}/fd/{err.fileno()}"
+            request |= {"stdout": out.name, "stderr": err.name}  # the child writes them
             self.requests.write(json.dumps(request) + "\n")
             pid = int(self.answers.readline())
             killed = threading.Event()

@@ -323,6 +323,10 @@ def _replay(stored: str, result: dict[str, Any] | None, digest: str, key: str) -
     return SpendResult.from_json(result)
 
 
+# _fund_overridden's answers by (executor class, its fund, its afund).
+_OVERRIDDEN: dict[tuple[type, object, object], bool] = {}
+
+
 def _fund_overridden(executor: object) -> bool:
     """Whether ``executor.fund`` was replaced after its ``afund`` was written: wrapped on
     the instance, or overridden by a subclass that kept the inherited ``afund``. Then
@@ -341,6 +345,3 @@ def _fund_overridden(executor: object) -> bool:
         found = owner["fund"] is not owner["afund"] and issubclass(owner["fund"], owner["afund"])
         _OVERRIDDEN[key] = found
     return found
-
-
-_OVERRIDDEN: dict[tuple[type, object, object], bool] = {}

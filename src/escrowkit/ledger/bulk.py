@@ -32,7 +32,7 @@ class _Compiled:
     """A statement compiled for one dialect and one set of row keys, and how to turn a
     row into the driver's parameters."""
 
-    __slots__ = ("converters", "named", "names", "positional", "sql", "values")
+    __slots__ = ("converters", "names", "positional", "processors", "sql", "values")
 
     def __init__(self, conn: Connection, statement: Executable, keys: tuple[str, ...]) -> None:
         compiled = statement.compile(dialect=conn.dialect, column_keys=list(keys))  # type: ignore[attr-defined]
@@ -54,11 +54,11 @@ class _Compiled:
         self.converters = tuple(
             (i, processors[name]) for i, name in enumerate(names) if name in processors
         )
-        self.named = processors
+        self.processors = processors
 
     def params(self, rows: Sequence[dict[str, Any]]) -> list[Any]:
         if not self.positional:
-            processors, names = self.named, self.names
+            processors, names = self.processors, self.names
             return [
                 {
                     name: processors[name](row[name]) if name in processors else row[name]
