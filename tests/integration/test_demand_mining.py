@@ -102,3 +102,14 @@ def test_automine_is_still_there_on_request() -> None:
         # CI machine the receipt was not there yet, so wait for it briefly.)
         receipt = chain.w3.eth.wait_for_transaction_receipt(tx_hash, timeout=10, poll_latency=0.01)
         assert receipt["blockNumber"] == head + 1
+
+
+def test_a_block_time_among_anvils_arguments_means_interval_mining() -> None:
+    """``--block-time`` (a real network's pace) with the default mining: anvil mines on its
+    interval and no miner of ours runs (anvil refuses --block-time with --no-mining)."""
+    with Chain.anvil(extra_args=["--block-time", "1"]) as chain:
+        assert chain.miner is None
+        a, b = chain.accounts[0], chain.accounts[1]
+        tx_hash = chain.w3.eth.send_transaction({"from": a, "to": b, "value": 1})
+        receipt = chain.w3.eth.wait_for_transaction_receipt(tx_hash, timeout=10, poll_latency=0.05)
+        assert receipt["status"] == 1

@@ -183,10 +183,14 @@ class Chain(Sending, DevChain):
         whenever its pool holds transactions, so one block takes every send that arrived
         while the last one was mined (:mod:`escrowkit.evm.miner`): a long run stays fast
         on anvil 1.7.1, which rehashes its whole state for each block. ``"auto"`` is
-        anvil's automine, a block per transaction, mined before the send returns.
+        anvil's automine, a block per transaction, mined before the send returns. With
+        ``--block-time`` among ``extra_args``, anvil mines on its interval and ``mining``
+        does not apply (anvil refuses ``--block-time`` with ``--no-mining``).
         """
         if mining not in ("auto", "demand"):
             raise InvalidRequest(f"mining is 'auto' or 'demand', not {mining!r}")
+        if _interval_mining(extra_args):
+            mining = "auto"
         if mining == "demand":
             extra_args = (*extra_args, "--no-mining")
         process = start_anvil(
@@ -308,3 +312,10 @@ def transport_for(w3: Web3, backend: Backend) -> Transport:
     if getattr(w3.provider, "lean_json_rpc", False):
         return LeanTransport(w3)
     return Web3Transport(w3)
+
+
+def _interval_mining(args: Sequence[str]) -> bool:
+    """Whether anvil's arguments make it mine on an interval (``--block-time``/``-b``)."""
+    return any(
+        arg in ("--block-time", "-b") or arg.startswith(("--block-time=", "-b=")) for arg in args
+    )
