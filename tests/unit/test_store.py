@@ -319,6 +319,36 @@ def test_file_writers_in_two_stores_serialize(tmp_path: Path) -> None:
         assert conn.exec_driver_sql("PRAGMA synchronous").scalar() == 1
 
 
+def test_a_file_store_keeps_one_writer_connection_that_survives_a_lock_timeout(
+    tmp_path: Path,
+) -> None:
+    """The writes of a SQLite file share one connection (no pool round trip per group).
+    A BEGIN IMMEDIATE that timed out behind another process's lock leaves it out of any
+    transaction, so the next write works; close() gives it back."""
+    url = f"sqlite:///{tmp_path / 'kept.db'}"
+    store, other = Store(url, timeout=0.05), Store(url)
+    with store.write() as ledger:
+        ledger.insert_reservation(reservation(1))
+    writer = store._writer
+    assert writer is not None
+    with store.write() as ledger:
+        ledger.insert_reservation(reservation(2))
+    assert store._writer is writer  # the same connection, not a new checkout
+    with other.write() as ledger:  # another process holds the write lock...
+        with pytest.raises(DBAPIError, match="locked"), store.write():
+            pass  # ...so this BEGIN IMMEDIATE times out
+        ledger.insert_reservation(reservation(4))
+    assert not writer.in_transaction()
+    with store.write() as ledger:
+        assert ledger.state().used == 7
+        ledger.insert_reservation(reservation(8))
+    with other.read() as ledger:
+        assert ledger.state().used == 15
+    store.close()
+    assert writer.closed and store._writer is None
+    other.close()
+
+
 def test_a_failed_write_rolls_back_everything(store: Store) -> None:
     with pytest.raises(RuntimeError), store.write() as ledger:
         ledger.insert_reservation(reservation(9))

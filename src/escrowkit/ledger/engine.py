@@ -72,6 +72,11 @@ class Store:
         parsed = make_url(self.url)
         self.dialect = parsed.get_backend_name()
         self.engine: Engine
+        # SQLite files: the writes' one connection (see _writer_connection). Not for the
+        # in-memory database (its one connection is shared already) nor PostgreSQL (a
+        # connection kept open would miss the pool's check that the server is alive).
+        self._keep_writer = False
+        self._writer: Connection | None = None
         # Only a private in-memory database (one connection) needs the lock to read.
         self._read_lock: contextlib.AbstractContextManager[Any] = contextlib.nullcontext()
         if self.dialect == "sqlite":
@@ -89,6 +94,7 @@ class Store:
             else:
                 # Readers take their own connections (see read): let many at once.
                 kwargs["max_overflow"] = 60
+                self._keep_writer = True
             self.engine = create_engine(self.url, **kwargs)
             self._setup_sqlite(self.engine, memory=memory, synchronous=synchronous)
         elif self.dialect == "postgresql":
@@ -125,7 +131,27 @@ class Store:
 
     @contextlib.contextmanager
     def _transaction(self, *, write: bool) -> Iterator[Connection]:
+        if write and self._keep_writer:
+            yield from self._begun(self._writer_connection(), write=True)
+            return
         with self.engine.connect() as conn:
+            yield from self._begun(conn, write=write)
+
+    def _writer_connection(self) -> Connection:
+        """The connection that a SQLite file's writes keep (called holding the lock):
+        checking one out of the pool and back in for every group was about a twentieth
+        of a decision's cost. A connection that failed is replaced."""
+        conn = self._writer
+        if conn is None or conn.closed or conn.invalidated:
+            if conn is not None:
+                conn.close()
+            conn = self._writer = self.engine.connect()
+        return conn
+
+    def _begun(self, conn: Connection, *, write: bool) -> Iterator[Connection]:
+        """One transaction on ``conn``: begun, then committed, or rolled back on error
+        (a BEGIN that timed out too: a kept connection must not stay in a transaction)."""
+        try:
             if self.dialect == "sqlite":
                 # SQLAlchemy's own BEGIN is a no-op for pysqlite; this is the real one.
                 conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
@@ -134,12 +160,11 @@ class Store:
                 # as SQLite's read transaction is. (Writes need no snapshot: the row lock
                 # serializes them and each statement sees every earlier commit.)
                 conn.execution_options(isolation_level="REPEATABLE READ")
-            try:
-                yield conn
-            except BaseException:
-                conn.rollback()
-                raise
-            conn.commit()
+            yield conn
+        except BaseException:
+            conn.rollback()
+            raise
+        conn.commit()
 
     def _create_schema(self) -> None:
         with self.write(lock_row=False) as ledger:
@@ -218,4 +243,8 @@ class Store:
 
     def close(self) -> None:
         self.group.close()
+        with self._lock:
+            writer, self._writer = self._writer, None
+            if writer is not None:
+                writer.close()
         self.engine.dispose()
