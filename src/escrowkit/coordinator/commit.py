@@ -109,12 +109,13 @@ class Committer:
                 tx_hashes=list(tx_hashes),
             )
             result = self.result_for(final, remaining, error)
-            record_decision(ledger, now, result, reservation=final)
+            data = result.to_json()  # once: the event, the key and the approval share it
             if reservation.idempotency_key is not None:
                 agent, key = reservation.agent_id, reservation.idempotency_key
-                ledger.finish_idempotency(agent, key, result.to_json())
+                ledger.finish_idempotency(agent, key, data)
             if reservation.approval_id is not None:
-                ledger.set_approval_result(reservation.approval_id, result.to_json())
+                ledger.set_approval_result(reservation.approval_id, data)
+            record_decision(ledger, now, result, reservation=final, data=data)
             fired = self.alerts.crossed(ledger, final, now) if final.counted else []
             return final, result, fired, True
 

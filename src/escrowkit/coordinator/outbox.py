@@ -57,11 +57,13 @@ def record_decision(
     *,
     request: SpendRequest | None = None,
     reservation: Reservation | None = None,
+    data: dict[str, Any] | None = None,
 ) -> None:
-    """A spend's outcome, from the request (denied, pending) or its reservation (final)."""
+    """A spend's outcome, from the request (denied, pending) or its reservation (final).
+    ``data``: ``result.to_json()`` when the caller has it already (it is extended here)."""
     source: Any = request if request is not None else reservation
     assert source is not None
-    data = result.to_json()
+    data = result.to_json() if data is None else data
     data.update(
         agent_id=source.agent_id,
         amount=str(source.amount),
