@@ -292,7 +292,9 @@ def render(figures: list[Figure]) -> str:
             target, verdict = f"{'-':>12}", "-"
         else:
             sign = ">=" if f.higher_is_better else "<="
-            target, verdict = f"{sign}{f.target:>10,.0f}", "yes" if f.meets else "NO"
+            # A target below 10 keeps its decimals: the CPU ratio's 1.5 must not read as 2.
+            shown = f"{f.target:>10,.0f}" if abs(f.target) >= 10 else f"{f.target:>10,.2f}"
+            target, verdict = f"{sign}{shown}", "yes" if f.meets else "NO"
         lines.append(f"{f.name:<34}{value:>9} {f.unit:<3} {target}  {verdict}")
     notes = [f"  {f.name}: {f.note}" for f in figures if f.note]
     return "\n".join(lines + (["", "notes:", *notes] if notes else []))
