@@ -110,12 +110,12 @@ class Committer:
             )
             result = self.result_for(final, remaining, error)
             data = result.to_json()  # once: the event, the key and the approval share it
+            record_decision(ledger, now, result, reservation=final, data=data)
             if reservation.idempotency_key is not None:
                 agent, key = reservation.agent_id, reservation.idempotency_key
                 ledger.finish_idempotency(agent, key, data)
             if reservation.approval_id is not None:
                 ledger.set_approval_result(reservation.approval_id, data)
-            record_decision(ledger, now, result, reservation=final, data=data)
             fired = self.alerts.crossed(ledger, final, now) if final.counted else []
             return final, result, fired, True
 

@@ -60,10 +60,11 @@ def record_decision(
     data: dict[str, Any] | None = None,
 ) -> None:
     """A spend's outcome, from the request (denied, pending) or its reservation (final).
-    ``data``: ``result.to_json()`` when the caller has it already (it is extended here)."""
+    ``data``: ``result.to_json()`` when the caller has it already (it is copied, not
+    changed)."""
     source: Any = request if request is not None else reservation
     assert source is not None
-    data = result.to_json() if data is None else data
+    data = result.to_json() if data is None else dict(data)
     data.update(
         agent_id=source.agent_id,
         amount=str(source.amount),
