@@ -83,6 +83,26 @@ def test_malformed_keys_are_no_one(coordinator: BudgetCoordinator, secret: objec
     assert coordinator.api_keys.authenticate(secret) is None
 
 
+def test_many_keys_are_checked_in_one_read(coordinator: BudgetCoordinator) -> None:
+    agent, agent_secret = coordinator.api_keys.create("agent", agent_id="research")
+    admin, admin_secret = coordinator.api_keys.create("admin")
+    revoked, revoked_secret = coordinator.api_keys.create("approver")
+    coordinator.api_keys.revoke(revoked.id)
+    unknown = "ek_agent_" + "A" * 43
+    secrets = [admin_secret, None, unknown, agent_secret, revoked_secret, "x" * 500, admin_secret]
+    assert coordinator.api_keys.authenticate_many(secrets) == [
+        admin,
+        None,
+        None,
+        agent,
+        None,
+        None,
+        admin,
+    ]
+    assert coordinator.api_keys.authenticate_many([]) == []
+    assert coordinator.api_keys.authenticate_many([12, ""]) == [None, None]
+
+
 def test_every_decision_writes_one_event_in_its_transaction(
     coordinator: BudgetCoordinator,
 ) -> None:

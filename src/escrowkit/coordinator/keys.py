@@ -12,13 +12,14 @@ key reads everything and approves or rejects; an ``admin`` key does everything.
 
 from __future__ import annotations
 
+import builtins
 import hashlib
 import hmac
 import logging
 import secrets
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from escrowkit.core.errors import InvalidRequest, NotFound
 from escrowkit.core.ids import new_id
@@ -132,19 +133,42 @@ class ApiKeys:
     def authenticate(self, secret: object) -> ApiKey | None:
         """The live key that ``secret`` is, or None (unknown, malformed or revoked). The
         stored hash is compared in constant time."""
-        if (
-            not isinstance(secret, str)
-            or not secret.startswith(KEY_PREFIX)
-            or len(secret) > _MAX_KEY
-            or not secret.isascii()
-        ):
+        digest = _digest_of(secret)
+        if digest is None:
             return None
-        digest = key_digest(secret)
         with self._lookups().read() as ledger:
             found = ledger.key_by_hash(digest)
-        if found is None:
-            return None
-        key, stored = found
-        if not hmac.compare_digest(stored, digest) or key.revoked:
-            return None
-        return key
+        return _live(found, digest)
+
+    def authenticate_many(self, secrets: Sequence[object]) -> builtins.list[ApiKey | None]:
+        """:meth:`authenticate` for each of ``secrets``, in order, with one read of the
+        ledger (the service checks the keys of concurrent requests together)."""
+        digests = [_digest_of(secret) for secret in secrets]
+        wanted = [digest for digest in digests if digest is not None]
+        found: dict[str, tuple[ApiKey, str]] = {}
+        if wanted:
+            with self._lookups().read() as ledger:
+                found = ledger.keys_by_hash(wanted)
+        return [None if d is None else _live(found.get(d), d) for d in digests]
+
+
+def _digest_of(secret: object) -> str | None:
+    """The digest to look ``secret`` up by, or None when it cannot be a key."""
+    if (
+        not isinstance(secret, str)
+        or not secret.startswith(KEY_PREFIX)
+        or len(secret) > _MAX_KEY
+        or not secret.isascii()
+    ):
+        return None
+    return key_digest(secret)
+
+
+def _live(found: tuple[ApiKey, str] | None, digest: str) -> ApiKey | None:
+    """The key a lookup found, if its stored hash is ``digest`` and it is not revoked."""
+    if found is None:
+        return None
+    key, stored = found
+    if not hmac.compare_digest(stored, digest) or key.revoked:
+        return None
+    return key

@@ -3,6 +3,7 @@ role, agent, name and times. Every process on the ledger sees a revocation at on
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -15,6 +16,7 @@ __all__ = ["ApiKey", "KeyRows"]
 
 K = api_keys_table.c
 _BY_HASH = select(api_keys_table).where(K.hash == bindparam("b_hash"))
+_BY_HASHES = select(api_keys_table).where(K.hash.in_(bindparam("b_hashes", expanding=True)))
 _BY_ID = select(api_keys_table).where(K.id == bindparam("b_id"))
 
 
@@ -66,6 +68,14 @@ class KeyRows(UnitOfWork):
         time), or None."""
         row = self.conn.execute(_BY_HASH, {"b_hash": digest}).first()
         return None if row is None else (ApiKey.from_row(row), row.hash)
+
+    def keys_by_hash(self, digests: Sequence[str]) -> dict[str, tuple[ApiKey, str]]:
+        """:meth:`key_by_hash` for several digests in one query: each one found, by its
+        stored hash."""
+        if not digests:
+            return {}
+        rows = self.conn.execute(_BY_HASHES, {"b_hashes": list(set(digests))})
+        return {row.hash: (ApiKey.from_row(row), row.hash) for row in rows}
 
     def key(self, key_id: str) -> ApiKey | None:
         row = self.conn.execute(_BY_ID, {"b_id": key_id}).first()

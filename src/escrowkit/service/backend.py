@@ -9,12 +9,18 @@ their turn. The service's loop takes the pool as its default executor (:meth:`ad
 for the blocking work ``arequest_spending`` still hands to it (an executor's ``fund``
 without ``afund``, the resolution of a failed funding, alert callbacks); its ledger
 steps hold no thread while they wait (``Store.arun``).
+
+Key checks come with every request, so the checks of concurrent requests share one read
+of the ledger (:meth:`Backend.authenticate`): while one read runs in the pool, the keys
+that arrive wait and go together in the next. Each request's key is still read after
+the request came, so a revoked key fails at once.
 """
 
 from __future__ import annotations
 
 import asyncio
 import functools
+import weakref
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -43,6 +49,7 @@ class Backend:
         # Its own pool (not the event loop's default one, nor anyio's): the coordinator's
         # calls never queue behind other blocking work, and a hop costs less.
         self.pool = ThreadPoolExecutor(threads, thread_name_prefix="escrowkit-service")
+        self._key_checks = _KeyChecks(self)
 
     @property
     def has_async_spend(self) -> bool:
@@ -72,10 +79,73 @@ class Backend:
         return result
 
     async def authenticate(self, secret: str) -> ApiKey | None:
-        return await self.call(self.coordinator.api_keys.authenticate, secret)
+        """The live key that ``secret`` is, or None (read with the concurrent checks: see
+        the module)."""
+        return await self._key_checks.check(secret)
 
     def close(self, *, wait: bool = True) -> None:
         """Let the worker threads go (calls in progress finish first; ``wait=False``
         returns at once, for the loop that adopted the pool: a worker cannot join
         itself)."""
         self.pool.shutdown(wait=wait)
+
+
+class _KeyChecks:
+    """Key checks batched per event loop: a check waits for its loop's read in progress
+    (if any) to end, then goes with every check that arrived meanwhile in one
+    ``ApiKeys.authenticate_many`` in the backend's pool."""
+
+    def __init__(self, backend: Backend) -> None:
+        self.backend = backend
+        # Per loop (tests run an app on several); each is touched by its loop's thread.
+        self._batches: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Batch] = (
+            weakref.WeakKeyDictionary()
+        )
+
+    async def check(self, secret: str) -> ApiKey | None:
+        loop = asyncio.get_running_loop()
+        batch = self._batches.get(loop)
+        if batch is None:
+            batch = self._batches.setdefault(loop, _Batch())
+        found: asyncio.Future[ApiKey | None] = loop.create_future()
+        batch.waiting.append((secret, found))
+        if batch.reader is None:
+            batch.reader = loop.create_task(self._read(batch), name="escrowkit-key-checks")
+        return await found
+
+    def _authenticate_many(self, secrets: list[str]) -> list[ApiKey | None]:
+        return self.backend.coordinator.api_keys.authenticate_many(secrets)
+
+    async def _read(self, batch: _Batch) -> None:
+        try:
+            while batch.waiting:
+                checks, batch.waiting = batch.waiting, []
+                try:
+                    keys = await self.backend.call(
+                        self._authenticate_many, [secret for secret, _ in checks]
+                    )
+                except Exception as exc:  # the ledger failed: each check of these fails
+                    for _, found in checks:
+                        if not found.done():
+                            found.set_exception(exc)
+                    continue
+                except BaseException:  # cancelled (the loop ends): so are the checks
+                    for _, found in checks + batch.waiting:
+                        found.cancel()
+                    batch.waiting = []
+                    raise
+                for (_, found), key in zip(checks, keys, strict=True):
+                    if not found.done():  # its request may have gone (a disconnect)
+                        found.set_result(key)
+        finally:
+            batch.reader = None
+
+
+class _Batch:
+    """One loop's key checks: those waiting for the next read, and the task reading."""
+
+    __slots__ = ("reader", "waiting")
+
+    def __init__(self) -> None:
+        self.waiting: list[tuple[str, asyncio.Future[ApiKey | None]]] = []
+        self.reader: asyncio.Task[None] | None = None
