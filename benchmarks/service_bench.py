@@ -107,11 +107,10 @@ class ServiceResult:
 def serve(folder: str, port: int, agents: int, rpc_url: str | None = None) -> None:
     """The child: a coordinator on the no-op executor (or, with ``rpc_url``, on the stack
     that ``folder/deployments.json`` records, funding from the node's first account),
-    keys for its agents (written to ``folder/keys.json``), the app on uvicorn."""
-    import uvicorn
-
+    keys for its agents (written to ``folder/keys.json``), the app on uvicorn as
+    ``escrowkit serve`` runs it."""
     from escrowkit.coordinator import AgentConfig, BudgetCoordinator, NoopExecutor
-    from escrowkit.service.app import create_app
+    from escrowkit.service.runner import serve as serve_http
 
     url = f"sqlite:///{Path(folder) / 'ledger.db'}"
     if rpc_url is None:
@@ -146,11 +145,7 @@ def serve(folder: str, port: int, agents: int, rpc_url: str | None = None) -> No
         )
         keys.append(coordinator.api_keys.create("agent", agent_id=agent_id)[1])
     (Path(folder) / "keys.json").write_text(json.dumps(keys))
-    app = create_app(coordinator)
-    config = uvicorn.Config(
-        app, host="127.0.0.1", port=port, log_level="warning", access_log=False, backlog=1024
-    )
-    uvicorn.Server(config).run()
+    serve_http(coordinator, host="127.0.0.1", port=port)
 
 
 def _cpu_seconds(pid: int) -> float:

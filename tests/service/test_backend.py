@@ -1,19 +1,24 @@
 """The service's way to the coordinator (service/backend.py): the key checks of concurrent
 requests share one read of the ledger, yet each request's key is read after it came (a
 revocation holds at once), a failed read fails only its own checks, and a check whose
-request went away does not disturb the others."""
+request went away does not disturb the others. And the heap freeze of a service process
+(service/app.py)."""
 
 from __future__ import annotations
 
 import asyncio
+import gc
 import threading
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from fastapi.testclient import TestClient
 from service_helpers import Keys
 
 from escrowkit.coordinator import ApiKey, BudgetCoordinator
+from escrowkit.service import runner
+from escrowkit.service.app import create_app
 from escrowkit.service.backend import Backend
 
 
@@ -146,3 +151,30 @@ def test_checks_from_two_event_loops_each_get_their_own_reads(backend: Backend, 
     results.append(asyncio.run(check(keys.admin)))
     thread.join(10)
     assert sorted(map(str, results)) == ["admin", "approver"]
+
+
+def test_a_service_process_freezes_its_startup_heap(
+    coordinator: BudgetCoordinator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert gc.get_freeze_count() == 0
+    app = create_app(coordinator, freeze_heap=True)
+    try:
+        with TestClient(app, base_url="http://127.0.0.1") as client:
+            frozen = gc.get_freeze_count()
+            assert client.get("/healthz").status_code == 200
+        assert frozen > 10_000  # the libraries' classes and functions, at least
+    finally:
+        gc.unfreeze()
+    with TestClient(create_app(coordinator), base_url="http://127.0.0.1"):
+        assert gc.get_freeze_count() == 0  # an app in someone else's process: not unless asked
+
+    made: dict[str, Any] = {}
+
+    def recorded(*args: Any, **kwargs: Any) -> None:
+        made.update(kwargs)
+        raise SystemExit(0)  # instead of serving
+
+    monkeypatch.setattr("escrowkit.service.app.create_app", recorded)
+    with pytest.raises(SystemExit):
+        runner.serve(coordinator, host="127.0.0.1", port=0)
+    assert made["freeze_heap"] is True

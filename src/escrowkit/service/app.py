@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Sequence
+import gc
+from collections.abc import AsyncIterator, Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from fastapi import FastAPI
@@ -35,7 +36,7 @@ if TYPE_CHECKING:
     from escrowkit.config.settings import WebhookSettings
     from escrowkit.coordinator import BudgetCoordinator
 
-__all__ = ["create_app"]
+__all__ = ["create_app", "freeze_startup_heap"]
 
 DESCRIPTION = """\
 Agents in any language spend from one treasury through this API, each with its own key
@@ -56,36 +57,26 @@ def create_app(
     retry: Retry | None = None,
     events_poll: float = 0.2,
     threads: int = 64,
+    freeze_heap: bool = False,
 ) -> FastAPI:
     """The service over ``coordinator``. ``webhooks``: the settings' endpoints;
     ``host``: where it listens (loopback turns on MCP's DNS-rebinding protection);
-    ``retry``: webhook backoff; ``threads``: coordinator calls at once."""
+    ``retry``: webhook backoff; ``threads``: coordinator calls at once;
+    ``freeze_heap``: for a process that runs only this app (``escrowkit serve``), see
+    :func:`freeze_startup_heap`."""
     metrics = Metrics()
     backend = Backend(coordinator, threads=threads, on_decision=metrics.decided)
     hub = EventHub(backend, poll=events_poll)
     mcp = McpEndpoint(backend, host=host)
     deliverer = WebhookDeliverer(backend, tuple(webhooks), metrics, retry=retry)
 
-    @contextlib.asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        async with mcp.lifespan():
-            backend.adopt(asyncio.get_running_loop())
-            tasks = [asyncio.create_task(hub.run(), name="escrowkit-events")]
-            if webhooks:
-                tasks.append(asyncio.create_task(deliverer.run(), name="escrowkit-webhooks"))
-            try:
-                yield
-            finally:
-                for task in tasks:
-                    task.cancel()
-                await asyncio.gather(*tasks, return_exceptions=True)
-                backend.close(wait=False)
-
     app = FastAPI(
         title="escrowkit",
         version=_version(),
         description=DESCRIPTION,
-        lifespan=lifespan,
+        lifespan=_lifespan(
+            backend, hub, mcp, deliverer, webhooks=bool(webhooks), freeze_heap=freeze_heap
+        ),
         docs_url=None,
         redoc_url=None,
     )
@@ -106,6 +97,53 @@ def create_app(
     app.add_middleware(SingleQueryValues)
     app.add_middleware(MetricsMiddleware, metrics=metrics)
     return app
+
+
+def _lifespan(
+    backend: Backend,
+    hub: EventHub,
+    mcp: McpEndpoint,
+    deliverer: WebhookDeliverer,
+    *,
+    webhooks: bool,
+    freeze_heap: bool,
+) -> Callable[[FastAPI], contextlib.AbstractAsyncContextManager[None]]:
+    """The app's lifespan: the MCP transport, the pool as the loop's executor, the event
+    hub and (with ``webhooks``) the deliveries run while it serves."""
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        async with mcp.lifespan():
+            backend.adopt(asyncio.get_running_loop())
+            tasks = [asyncio.create_task(hub.run(), name="escrowkit-events")]
+            if webhooks:
+                tasks.append(asyncio.create_task(deliverer.run(), name="escrowkit-webhooks"))
+            if freeze_heap:
+                freeze_startup_heap()
+            try:
+                yield
+            finally:
+                for task in tasks:
+                    task.cancel()
+                await asyncio.gather(*tasks, return_exceptions=True)
+                backend.close(wait=False)
+
+    return lifespan
+
+
+def freeze_startup_heap() -> None:
+    """Move every object alive now out of the garbage collector's sight (``gc.freeze``,
+    after a collection so that no garbage is kept).
+
+    Once the service has started, about 170,000 objects (the classes, functions and
+    schemas of FastAPI, pydantic, SQLAlchemy, web3 and MCP) live until the process
+    ends, and each full collection walked all of them: 55 ms on a 2-core machine, about
+    every 1,500 decisions under load, a pause that every request in flight waited out
+    (it was the whole of the service's p99). Frozen, a full collection walks only what
+    the requests allocate. The cost: a reference cycle among the frozen objects that
+    becomes garbage later is never collected (objects without cycles are still freed)."""
+    gc.collect()
+    gc.freeze()
 
 
 def _version() -> str:

@@ -30,12 +30,13 @@ def serve(
     webhooks: tuple[WebhookSettings, ...] = (),
     access_log: bool = False,
 ) -> None:
-    """Serve the HTTP API on ``host:port`` until SIGINT or SIGTERM."""
+    """Serve the HTTP API on ``host:port`` until SIGINT or SIGTERM (the process is the
+    service's: its startup heap is frozen, see ``create_app``)."""
     import uvicorn
 
     from escrowkit.service.app import create_app
 
-    app = create_app(coordinator, webhooks=webhooks, host=host)
+    app = create_app(coordinator, webhooks=webhooks, host=host, freeze_heap=True)
     config = uvicorn.Config(
         app,
         host=host,
