@@ -3,11 +3,14 @@ agent keys receive only their own; a revoked key's stream ends."""
 
 from __future__ import annotations
 
+import asyncio
 import threading
 
 import httpx
+import pytest
 from fastapi.testclient import TestClient
 from service_helpers import (
+    PROVIDER,
     Keys,
     LiveServer,
     U,
@@ -17,8 +20,10 @@ from service_helpers import (
     wait_for_new_stream,
 )
 
-from escrowkit.coordinator import BudgetCoordinator
+from escrowkit.coordinator import BudgetCoordinator, SpendRequest
 from escrowkit.service.app import create_app
+from escrowkit.service.backend import Backend
+from escrowkit.service.events import EventHub, Subscription
 
 
 def test_events_stream_live_and_resume_by_last_event_id(
@@ -81,3 +86,56 @@ def test_agent_keys_receive_only_their_own_and_revocation_ends_the_stream(
 def test_a_bad_last_event_id_is_400(client: TestClient, keys: Keys) -> None:
     response = client.get("/v1/events", headers={**bearer(keys.admin), "Last-Event-ID": "soon"})
     assert response.status_code == 400
+
+
+def _spend(coordinator: BudgetCoordinator, amount: int) -> None:
+    coordinator.request_spending(SpendRequest("research", amount, PROVIDER, "dataset"))
+
+
+def test_with_no_stream_open_the_hub_reads_only_the_head(
+    coordinator: BudgetCoordinator, keys: Keys, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    outbox = coordinator.outbox
+    reads: list[int] = []
+    real_after, real_head = outbox.after, outbox.head
+    monkeypatch.setattr(
+        outbox, "after", lambda cursor, **kw: reads.append(cursor) or real_after(cursor, **kw)
+    )
+    backend = Backend(coordinator, threads=2)
+    hub = EventHub(backend, poll=0.01)
+    key = coordinator.api_keys.authenticate(keys.admin)
+    assert key is not None
+    opened: list[Subscription] = []
+    skipped = [0]
+
+    def head_while_a_stream_opens() -> int:
+        # A stream opens while the hub reads the head: the hub must not skip past the
+        # events it started before, which this stream counts on.
+        head = real_head()
+        if head > skipped[0] and not opened:  # the new event is in
+            opened.append(hub.subscribe(key))
+        return head
+
+    async def scenario() -> None:
+        runner = asyncio.create_task(hub.run())
+        await asyncio.sleep(0.05)
+        for amount in (1, 2, 3):
+            await asyncio.to_thread(_spend, coordinator, amount * U)
+        await asyncio.sleep(0.05)
+        assert reads == [] and hub.last == real_head()  # nobody listens: no events read
+        skipped_to = skipped[0] = hub.last
+        monkeypatch.setattr(outbox, "head", head_while_a_stream_opens)
+        await asyncio.to_thread(_spend, coordinator, 4 * U)
+        while not opened:
+            await asyncio.sleep(0.01)
+        await asyncio.sleep(0.05)
+        assert reads and reads[0] == skipped_to  # read from where it was, not the head
+        live = opened[0].queue.get_nowait()
+        assert live is not None and live.id == skipped_to + 1 and live.type == "decision"
+        runner.cancel()
+        await asyncio.gather(runner, return_exceptions=True)
+
+    try:
+        asyncio.run(scenario())
+    finally:
+        backend.close()

@@ -46,7 +46,8 @@ class Subscription:
 
 
 class EventHub:
-    """Polls the outbox every ``poll`` seconds and fans new events out."""
+    """Polls the outbox every ``poll`` seconds and fans new events out (with no stream
+    open, it reads only the head: under load that was a read of 500 events every poll)."""
 
     def __init__(self, backend: Backend, *, poll: float = 0.2, depth: int = 10_000) -> None:
         self.backend = backend
@@ -63,6 +64,10 @@ class EventHub:
         self._started.set()
         while True:
             try:
+                if not self.subscriptions:
+                    await self._follow_head()
+                    await asyncio.sleep(self.poll)
+                    continue
                 events = await self.backend.call(outbox.after, self.last, limit=BATCH)
             except Exception as exc:  # the database away for a moment: try again
                 logger.warning("reading the outbox failed: %s", type(exc).__name__)
@@ -73,6 +78,14 @@ class EventHub:
                 self.last = event.id
             if len(events) < BATCH:
                 await asyncio.sleep(self.poll)
+
+    async def _follow_head(self) -> None:
+        """With no stream open, move on to the outbox's head without reading the events
+        (a stream that opens catches up from the ledger). Not if one opened meanwhile: it
+        may have started from the old position, so the events from there are handed out."""
+        head = await self.backend.call(self.backend.coordinator.outbox.head)
+        if not self.subscriptions:
+            self.last = max(self.last, head)
 
     def subscribe(self, key: ApiKey) -> Subscription:
         subscription = Subscription(key.agent_id if key.role == "agent" else None, self.depth)
