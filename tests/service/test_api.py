@@ -87,6 +87,12 @@ def test_keys_and_roles(client: TestClient, keys: Keys, coordinator: BudgetCoord
     metrics = client.get("/metrics", headers=bearer(keys.admin)).text
     assert 'escrowkit_decisions_total{code="",status="APPROVED"} 1.0' in metrics
     assert 'route="/v1/spends",status="200"' in metrics
+    client.post("/v1/spends", json=spend_body(), headers=bearer(keys.data))
+    metrics = client.get("/metrics", headers=bearer(keys.admin)).text
+    assert 'escrowkit_decisions_total{code="",status="APPROVED"} 2.0' in metrics
+    assert 'method="POST",route="/v1/spends",status="200"} 2.0' in metrics
+    # Every answer of the route is timed, the two 403s above included.
+    assert 'escrowkit_http_request_seconds_count{route="/v1/spends"} 4.0' in metrics
     assert client.get("/healthz").json() == {"status": "ok"}
     assert client.get("/openapi.json").status_code == 200
 

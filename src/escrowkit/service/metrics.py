@@ -6,9 +6,10 @@ key) renders them in the text format."""
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.metrics import MetricWrapperBase
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 if TYPE_CHECKING:
@@ -55,9 +56,25 @@ class Metrics:
             registry=self.registry,
         )
 
+        # Each label set's child, kept: ``labels()`` validates and locks on every call,
+        # and three of them ran per spend.
+        self._children: dict[tuple[object, ...], Any] = {}
+
+    def _child(self, metric: MetricWrapperBase, *labels: str) -> Any:
+        found = self._children.get((metric, *labels))
+        if found is None:
+            found = self._children.setdefault((metric, *labels), metric.labels(*labels))
+        return found
+
+    def answered(self, method: str, route: str, status: int) -> None:
+        self._child(self.requests, method, route, str(status)).inc()
+
+    def timed(self, route: str, seconds: float) -> None:
+        self._child(self.latency, route).observe(seconds)
+
     def decided(self, result: SpendResult) -> None:
         code = "" if result.code is None else result.code.value
-        self.decisions.labels(result.status.value, code).inc()
+        self._child(self.decisions, result.status.value, code).inc()
 
     def render(self) -> bytes:
         return generate_latest(self.registry)
@@ -82,14 +99,13 @@ class MetricsMiddleware:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
-                route = _template(scope)
-                self.metrics.latency.labels(route).observe(time.perf_counter() - began)
+                self.metrics.timed(_template(scope), time.perf_counter() - began)
             await send(message)
 
         try:
             await self.app(scope, receive, sending)
         finally:
-            self.metrics.requests.labels(scope["method"], _template(scope), str(status)).inc()
+            self.metrics.answered(scope["method"], _template(scope), status)
 
 
 def _template(scope: Scope) -> str:
