@@ -46,6 +46,11 @@ class Reads:
 
         monkeypatch.setattr(coordinator.api_keys, "authenticate_many", recorded)
 
+    def reset(self) -> None:
+        """Forget the reads so far (a test's own lookups of what to expect)."""
+        self.batches.clear()
+        self.started.clear()
+
 
 @pytest.fixture
 def backend(coordinator: BudgetCoordinator) -> Iterator[Backend]:
@@ -77,6 +82,7 @@ def test_concurrent_checks_share_one_read(
 ) -> None:
     secrets = [keys.research, keys.data, keys.admin, "ek_agent_nobody", keys.research]
     known = {secret: coordinator.api_keys.authenticate(secret) for secret in secrets}
+    reads.reset()  # authenticate reads through authenticate_many too
 
     async def scenario() -> list[ApiKey | None]:
         first, rest, gate = await _behind_a_held_read(backend, reads, secrets)
@@ -95,6 +101,7 @@ def test_a_key_revoked_before_a_request_fails_it(
 ) -> None:
     key = coordinator.api_keys.authenticate(keys.data)
     assert key is not None
+    reads.reset()
 
     async def scenario() -> list[ApiKey | None]:
         before = await backend.authenticate(keys.data)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from typing import Any
 
 import httpx
 import pytest
@@ -20,7 +21,7 @@ from service_helpers import (
     wait_for_new_stream,
 )
 
-from escrowkit.coordinator import BudgetCoordinator, SpendRequest
+from escrowkit.coordinator import BudgetCoordinator, Event, SpendRequest
 from escrowkit.service.app import create_app
 from escrowkit.service.backend import Backend
 from escrowkit.service.events import EventHub, Subscription
@@ -98,9 +99,12 @@ def test_with_no_stream_open_the_hub_reads_only_the_head(
     outbox = coordinator.outbox
     reads: list[int] = []
     real_after, real_head = outbox.after, outbox.head
-    monkeypatch.setattr(
-        outbox, "after", lambda cursor, **kw: reads.append(cursor) or real_after(cursor, **kw)
-    )
+
+    def recorded_after(cursor: int, **options: Any) -> list[Event]:
+        reads.append(cursor)
+        return real_after(cursor, **options)
+
+    monkeypatch.setattr(outbox, "after", recorded_after)
     backend = Backend(coordinator, threads=2)
     hub = EventHub(backend, poll=0.01)
     key = coordinator.api_keys.authenticate(keys.admin)

@@ -76,7 +76,7 @@ def _plan(conn: sqlite3.Connection, statement: Select | Update | Delete) -> list
 def test_the_hot_path_has_statements_to_check() -> None:
     names = {"PREFETCH_IDEMPOTENCY", "SELECT_IDEMPOTENCY", "PREFETCH_STATUS", "TRANSITION"}
     assert {f"statements.{name}" for name in names} <= set(STATEMENTS)
-    assert "keys._BY_HASH" in STATEMENTS
+    assert "keys._BY_HASHES" in STATEMENTS
     assert any(name.startswith("outbox.") for name in STATEMENTS)
 
 

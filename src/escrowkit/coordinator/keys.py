@@ -133,12 +133,7 @@ class ApiKeys:
     def authenticate(self, secret: object) -> ApiKey | None:
         """The live key that ``secret`` is, or None (unknown, malformed or revoked). The
         stored hash is compared in constant time."""
-        digest = _digest_of(secret)
-        if digest is None:
-            return None
-        with self._lookups().read() as ledger:
-            found = ledger.key_by_hash(digest)
-        return _live(found, digest)
+        return self.authenticate_many([secret])[0]
 
     def authenticate_many(self, secrets: Sequence[object]) -> builtins.list[ApiKey | None]:
         """:meth:`authenticate` for each of ``secrets``, in order, with one read of the

@@ -15,7 +15,6 @@ from escrowkit.ledger.unit import UnitOfWork
 __all__ = ["ApiKey", "KeyRows"]
 
 K = api_keys_table.c
-_BY_HASH = select(api_keys_table).where(K.hash == bindparam("b_hash"))
 _BY_HASHES = select(api_keys_table).where(K.hash.in_(bindparam("b_hashes", expanding=True)))
 _BY_ID = select(api_keys_table).where(K.id == bindparam("b_id"))
 
@@ -63,15 +62,9 @@ class KeyRows(UnitOfWork):
             )
         )
 
-    def key_by_hash(self, digest: str) -> tuple[ApiKey, str] | None:
-        """The key whose hash is ``digest``, and the stored hash (to compare in constant
-        time), or None."""
-        row = self.conn.execute(_BY_HASH, {"b_hash": digest}).first()
-        return None if row is None else (ApiKey.from_row(row), row.hash)
-
     def keys_by_hash(self, digests: Sequence[str]) -> dict[str, tuple[ApiKey, str]]:
-        """:meth:`key_by_hash` for several digests in one query: each one found, by its
-        stored hash."""
+        """The keys whose hashes are among ``digests``, each with its stored hash (to
+        compare in constant time), by that hash; one query."""
         if not digests:
             return {}
         rows = self.conn.execute(_BY_HASHES, {"b_hashes": list(set(digests))})

@@ -113,16 +113,14 @@ class _KeyChecks:
             batch.reader = loop.create_task(self._read(batch), name="escrowkit-key-checks")
         return await found
 
-    def _authenticate_many(self, secrets: list[str]) -> list[ApiKey | None]:
-        return self.backend.coordinator.api_keys.authenticate_many(secrets)
-
     async def _read(self, batch: _Batch) -> None:
         try:
             while batch.waiting:
                 checks, batch.waiting = batch.waiting, []
                 try:
                     keys = await self.backend.call(
-                        self._authenticate_many, [secret for secret, _ in checks]
+                        self.backend.coordinator.api_keys.authenticate_many,
+                        [secret for secret, _ in checks],
                     )
                 except Exception as exc:  # the ledger failed: each check of these fails
                     for _, found in checks:
